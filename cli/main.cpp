@@ -1,0 +1,135 @@
+// `llmops`: the command line of the engine. Argument parsing only; the work is in cmd_*.cpp.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <set>
+#include <iostream>
+
+#include "cli/commands.hpp"
+
+using namespace llmops::cli;
+
+namespace {
+
+// `llmops foo ...` runs `llmops-foo ...` from the plugin folders or PATH when foo is not a
+// built-in command, the way git and kubectl run their plugins.
+int run_external(int argc, char** argv) {
+  const std::string name = std::string("llmops-") + argv[1];
+  std::vector<std::string> candidates;
+  for (const auto& dir : llmops::engine::default_plugin_dirs()) {
+    candidates.push_back((dir / ".." / "bin" / name).string());
+    candidates.push_back((dir / name).string());
+  }
+  std::vector<char*> args{const_cast<char*>(name.c_str())};
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  for (const auto& c : candidates)
+    if (access(c.c_str(), X_OK) == 0) execv(c.c_str(), args.data());
+  execvp(name.c_str(), args.data());
+  return -1;  // not found
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"llmops: a workflow engine for the LLMOps lifecycle"};
+  app.set_version_flag("--version", std::string("llmops ") + LLMOPS_VERSION);
+  app.require_subcommand(1);
+
+  ValidateArgs va;
+  auto* validate = app.add_subcommand("validate", "Check a pipeline file; print every problem");
+  validate->add_option("file", va.file, "Pipeline YAML file")->required();
+  validate->add_option("-p,--param", va.params, "Override a parameter: key=value");
+  validate->add_flag("--json", va.json, "Machine-readable output");
+
+  RunArgs ra;
+  auto* run = app.add_subcommand("run", "Run a pipeline");
+  run->add_option("file", ra.file, "Pipeline YAML file")->required();
+  run->add_option("-p,--param", ra.params, "Override a parameter: key=value");
+  run->add_option("--max-parallel", ra.max_parallel, "Steps at once (default: cores)");
+  run->add_flag("--no-cache", ra.no_cache, "Run every step even when its result is cached");
+  run->add_flag("--dry-run", ra.dry_run, "Validate and print the plan; record nothing");
+  run->add_flag("--fail-fast", ra.fail_fast, "Cancel everything on the first failure");
+  run->add_flag("--json", ra.json, "Print the summary as JSON (progress goes to stderr)");
+
+  ResumeArgs rs;
+  auto* resume = app.add_subcommand("resume", "Continue a failed or interrupted run");
+  resume->add_option("run", rs.run, "Run id")->required();
+  resume->add_option("--max-parallel", rs.max_parallel, "Steps at once (default: cores)");
+  resume->add_flag("--no-cache", rs.no_cache, "Do not reuse cached results");
+  resume->add_flag("--json", rs.json, "Print the summary as JSON");
+
+  ListArgs rl;
+  auto* runs = app.add_subcommand("runs", "List recent runs");
+  runs->add_option("-n,--limit", rl.limit, "How many");
+  runs->add_flag("--json", rl.json, "Machine-readable output");
+
+  ShowArgs sa;
+  auto* show = app.add_subcommand("show", "Show a run: steps, attempts, artifacts, metrics");
+  show->add_option("run", sa.run, "Run id")->required();
+  show->add_flag("--json", sa.json, "Machine-readable output");
+
+  LogsArgs la;
+  auto* logs = app.add_subcommand("logs", "Print a step's log");
+  logs->add_option("run", la.run, "Run id")->required();
+  logs->add_option("step", la.step, "Step name")->required();
+
+  GraphArgs ga;
+  auto* graph = app.add_subcommand("graph", "Print a pipeline's DAG");
+  graph->add_option("file", ga.file, "Pipeline YAML file")->required();
+  graph->add_option("--format", ga.format, "dot or mermaid")
+      ->check(CLI::IsMember({"dot", "mermaid"}));
+
+  LineageArgs lg;
+  auto* lineage = app.add_subcommand("lineage", "Where an artifact came from, or what used it");
+  lineage->add_option("ref", lg.ref, "Artifact digest prefix, run id, or RUN:STEP")->required();
+  lineage->add_flag("--upstream", lg.upstream, "Walk to the producers (default)");
+  lineage->add_flag("--downstream", lg.downstream, "Walk to the consumers");
+  lineage->add_option("--depth", lg.depth, "Execution hops at most")->check(CLI::Range(1, 1000));
+  lineage->add_option("--format", lg.format, "text, json or dot")
+      ->check(CLI::IsMember({"text", "json", "dot"}));
+
+  ListArgs al;
+  auto* artifacts = app.add_subcommand("artifacts", "List artifacts in the store");
+  artifacts->add_option("-n,--limit", al.limit, "How many");
+  artifacts->add_flag("--json", al.json, "Machine-readable output");
+
+  PluginArgs pa;
+  auto* plugins = app.add_subcommand("plugins", "Installed plugins");
+  plugins->require_subcommand(1);
+  auto* plist = plugins->add_subcommand("list", "List plugins");
+  plist->add_flag("--json", pa.json, "Machine-readable output");
+  auto* pdesc = plugins->add_subcommand("describe", "Parameters, inputs and outputs of a plugin");
+  pdesc->add_option("name", pa.name, "kind/name")->required();
+  pdesc->add_flag("--json", pa.json, "Machine-readable output");
+
+  if (argc >= 2 && argv[1][0] != '-') {
+    static const std::set<std::string> builtin = {"validate", "run", "resume", "runs",
+                                                  "show", "logs", "graph", "lineage",
+                                                  "artifacts", "plugins"};
+    if (!builtin.count(argv[1])) {
+      run_external(argc, argv);
+      // Fall through: CLI11 prints the usual "unknown command" help.
+    }
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitInvalid;
+  }
+
+  if (*validate) return cmd_validate(va);
+  if (*run) return cmd_run(ra);
+  if (*resume) return cmd_resume(rs);
+  if (*runs) return cmd_runs(rl);
+  if (*show) return cmd_show(sa);
+  if (*logs) return cmd_logs(la);
+  if (*graph) return cmd_graph(ga);
+  if (*lineage) return cmd_lineage(lg);
+  if (*artifacts) return cmd_artifacts(al);
+  if (*plist) return cmd_plugins_list(pa);
+  if (*pdesc) return cmd_plugins_describe(pa);
+  return kExitInvalid;
+}

@@ -1,0 +1,47 @@
+// StepPrep: turns a planned step into a ready StepRequest, and finds cache hits.
+//
+// Renders the step's `with:` templates, resolves its `inputs:` to artifacts (or literal paths),
+// computes the cache key (sha256 of the canonical JSON of plugin id, version and library digest,
+// resolved params and input digests) and, on a verified hit, records a `cached` execution.
+// Also seals finished outputs into the blob store. Used from the Runner's thread only.
+#pragma once
+
+#include "engine/executor.hpp"
+#include "engine/pipeline.hpp"
+#include "engine/run_scope.hpp"
+#include "store/store.hpp"
+
+namespace llmops::engine {
+
+struct Prepared {
+  bool cached = false;
+  std::string cache_key;      // empty when caching is off for the step
+  std::string plugin_digest;
+  std::vector<store::Event> input_events;
+};
+
+class StepPrep {
+ public:
+  StepPrep(store::Store& store, PluginHost& host, RunScope& scope, bool no_cache)
+      : store_(store), host_(host), scope_(scope), no_cache_(no_cache) {}
+
+  // Fills request.params and request.inputs. On a cache hit records the cached execution and
+  // fills the scope with its outputs and metrics.
+  Result<Prepared> prepare(const StepSpec& step, const PluginInfo& plugin, StepRequest& request);
+
+ private:
+  store::Store& store_;
+  PluginHost& host_;
+  RunScope& scope_;
+  bool no_cache_;
+};
+
+std::string compute_cache_key(const PluginInfo& plugin, const std::string& plugin_digest,
+                              const nlohmann::json& params,
+                              const std::vector<store::Event>& inputs);
+
+// Seals each declared output folder; returns the output events.
+Result<std::vector<store::Event>> seal_outputs(store::BlobStore& blobs,
+                                               const std::vector<OutputDecl>& outputs);
+
+}  // namespace llmops::engine

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages llmops needs to build and test. Idempotent: does nothing when all
+# are present. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost-dev libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev sqlite3
+  libspdlog-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libssl-dev
+  libhowardhinnant-date-dev tzdata
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,354 @@
+// Store: executions (one per attempt), their artifacts, lineage events and metrics, and the cache.
+#include <cctype>
+#include <set>
+
+#include "store/store.hpp"
+#include "store/store_impl.hpp"
+
+namespace llmops::store {
+namespace detail {
+
+ExecutionInfo read_execution(SQLite::Statement& q, int first) {
+  ExecutionInfo e;
+  int i = first;
+  e.id = q.getColumn(i++).getInt64();
+  e.run_id = q.getColumn(i++).getInt64();
+  e.step = col_text(q.getColumn(i++));
+  e.attempt = q.getColumn(i++).getInt();
+  e.state = col_text(q.getColumn(i++));
+  e.plugin_id = col_text(q.getColumn(i++));
+  e.plugin_version = col_text(q.getColumn(i++));
+  e.plugin_digest = col_text(q.getColumn(i++));
+  e.cache_key = col_text(q.getColumn(i++));
+  e.error = col_text(q.getColumn(i++));
+  e.log_path = col_text(q.getColumn(i++));
+  e.started_at = col_time(q.getColumn(i++));
+  e.ended_at = col_time(q.getColumn(i++));
+  return e;
+}
+
+Artifact read_artifact(SQLite::Statement& q, int first) {
+  Artifact a;
+  int i = first;
+  a.digest = col_text(q.getColumn(i++));
+  a.kind = col_text(q.getColumn(i++));
+  a.name = col_text(q.getColumn(i++));
+  a.uri = col_text(q.getColumn(i++));
+  a.size = q.getColumn(i++).getInt64();
+  a.metadata_json = col_text(q.getColumn(i++));
+  a.created_at = col_time(q.getColumn(i++));
+  return a;
+}
+
+}  // namespace detail
+
+namespace {
+
+bool step_exists(SQLite::Database& db, int64_t run_id, const std::string& step) {
+  SQLite::Statement q(db, "SELECT 1 FROM run_steps WHERE run_id = ? AND step = ?");
+  q.bind(1, run_id);
+  q.bind(2, step);
+  return q.executeStep();
+}
+
+Status no_step(int64_t run_id, const std::string& step) {
+  return Status::not_found("no step '" + step + "' in run " + std::to_string(run_id) +
+                           " (steps are planned by create_run)");
+}
+
+// Artifacts (INSERT OR IGNORE by digest), events and metrics of one execution. Runs inside the
+// caller's transaction.
+Status write_result(SQLite::Database& db, int64_t execution_id, const ExecutionResult& result,
+                    double now) {
+  SQLite::Statement art(db,
+                        "INSERT OR IGNORE INTO artifacts(digest, kind, name, uri, size, "
+                        "metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  SQLite::Statement ev(db,
+                       "INSERT OR IGNORE INTO events(execution_id, artifact_digest, direction, "
+                       "role) VALUES (?, ?, ?, ?)");
+  for (const auto* list : {&result.inputs, &result.outputs}) {
+    const char* direction = list == &result.inputs ? "input" : "output";
+    for (const Event& e : *list) {
+      const Artifact& a = e.artifact;
+      if (a.digest.empty()) {
+        return Status::invalid(std::string(direction) + " '" + e.role + "' has no digest");
+      }
+      art.bind(1, a.digest);
+      art.bind(2, a.kind);
+      art.bind(3, a.name);
+      art.bind(4, a.uri);
+      art.bind(5, a.size);
+      art.bind(6, a.metadata_json.empty() ? "{}" : a.metadata_json);
+      art.bind(7, a.created_at != 0 ? a.created_at : now);
+      art.exec();
+      art.reset();
+      ev.bind(1, execution_id);
+      ev.bind(2, a.digest);
+      ev.bind(3, direction);
+      ev.bind(4, e.role);
+      ev.exec();
+      ev.reset();
+    }
+  }
+  SQLite::Statement met(
+      db, "INSERT INTO metrics(execution_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)");
+  for (const Metric& m : result.metrics) {
+    met.bind(1, execution_id);
+    met.bind(2, m.name);
+    met.bind(3, m.value);
+    met.bind(4, m.step);
+    met.bind(5, m.time != 0 ? m.time : now);
+    met.exec();
+    met.reset();
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, int attempt,
+                                       const std::string& plugin_id,
+                                       const std::string& plugin_version,
+                                       const std::string& plugin_digest,
+                                       const std::string& cache_key, const std::string& log_path) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("begin_execution", [&]() -> Result<int64_t> {
+    SQLite::Database& db = impl_->db;
+    const double now = detail::unix_now();
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    if (!step_exists(db, run_id, step)) return no_step(run_id, step);
+    SQLite::Statement ins(db,
+                          "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
+                          "plugin_version, plugin_digest, cache_key, started_at, log_path) "
+                          "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, run_id);
+    ins.bind(2, step);
+    ins.bind(3, attempt);
+    ins.bind(4, plugin_id);
+    ins.bind(5, plugin_version);
+    ins.bind(6, plugin_digest);
+    ins.bind(7, cache_key);
+    ins.bind(8, now);
+    ins.bind(9, log_path);
+    ins.exec();
+    const int64_t id = db.getLastInsertRowid();
+    // The step's start is its first attempt's start; later attempts keep it.
+    SQLite::Statement up(db,
+                         "UPDATE run_steps SET state = 'running', attempts = ?1, reason = '', "
+                         "started_at = CASE WHEN started_at IS NULL OR ?1 <= 1 THEN ?2 "
+                         "ELSE started_at END, ended_at = NULL WHERE run_id = ?3 AND step = ?4");
+    up.bind(1, attempt);
+    up.bind(2, now);
+    up.bind(3, run_id);
+    up.bind(4, step);
+    up.exec();
+    tx.commit();
+    return id;
+  });
+}
+
+Status Store::finish_execution(int64_t execution_id, const ExecutionResult& result) {
+  static const std::set<std::string> kFinal = {"succeeded", "failed", "cancelled"};
+  if (!kFinal.count(result.state)) {
+    return Status::invalid("finish_execution: state must be succeeded, failed or cancelled, not '" +
+                           result.state + "'");
+  }
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("finish_execution", [&]() -> Status {
+    SQLite::Database& db = impl_->db;
+    const double now = detail::unix_now();
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement get(db, "SELECT run_id, step, state FROM executions WHERE id = ?");
+    get.bind(1, execution_id);
+    if (!get.executeStep())
+      return Status::not_found("no execution " + std::to_string(execution_id));
+    const int64_t run_id = get.getColumn(0).getInt64();
+    const std::string step = get.getColumn(1).getString();
+    const std::string state = get.getColumn(2).getString();
+    if (state != "running") {
+      return Status::precondition("execution " + std::to_string(execution_id) + " is already " +
+                                  state);
+    }
+    SQLite::Statement up(db,
+                         "UPDATE executions SET state = ?, error = ?, ended_at = ? WHERE id = ?");
+    up.bind(1, result.state);
+    up.bind(2, result.error);
+    up.bind(3, now);
+    up.bind(4, execution_id);
+    up.exec();
+    if (Status s = write_result(db, execution_id, result, now); !s) return s;
+    SQLite::Statement st(db,
+                         "UPDATE run_steps SET state = ?, reason = ?, ended_at = ? "
+                         "WHERE run_id = ? AND step = ?");
+    st.bind(1, result.state);
+    st.bind(2, result.error);
+    st.bind(3, now);
+    st.bind(4, run_id);
+    st.bind(5, step);
+    st.exec();
+    tx.commit();
+    return Status::ok();
+  });
+}
+
+Result<int> Store::fail_interrupted(int64_t run_id) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("fail_interrupted", [&]() -> Result<int> {
+    SQLite::Database& db = impl_->db;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    // Steps left running (with or without an execution row yet) go back to pending, so a resume
+    // runs them again.
+    SQLite::Statement steps(db,
+                            "UPDATE run_steps SET state = 'pending', ended_at = NULL "
+                            "WHERE run_id = ?1 AND (state = 'running' OR step IN (SELECT step FROM "
+                            "executions WHERE run_id = ?1 AND state = 'running'))");
+    steps.bind(1, run_id);
+    steps.exec();
+    SQLite::Statement ex(db,
+                         "UPDATE executions SET state = 'failed', "
+                         "error = 'interrupted (engine stopped)', ended_at = ? "
+                         "WHERE run_id = ? AND state = 'running'");
+    ex.bind(1, detail::unix_now());
+    ex.bind(2, run_id);
+    const int count = ex.exec();
+    tx.commit();
+    return count;
+  });
+}
+
+Result<std::vector<ExecutionInfo>> Store::list_executions(int64_t run_id) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("list_executions", [&]() -> Result<std::vector<ExecutionInfo>> {
+    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
+                                       " FROM executions WHERE run_id = ? ORDER BY id");
+    q.bind(1, run_id);
+    std::vector<ExecutionInfo> out;
+    while (q.executeStep()) out.push_back(detail::read_execution(q));
+    return out;
+  });
+}
+
+Result<std::vector<Event>> Store::execution_events(int64_t execution_id, bool outputs) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("execution_events", [&]() -> Result<std::vector<Event>> {
+    SQLite::Statement q(
+        impl_->db,
+        "SELECT e.role, a.digest, a.kind, a.name, a.uri, a.size, a.metadata_json, "
+        "a.created_at FROM events e JOIN artifacts a ON a.digest = e.artifact_digest "
+        "WHERE e.execution_id = ? AND e.direction = ? ORDER BY e.id");
+    q.bind(1, execution_id);
+    q.bind(2, outputs ? "output" : "input");
+    std::vector<Event> out;
+    while (q.executeStep()) {
+      Event e;
+      e.role = detail::col_text(q.getColumn(0));
+      e.artifact = detail::read_artifact(q, 1);
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<Metric>> Store::execution_metrics(int64_t execution_id) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("execution_metrics", [&]() -> Result<std::vector<Metric>> {
+    SQLite::Statement q(impl_->db,
+                        "SELECT name, value, step, time FROM metrics WHERE execution_id = ? "
+                        "ORDER BY id");
+    q.bind(1, execution_id);
+    std::vector<Metric> out;
+    while (q.executeStep()) {
+      Metric m;
+      m.name = detail::col_text(q.getColumn(0));
+      m.value = q.getColumn(1).getDouble();
+      m.step = q.getColumn(2).getInt64();
+      m.time = detail::col_time(q.getColumn(3));
+      out.push_back(std::move(m));
+    }
+    return out;
+  });
+}
+
+Result<std::optional<ExecutionInfo>> Store::find_cached(const std::string& cache_key) {
+  if (cache_key.empty()) return std::optional<ExecutionInfo>{};
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("find_cached", [&]() -> Result<std::optional<ExecutionInfo>> {
+    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
+                                       " FROM executions WHERE cache_key = ? AND state IN "
+                                       "('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
+    q.bind(1, cache_key);
+    if (!q.executeStep()) return std::optional<ExecutionInfo>{};
+    return std::optional<ExecutionInfo>(detail::read_execution(q));
+  });
+}
+
+Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
+                                     const std::string& plugin_id,
+                                     const std::string& plugin_version,
+                                     const std::string& plugin_digest, const std::string& cache_key,
+                                     const ExecutionResult& result) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("record_cached", [&]() -> Result<int64_t> {
+    SQLite::Database& db = impl_->db;
+    const double now = detail::unix_now();
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    if (!step_exists(db, run_id, step)) return no_step(run_id, step);
+    SQLite::Statement ins(db,
+                          "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
+                          "plugin_version, plugin_digest, cache_key, started_at, ended_at) "
+                          "VALUES (?, ?, 0, 'cached', ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, run_id);
+    ins.bind(2, step);
+    ins.bind(3, plugin_id);
+    ins.bind(4, plugin_version);
+    ins.bind(5, plugin_digest);
+    ins.bind(6, cache_key);
+    ins.bind(7, now);
+    ins.bind(8, now);
+    ins.exec();
+    const int64_t id = db.getLastInsertRowid();
+    if (Status s = write_result(db, id, result, now); !s) return s;
+    SQLite::Statement st(db,
+                         "UPDATE run_steps SET state = 'cached', reason = '', "
+                         "started_at = COALESCE(started_at, ?1), ended_at = ?1 "
+                         "WHERE run_id = ?2 AND step = ?3");
+    st.bind(1, now);
+    st.bind(2, run_id);
+    st.bind(3, step);
+    st.exec();
+    tx.commit();
+    return id;
+  });
+}
+
+Result<std::vector<Artifact>> Store::list_artifacts(int limit) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("list_artifacts", [&]() -> Result<std::vector<Artifact>> {
+    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
+                                       " FROM artifacts ORDER BY created_at DESC, digest LIMIT ?");
+    q.bind(1, limit < 0 ? -1 : limit);
+    std::vector<Artifact> out;
+    while (q.executeStep()) out.push_back(detail::read_artifact(q));
+    return out;
+  });
+}
+
+Result<std::vector<Artifact>> Store::find_artifacts(const std::string& prefix) {
+  std::string p = prefix.rfind("sha256:", 0) == 0 ? prefix : "sha256:" + prefix;
+  if (p.size() <= 7) return Status::invalid("find_artifacts: empty digest prefix");
+  for (char& c : p) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("find_artifacts", [&]() -> Result<std::vector<Artifact>> {
+    // A key range rather than LIKE: no wildcards to escape, and it uses the primary key. '~'
+    // sorts after every character a digest contains.
+    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
+                                       " FROM artifacts WHERE digest >= ?1 AND digest < ?1 || '~' "
+                                       "ORDER BY digest");
+    q.bind(1, p);
+    std::vector<Artifact> out;
+    while (q.executeStep()) out.push_back(detail::read_artifact(q));
+    return out;
+  });
+}
+
+}  // namespace llmops::store

@@ -1,0 +1,214 @@
+// The schema of the llmops store, as ordered migrations. Never edit a released script: append one.
+#include "store/migrations.hpp"
+
+#include "store/store_impl.hpp"
+
+namespace llmops::store {
+namespace {
+
+// Version 1: runs, steps, executions, artifacts, lineage events and metrics, plus the tables that
+// triggers, schedules and deployments will fill. Times are unix seconds (REAL), NULL when unset.
+constexpr const char* kV1 = R"sql(
+CREATE TABLE pipelines (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  file TEXT NOT NULL DEFAULT '',
+  last_spec_digest TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL
+);
+
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  pipeline TEXT NOT NULL REFERENCES pipelines(name),
+  pipeline_file TEXT NOT NULL DEFAULT '',
+  spec_digest TEXT NOT NULL DEFAULT '',
+  spec_text TEXT NOT NULL DEFAULT '',
+  params_json TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL DEFAULT 'pending',
+  trigger_kind TEXT NOT NULL DEFAULT 'manual',
+  trigger_info_json TEXT NOT NULL DEFAULT '{}',
+  parent_run INTEGER REFERENCES runs(id),
+  cycle INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  started_at REAL,
+  ended_at REAL
+);
+CREATE INDEX runs_pipeline ON runs(pipeline, id);
+CREATE INDEX runs_parent ON runs(parent_run);
+CREATE INDEX runs_state ON runs(state);
+
+CREATE TABLE run_steps (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  step TEXT NOT NULL,
+  ordinal INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'pending',
+  reason TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  started_at REAL,
+  ended_at REAL,
+  PRIMARY KEY (run_id, step)
+);
+
+CREATE TABLE executions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL,
+  plugin_id TEXT NOT NULL DEFAULT '',
+  plugin_version TEXT NOT NULL DEFAULT '',
+  plugin_digest TEXT NOT NULL DEFAULT '',
+  cache_key TEXT NOT NULL DEFAULT '',
+  started_at REAL,
+  ended_at REAL,
+  error TEXT NOT NULL DEFAULT '',
+  log_path TEXT NOT NULL DEFAULT '',
+  FOREIGN KEY (run_id, step) REFERENCES run_steps(run_id, step)
+);
+CREATE INDEX executions_run ON executions(run_id, step);
+CREATE INDEX executions_cache_key ON executions(cache_key, state);
+CREATE INDEX executions_state ON executions(state);
+
+CREATE TABLE artifacts (
+  digest TEXT PRIMARY KEY,
+  kind TEXT NOT NULL DEFAULT '',
+  name TEXT NOT NULL DEFAULT '',
+  uri TEXT NOT NULL DEFAULT '',
+  size INTEGER NOT NULL DEFAULT 0,
+  metadata_json TEXT NOT NULL DEFAULT '{}',
+  created_at REAL NOT NULL
+);
+CREATE INDEX artifacts_created ON artifacts(created_at);
+
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  execution_id INTEGER NOT NULL REFERENCES executions(id),
+  artifact_digest TEXT NOT NULL REFERENCES artifacts(digest),
+  direction TEXT NOT NULL CHECK (direction IN ('input', 'output')),
+  role TEXT NOT NULL DEFAULT '',
+  UNIQUE (execution_id, direction, role, artifact_digest)
+);
+CREATE INDEX events_artifact ON events(artifact_digest, direction);
+
+CREATE TABLE metrics (
+  id INTEGER PRIMARY KEY,
+  execution_id INTEGER NOT NULL REFERENCES executions(id),
+  name TEXT NOT NULL,
+  value REAL NOT NULL,
+  step INTEGER NOT NULL DEFAULT -1,
+  time REAL NOT NULL
+);
+CREATE INDEX metrics_execution ON metrics(execution_id, name);
+
+-- Reserved for feedback: a trigger raised by a monitor execution and the run it started.
+CREATE TABLE triggers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER REFERENCES runs(id),
+  kind TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  payload_json TEXT NOT NULL DEFAULT '{}',
+  source_run_id INTEGER REFERENCES runs(id),
+  source_execution_id INTEGER REFERENCES executions(id),
+  report_digest TEXT REFERENCES artifacts(digest),
+  created_at REAL NOT NULL
+);
+CREATE INDEX triggers_run ON triggers(run_id);
+CREATE INDEX triggers_source ON triggers(source_execution_id);
+
+-- Reserved for cron: the last nominal fire time per schedule, so a restart neither skips nor
+-- repeats a fire.
+CREATE TABLE schedules (
+  name TEXT PRIMARY KEY,
+  pipeline_file TEXT NOT NULL DEFAULT '',
+  cron TEXT NOT NULL DEFAULT '',
+  timezone TEXT NOT NULL DEFAULT 'UTC',
+  last_nominal_fire REAL,
+  last_run_id INTEGER REFERENCES runs(id),
+  updated_at REAL NOT NULL
+);
+
+-- Reserved for deployers: the current state of each deployment and its append-only history.
+CREATE TABLE deployments (
+  name TEXT PRIMARY KEY,
+  artifact_digest TEXT REFERENCES artifacts(digest),
+  state TEXT NOT NULL DEFAULT '',
+  endpoint TEXT NOT NULL DEFAULT '',
+  info_json TEXT NOT NULL DEFAULT '{}',
+  run_id INTEGER REFERENCES runs(id),
+  execution_id INTEGER REFERENCES executions(id),
+  updated_at REAL NOT NULL
+);
+CREATE TABLE deployment_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  deployment TEXT NOT NULL,
+  action TEXT NOT NULL,
+  artifact_digest TEXT REFERENCES artifacts(digest),
+  state TEXT NOT NULL DEFAULT '',
+  info_json TEXT NOT NULL DEFAULT '{}',
+  run_id INTEGER REFERENCES runs(id),
+  execution_id INTEGER REFERENCES executions(id),
+  created_at REAL NOT NULL
+);
+CREATE INDEX deployment_history_name ON deployment_history(deployment, id);
+CREATE TRIGGER deployment_history_no_update BEFORE UPDATE ON deployment_history
+BEGIN SELECT RAISE(ABORT, 'deployment_history is append-only'); END;
+CREATE TRIGGER deployment_history_no_delete BEFORE DELETE ON deployment_history
+BEGIN SELECT RAISE(ABORT, 'deployment_history is append-only'); END;
+)sql";
+
+constexpr const char* kSchemaVersionTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INTEGER PRIMARY KEY,
+  applied_at REAL NOT NULL
+);
+)sql";
+
+}  // namespace
+
+const std::vector<std::string>& migrations() {
+  static const std::vector<std::string> kMigrations = {kV1};
+  return kMigrations;
+}
+
+int schema_version_supported() {
+  return static_cast<int>(migrations().size());
+}
+
+int schema_version_of(SQLite::Database& db) {
+  if (!db.tableExists("schema_version")) return 0;
+  SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  q.executeStep();
+  return q.getColumn(0).getInt();
+}
+
+Status migrate(SQLite::Database& db, const std::filesystem::path& db_path) {
+  const int supported = schema_version_supported();
+  auto too_new = [&](int found) {
+    return Status::precondition("database " + db_path.string() + " has schema version " +
+                                std::to_string(found) + ", this llmops supports up to " +
+                                std::to_string(supported) + ": upgrade llmops");
+  };
+  // Cheap check first, so an old binary never even takes the write lock on a newer database.
+  if (int v = schema_version_of(db); v > supported) return too_new(v);
+  for (;;) {
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    db.exec(kSchemaVersionTable);
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    const int current = schema_version_of(db);
+    if (current > supported) return too_new(current);
+    if (current == supported) {
+      tx.commit();
+      return Status::ok();
+    }
+    db.exec(migrations()[static_cast<size_t>(current)]);
+    SQLite::Statement rec(db, "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)");
+    rec.bind(1, current + 1);
+    rec.bind(2, detail::unix_now());
+    rec.exec();
+    tx.commit();
+  }
+}
+
+}  // namespace llmops::store

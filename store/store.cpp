@@ -1,0 +1,262 @@
+// Store: opening the database, runs and their planned steps. Executions, artifacts and the cache
+// are in executions.cpp; lineage queries in lineage.cpp.
+#include "store/store.hpp"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <set>
+#include <system_error>
+#include <thread>
+
+#include "store/migrations.hpp"
+#include "store/store_impl.hpp"
+
+namespace llmops::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 10000;
+
+const std::set<std::string>& run_states() {
+  static const std::set<std::string> k = {"pending", "running", "succeeded", "failed", "cancelled"};
+  return k;
+}
+const std::set<std::string>& step_states() {
+  static const std::set<std::string> k = {"pending", "running", "succeeded", "failed",
+                                          "skipped", "cached",  "cancelled"};
+  return k;
+}
+
+RunInfo read_run(SQLite::Statement& q) {
+  RunInfo r;
+  r.id = q.getColumn(0).getInt64();
+  r.pipeline = detail::col_text(q.getColumn(1));
+  r.pipeline_file = detail::col_text(q.getColumn(2));
+  r.spec_digest = detail::col_text(q.getColumn(3));
+  r.spec_text = detail::col_text(q.getColumn(4));
+  r.params_json = detail::col_text(q.getColumn(5));
+  r.trigger = detail::col_text(q.getColumn(6));
+  if (!q.getColumn(7).isNull()) r.parent_run = q.getColumn(7).getInt64();
+  r.cycle = q.getColumn(8).getInt();
+  r.trigger_info_json = detail::col_text(q.getColumn(9));
+  r.state = detail::col_text(q.getColumn(10));
+  r.error = detail::col_text(q.getColumn(11));
+  r.created_at = detail::col_time(q.getColumn(12));
+  r.started_at = detail::col_time(q.getColumn(13));
+  r.ended_at = detail::col_time(q.getColumn(14));
+  return r;
+}
+
+constexpr const char* kRunColumns =
+    "id, pipeline, pipeline_file, spec_digest, spec_text, params_json, trigger_kind, parent_run, "
+    "cycle, trigger_info_json, state, error, created_at, started_at, ended_at";
+
+// Switching to WAL needs a brief exclusive lock; on a brand-new file opened by several processes
+// at once it can report busy, so retry for a while.
+void enable_wal(SQLite::Database& db) {
+  for (int i = 0;; ++i) {
+    try {
+      db.exec("PRAGMA journal_mode=WAL");
+      return;
+    } catch (const SQLite::Exception& e) {
+      if (i >= 100 || (e.getErrorCode() != SQLITE_BUSY && e.getErrorCode() != SQLITE_LOCKED)) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+double unix_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+bool is_terminal_step_state(const std::string& state) {
+  return state == "succeeded" || state == "failed" || state == "skipped" || state == "cached" ||
+         state == "cancelled";
+}
+
+}  // namespace detail
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+const std::filesystem::path& Store::home() const {
+  return impl_->home;
+}
+BlobStore& Store::blobs() {
+  return impl_->blob_store;
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& home) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(home / "blobs", ec);
+  if (ec)
+    return Status::internal("cannot create " + (home / "blobs").string() + ": " + ec.message());
+  const fs::path db_path = home / "llmops.db";
+  return detail::guarded("open " + db_path.string(), [&]() -> Result<std::unique_ptr<Store>> {
+    auto impl = std::make_unique<Impl>(home, db_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+                                       kBusyTimeoutMs);
+    SQLite::Database& db = impl->db;
+    enable_wal(db);
+    db.exec("PRAGMA foreign_keys=ON");
+    db.exec("PRAGMA synchronous=NORMAL");
+    if (Status s = migrate(db, db_path); !s) return s;
+    return std::unique_ptr<Store>(new Store(std::move(impl)));
+  });
+}
+
+Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::string>& steps) {
+  if (run.pipeline.empty()) return Status::invalid("create_run: empty pipeline name");
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("create_run", [&]() -> Result<int64_t> {
+    SQLite::Database& db = impl_->db;
+    const double now = detail::unix_now();
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement pipe(
+        db,
+        "INSERT INTO pipelines(name, file, last_spec_digest, created_at, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO UPDATE SET "
+        "file = excluded.file, last_spec_digest = excluded.last_spec_digest, "
+        "updated_at = excluded.updated_at");
+    pipe.bind(1, run.pipeline);
+    pipe.bind(2, run.pipeline_file);
+    pipe.bind(3, run.spec_digest);
+    pipe.bind(4, now);
+    pipe.exec();
+
+    SQLite::Statement ins(db,
+                          "INSERT INTO runs(pipeline, pipeline_file, spec_digest, spec_text, "
+                          "params_json, state, trigger_kind, trigger_info_json, parent_run, cycle, "
+                          "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)");
+    ins.bind(1, run.pipeline);
+    ins.bind(2, run.pipeline_file);
+    ins.bind(3, run.spec_digest);
+    ins.bind(4, run.spec_text);
+    ins.bind(5, run.params_json.empty() ? "{}" : run.params_json);
+    ins.bind(6, run.trigger);
+    ins.bind(7, run.trigger_info_json.empty() ? "{}" : run.trigger_info_json);
+    if (run.parent_run) {
+      ins.bind(8, *run.parent_run);
+    } else {
+      ins.bind(8);
+    }
+    ins.bind(9, run.cycle);
+    ins.bind(10, now);
+    ins.exec();
+    const int64_t run_id = db.getLastInsertRowid();
+
+    SQLite::Statement step(
+        db, "INSERT INTO run_steps(run_id, step, ordinal, state) VALUES (?, ?, ?, 'pending')");
+    int ordinal = 0;
+    for (const std::string& name : steps) {
+      step.bind(1, run_id);
+      step.bind(2, name);
+      step.bind(3, ordinal++);
+      step.exec();
+      step.reset();
+    }
+    tx.commit();
+    return run_id;
+  });
+}
+
+Status Store::set_run_state(int64_t run_id, const std::string& state, const std::string& error) {
+  if (!run_states().count(state)) return Status::invalid("unknown run state '" + state + "'");
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("set_run_state", [&]() -> Status {
+    SQLite::Database& db = impl_->db;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement q(db,
+                        "UPDATE runs SET state = ?1, error = ?2, "
+                        "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
+                        "ELSE started_at END, "
+                        "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN ?3 "
+                        "ELSE NULL END WHERE id = ?4");
+    q.bind(1, state);
+    q.bind(2, error);
+    q.bind(3, detail::unix_now());
+    q.bind(4, run_id);
+    if (q.exec() == 0) return Status::not_found("no run " + std::to_string(run_id));
+    tx.commit();
+    return Status::ok();
+  });
+}
+
+Status Store::set_step_state(int64_t run_id, const std::string& step, const std::string& state,
+                             const std::string& reason) {
+  if (!step_states().count(state)) return Status::invalid("unknown step state '" + state + "'");
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("set_step_state", [&]() -> Status {
+    SQLite::Database& db = impl_->db;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement q(db,
+                        "UPDATE run_steps SET state = ?1, reason = ?2, "
+                        "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
+                        "ELSE started_at END, "
+                        "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'skipped', 'cached', "
+                        "'cancelled') THEN ?3 ELSE NULL END WHERE run_id = ?4 AND step = ?5");
+    q.bind(1, state);
+    q.bind(2, reason);
+    q.bind(3, detail::unix_now());
+    q.bind(4, run_id);
+    q.bind(5, step);
+    if (q.exec() == 0) {
+      return Status::not_found("no step '" + step + "' in run " + std::to_string(run_id));
+    }
+    tx.commit();
+    return Status::ok();
+  });
+}
+
+Result<RunInfo> Store::get_run(int64_t run_id) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("get_run", [&]() -> Result<RunInfo> {
+    SQLite::Statement q(impl_->db,
+                        std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?");
+    q.bind(1, run_id);
+    if (!q.executeStep()) return Status::not_found("no run " + std::to_string(run_id));
+    return read_run(q);
+  });
+}
+
+Result<std::vector<RunInfo>> Store::list_runs(int limit) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("list_runs", [&]() -> Result<std::vector<RunInfo>> {
+    SQLite::Statement q(
+        impl_->db, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id DESC LIMIT ?");
+    q.bind(1, limit < 0 ? -1 : limit);
+    std::vector<RunInfo> out;
+    while (q.executeStep()) out.push_back(read_run(q));
+    return out;
+  });
+}
+
+Result<std::vector<StepInfo>> Store::list_steps(int64_t run_id) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("list_steps", [&]() -> Result<std::vector<StepInfo>> {
+    SQLite::Statement q(impl_->db,
+                        "SELECT run_id, step, state, reason, attempts, started_at, ended_at "
+                        "FROM run_steps WHERE run_id = ? ORDER BY ordinal, step");
+    q.bind(1, run_id);
+    std::vector<StepInfo> out;
+    while (q.executeStep()) {
+      StepInfo s;
+      s.run_id = q.getColumn(0).getInt64();
+      s.step = detail::col_text(q.getColumn(1));
+      s.state = detail::col_text(q.getColumn(2));
+      s.reason = detail::col_text(q.getColumn(3));
+      s.attempts = q.getColumn(4).getInt();
+      s.started_at = detail::col_time(q.getColumn(5));
+      s.ended_at = detail::col_time(q.getColumn(6));
+      out.push_back(std::move(s));
+    }
+    return out;
+  });
+}
+
+}  // namespace llmops::store

@@ -1,0 +1,169 @@
+// Store: the SQLite run and lineage store of llmops (one file, `LLMOPS_HOME/llmops.db`).
+//
+// Owns one writer connection (WAL, foreign_keys=ON, busy_timeout) and the BlobStore beside the
+// database. Every state change the engine decides is written here before the engine acts on it.
+// Several processes may open the same home at once: writes use BEGIN IMMEDIATE with a busy
+// timeout, so a second writer waits instead of failing with "database is locked".
+// Thread safety: a Store may be used from several threads; calls are serialised by a mutex.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmops/status.hpp"
+#include "store/blob_store.hpp"
+
+namespace llmops::store {
+
+// Current schema version written by this binary. A database with a higher one is refused.
+int schema_version_supported();
+
+struct NewRun {
+  std::string pipeline;       // pipeline name
+  std::string pipeline_file;  // path as given
+  std::string spec_digest;    // sha256 of the file text
+  std::string spec_text;      // the YAML, kept so `resume` runs exactly what was planned
+  std::string params_json = "{}";
+  std::string trigger = "manual";  // manual | cron | watch | feedback | resume
+  std::optional<int64_t> parent_run;
+  int cycle = 0;
+  std::string trigger_info_json = "{}";  // e.g. nominal fire time, trigger reason
+};
+
+struct RunInfo {
+  int64_t id = 0;
+  std::string pipeline, pipeline_file, spec_digest, spec_text, params_json, trigger;
+  std::optional<int64_t> parent_run;
+  int cycle = 0;
+  std::string trigger_info_json;
+  std::string state;  // pending | running | succeeded | failed | cancelled
+  std::string error;
+  double created_at = 0, started_at = 0, ended_at = 0;  // unix seconds, 0 when unset
+};
+
+struct StepInfo {
+  int64_t run_id = 0;
+  std::string step;
+  std::string state;   // pending | running | succeeded | failed | skipped | cached | cancelled
+  std::string reason;  // why skipped / failed
+  int attempts = 0;
+  double started_at = 0, ended_at = 0;
+};
+
+struct ExecutionInfo {
+  int64_t id = 0;
+  int64_t run_id = 0;
+  std::string step;
+  int attempt = 0;
+  std::string state;  // running | succeeded | failed | cached | cancelled
+  std::string plugin_id, plugin_version, plugin_digest, cache_key;
+  std::string error, log_path;
+  double started_at = 0, ended_at = 0;
+};
+
+struct Artifact {
+  std::string digest;  // "sha256:<hex>"
+  std::string kind;    // dataset | model | report | file | ...
+  std::string name;    // output name of the step that first made it
+  std::string uri;     // absolute path in the blob store
+  int64_t size = 0;
+  std::string metadata_json = "{}";
+  double created_at = 0;
+};
+
+struct Event {
+  std::string role;  // input or output name
+  Artifact artifact;
+};
+
+struct Metric {
+  std::string name;
+  double value = 0;
+  int64_t step = -1;
+  double time = 0;
+};
+
+// What a step produced, written in one transaction by finish_execution / record_cached.
+struct ExecutionResult {
+  std::string state;  // succeeded | failed | cancelled
+  std::string error;
+  std::vector<Event> inputs;   // artifacts must exist already or are inserted
+  std::vector<Event> outputs;  // inserted if new (digest is the key)
+  std::vector<Metric> metrics;
+};
+
+struct LineageNode {
+  std::string type;   // "artifact" | "execution"
+  std::string id;     // digest, or execution id as text
+  std::string label;  // artifact: kind/name; execution: "run 3: train (trainer/torch-lm@1.0.0)"
+  int depth = 0;
+};
+struct LineageEdge {
+  std::string from,
+      to;  // node ids: artifact -> execution (input) or execution -> artifact (output)
+  std::string role;
+};
+struct LineageGraph {
+  std::vector<LineageNode> nodes;
+  std::vector<LineageEdge> edges;
+};
+
+class Store {
+ public:
+  // Opens (creating when needed) `home`/llmops.db and `home`/blobs, running pending migrations.
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& home);
+  ~Store();
+
+  const std::filesystem::path& home() const;
+  BlobStore& blobs();
+
+  // Runs and their planned steps (all `pending`), in one transaction.
+  Result<int64_t> create_run(const NewRun& run, const std::vector<std::string>& steps);
+  Status set_run_state(int64_t run_id, const std::string& state, const std::string& error = "");
+  Status set_step_state(int64_t run_id, const std::string& step, const std::string& state,
+                        const std::string& reason = "");
+  Result<RunInfo> get_run(int64_t run_id);
+  Result<std::vector<RunInfo>> list_runs(int limit = 50);
+  Result<std::vector<StepInfo>> list_steps(int64_t run_id);
+
+  // Executions: one per attempt. begin marks the step running and bumps its attempt count.
+  Result<int64_t> begin_execution(int64_t run_id, const std::string& step, int attempt,
+                                  const std::string& plugin_id, const std::string& plugin_version,
+                                  const std::string& plugin_digest, const std::string& cache_key,
+                                  const std::string& log_path);
+  // Execution state, artifacts, input/output events, metrics and the step state in one transaction.
+  Status finish_execution(int64_t execution_id, const ExecutionResult& result);
+  // Marks executions left `running` by a killed engine as failed ("interrupted"); returns how many.
+  Result<int> fail_interrupted(int64_t run_id);
+  Result<std::vector<ExecutionInfo>> list_executions(int64_t run_id);
+  Result<std::vector<Event>> execution_events(int64_t execution_id, bool outputs);
+  Result<std::vector<Metric>> execution_metrics(int64_t execution_id);
+
+  // The latest succeeded (or cached) execution with this cache key, if any.
+  Result<std::optional<ExecutionInfo>> find_cached(const std::string& cache_key);
+  // Records a `cached` execution that reuses outputs, with its input and output events.
+  Result<int64_t> record_cached(int64_t run_id, const std::string& step,
+                                const std::string& plugin_id, const std::string& plugin_version,
+                                const std::string& plugin_digest, const std::string& cache_key,
+                                const ExecutionResult& result);
+
+  Result<std::vector<Artifact>> list_artifacts(int limit = 100);
+  // Artifacts whose digest starts with `prefix` (with or without "sha256:").
+  Result<std::vector<Artifact>> find_artifacts(const std::string& prefix);
+
+  // Lineage from artifacts (digests) walking producers (upstream) or consumers (downstream),
+  // recursive CTEs bounded by `depth` execution hops.
+  Result<LineageGraph> lineage(const std::vector<std::string>& start_digests, bool upstream,
+                               int depth);
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace llmops::store

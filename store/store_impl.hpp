@@ -1,0 +1,73 @@
+// Internals shared by the store's .cpp files: the Impl behind Store, row readers and the
+// exception fence. Internal to store/; the engine includes store.hpp only.
+#pragma once
+
+#include <exception>
+#include <mutex>
+#include <string>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "store/store.hpp"
+
+namespace llmops::store {
+
+struct Store::Impl {
+  Impl(std::filesystem::path home_dir, const std::filesystem::path& db_file, int flags, int busy_ms)
+      : home(std::move(home_dir)),
+        db_path(db_file),
+        db(db_file.string(), flags, busy_ms),
+        blob_store(home / "blobs") {}
+
+  std::filesystem::path home;
+  std::filesystem::path db_path;
+  SQLite::Database db;
+  BlobStore blob_store;
+  std::mutex mu;  // one call at a time on the connection
+};
+
+namespace detail {
+
+double unix_now();
+
+// Column helpers: NULL reads as 0 / "".
+inline double col_time(const SQLite::Column& c) {
+  return c.isNull() ? 0.0 : c.getDouble();
+}
+inline std::string col_text(const SQLite::Column& c) {
+  return c.isNull() ? "" : c.getString();
+}
+
+// Binds a time, NULL when 0.
+inline void bind_time(SQLite::Statement& q, int index, double t) {
+  if (t == 0) {
+    q.bind(index);
+  } else {
+    q.bind(index, t);
+  }
+}
+
+// Column lists matching the readers below.
+inline constexpr const char* kExecutionColumns =
+    "id, run_id, step, attempt, state, plugin_id, plugin_version, plugin_digest, cache_key, error, "
+    "log_path, started_at, ended_at";
+inline constexpr const char* kArtifactColumns =
+    "digest, kind, name, uri, size, metadata_json, created_at";
+
+ExecutionInfo read_execution(SQLite::Statement& q, int first = 0);
+Artifact read_artifact(SQLite::Statement& q, int first = 0);
+
+bool is_terminal_step_state(const std::string& state);
+
+// Runs `f` and turns any exception escaping the SQLite layer into Status::internal.
+template <typename F>
+auto guarded(const std::string& what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return Status::internal("store: " + what + ": " + e.what());
+  }
+}
+
+}  // namespace detail
+}  // namespace llmops::store

@@ -1,0 +1,293 @@
+// Store: migrations, runs and steps, executions, the cache and interrupted runs.
+#include <catch2/catch.hpp>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "store/store.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace llmops::store;
+using llmops::store::testing::TempDir;
+
+namespace {
+
+std::unique_ptr<Store> open_store(const fs::path& home) {
+  auto s = Store::open(home);
+  INFO(s.status().message());
+  REQUIRE(s);
+  return std::move(s).value();
+}
+
+NewRun sample_run(const std::string& pipeline = "demo") {
+  NewRun r;
+  r.pipeline = pipeline;
+  r.pipeline_file = "pipelines/" + pipeline + ".yaml";
+  r.spec_digest = "sha256:" + sha256_hex("spec");
+  r.spec_text = "name: demo\n";
+  r.params_json = R"({"lr":0.1})";
+  return r;
+}
+
+Artifact artifact(const std::string& content, const std::string& kind, const std::string& name) {
+  Artifact a;
+  a.digest = "sha256:" + sha256_hex(content);
+  a.kind = kind;
+  a.name = name;
+  a.uri = "/blobs/" + content;
+  a.size = static_cast<int64_t>(content.size());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("a new database is migrated to the supported schema", "[store]") {
+  TempDir tmp;
+  auto store = open_store(tmp.path() / "home");
+  CHECK(fs::exists(tmp.path() / "home" / "llmops.db"));
+  CHECK(fs::is_directory(tmp.path() / "home" / "blobs"));
+  CHECK(store->blobs().root() == tmp.path() / "home" / "blobs");
+  CHECK(store->home() == tmp.path() / "home");
+  store.reset();
+
+  SQLite::Database db((tmp.path() / "home" / "llmops.db").string());
+  SQLite::Statement v(db, "SELECT MAX(version) FROM schema_version");
+  REQUIRE(v.executeStep());
+  CHECK(v.getColumn(0).getInt() == schema_version_supported());
+  for (const char* table :
+       {"pipelines", "runs", "run_steps", "executions", "artifacts", "events", "metrics",
+        "triggers", "schedules", "deployments", "deployment_history"}) {
+    INFO(table);
+    CHECK(db.tableExists(table));
+  }
+  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+
+  // Reopening applies nothing and keeps the data.
+  auto again = open_store(tmp.path() / "home");
+  CHECK(again->list_runs()->empty());
+}
+
+TEST_CASE("an older binary refuses a newer database", "[store]") {
+  TempDir tmp;
+  open_store(tmp.path());
+  {
+    SQLite::Database db((tmp.path() / "llmops.db").string(), SQLite::OPEN_READWRITE);
+    db.exec("INSERT INTO schema_version(version, applied_at) VALUES (99, 0)");
+  }
+  auto s = Store::open(tmp.path());
+  REQUIRE_FALSE(s);
+  const std::string msg = s.status().message();
+  INFO(msg);
+  CHECK(msg.find("schema version 99") != std::string::npos);
+  CHECK(msg.find("supports up to " + std::to_string(schema_version_supported())) !=
+        std::string::npos);
+  CHECK(msg.find("upgrade llmops") != std::string::npos);
+}
+
+TEST_CASE("run, step and execution lifecycle", "[store]") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  auto run_id = store->create_run(sample_run(), {"prepare", "train", "eval"});
+  REQUIRE(run_id);
+
+  auto run = store->get_run(*run_id);
+  REQUIRE(run);
+  CHECK(run->pipeline == "demo");
+  CHECK(run->state == "pending");
+  CHECK(run->trigger == "manual");
+  CHECK(run->params_json == R"({"lr":0.1})");
+  CHECK(run->spec_text == "name: demo\n");
+  CHECK_FALSE(run->parent_run);
+  CHECK(run->created_at > 0);
+  CHECK(run->started_at == 0);
+
+  auto steps = store->list_steps(*run_id);
+  REQUIRE(steps);
+  REQUIRE(steps->size() == 3);
+  CHECK((*steps)[0].step == "prepare");  // planned order
+  CHECK((*steps)[2].step == "eval");
+  for (const auto& s : *steps) CHECK(s.state == "pending");
+
+  REQUIRE(store->set_run_state(*run_id, "running"));
+  auto ex = store->begin_execution(*run_id, "prepare", 1, "testing/write", "1.0.0", "sha256:plugin",
+                                   "key-1", "/logs/prepare.log");
+  REQUIRE(ex);
+  steps = store->list_steps(*run_id);
+  CHECK((*steps)[0].state == "running");
+  CHECK((*steps)[0].attempts == 1);
+  CHECK((*steps)[0].started_at > 0);
+
+  ExecutionResult res;
+  res.state = "failed";
+  res.error = "boom";
+  REQUIRE(store->finish_execution(*ex, res));
+  auto ex2 = store->begin_execution(*run_id, "prepare", 2, "testing/write", "1.0.0",
+                                    "sha256:plugin", "key-1", "/logs/prepare.2.log");
+  REQUIRE(ex2);
+  steps = store->list_steps(*run_id);
+  CHECK((*steps)[0].attempts == 2);
+  CHECK((*steps)[0].state == "running");
+  res.state = "succeeded";
+  res.error.clear();
+  REQUIRE(store->finish_execution(*ex2, res));
+  CHECK_FALSE(store->finish_execution(*ex2, res));  // already finished
+
+  REQUIRE(store->set_step_state(*run_id, "eval", "skipped", "train failed"));
+  REQUIRE(store->set_run_state(*run_id, "failed", "step train failed"));
+
+  auto execs = store->list_executions(*run_id);
+  REQUIRE(execs);
+  REQUIRE(execs->size() == 2);
+  CHECK((*execs)[0].state == "failed");
+  CHECK((*execs)[0].error == "boom");
+  CHECK((*execs)[0].attempt == 1);
+  CHECK((*execs)[1].state == "succeeded");
+  CHECK((*execs)[1].plugin_id == "testing/write");
+  CHECK((*execs)[1].log_path == "/logs/prepare.2.log");
+  CHECK((*execs)[1].ended_at >= (*execs)[1].started_at);
+
+  steps = store->list_steps(*run_id);
+  CHECK((*steps)[0].state == "succeeded");
+  CHECK((*steps)[2].state == "skipped");
+  CHECK((*steps)[2].reason == "train failed");
+  run = store->get_run(*run_id);
+  CHECK(run->state == "failed");
+  CHECK(run->error == "step train failed");
+  CHECK(run->ended_at > 0);
+
+  // Errors are reported, not thrown.
+  CHECK_FALSE(store->get_run(12345));
+  CHECK(store->get_run(12345).status().code() == llmops::StatusCode::kNotFound);
+  CHECK_FALSE(store->set_step_state(*run_id, "nope", "running"));
+  CHECK_FALSE(store->set_run_state(*run_id, "exploded"));
+  CHECK_FALSE(store->begin_execution(*run_id, "nope", 1, "p", "1", "d", "", ""));
+
+  // Child runs (feedback) point at their parent.
+  NewRun child = sample_run();
+  child.trigger = "feedback";
+  child.parent_run = *run_id;
+  child.cycle = 1;
+  auto child_id = store->create_run(child, {"prepare"});
+  REQUIRE(child_id);
+  auto runs = store->list_runs(10);
+  REQUIRE(runs->size() == 2);
+  CHECK((*runs)[0].id == *child_id);  // newest first
+  CHECK((*runs)[0].parent_run == *run_id);
+  CHECK((*runs)[0].cycle == 1);
+}
+
+TEST_CASE("finish_execution writes outputs, events and metrics together", "[store]") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  auto run_id = store->create_run(sample_run(), {"train"});
+  REQUIRE(run_id);
+  auto ex = store->begin_execution(*run_id, "train", 1, "trainer/x", "1.0.0", "d", "k", "");
+  REQUIRE(ex);
+
+  ExecutionResult res;
+  res.state = "succeeded";
+  res.inputs.push_back({"data", artifact("dataset", "dataset", "data")});
+  res.outputs.push_back({"model", artifact("model", "model", "model")});
+  res.metrics.push_back({"loss", 0.5, 10, 0});
+  res.metrics.push_back({"loss", 0.25, 20, 0});
+
+  SECTION("all visible after commit") {
+    REQUIRE(store->finish_execution(*ex, res));
+    auto outs = store->execution_events(*ex, true);
+    auto ins = store->execution_events(*ex, false);
+    auto mets = store->execution_metrics(*ex);
+    REQUIRE(outs->size() == 1);
+    CHECK((*outs)[0].role == "model");
+    CHECK((*outs)[0].artifact.digest == "sha256:" + sha256_hex("model"));
+    CHECK((*outs)[0].artifact.kind == "model");
+    CHECK((*outs)[0].artifact.created_at > 0);
+    REQUIRE(ins->size() == 1);
+    CHECK((*ins)[0].role == "data");
+    REQUIRE(mets->size() == 2);
+    CHECK((*mets)[1].value == 0.25);
+    CHECK((*mets)[1].step == 20);
+    CHECK((*mets)[1].time > 0);
+    CHECK(store->list_artifacts()->size() == 2);
+    auto found = store->find_artifacts(sha256_hex("model").substr(0, 8));
+    REQUIRE(found->size() == 1);
+    CHECK((*found)[0].name == "model");
+    CHECK(store->find_artifacts("sha256:" + sha256_hex("dataset").substr(0, 5))->size() == 1);
+    CHECK(store->list_steps(*run_id)->at(0).state == "succeeded");
+  }
+  SECTION("nothing visible when any part fails") {
+    res.outputs.push_back({"broken", Artifact{}});  // no digest: rejected mid-transaction
+    REQUIRE_FALSE(store->finish_execution(*ex, res));
+    CHECK(store->execution_events(*ex, true)->empty());
+    CHECK(store->execution_events(*ex, false)->empty());
+    CHECK(store->execution_metrics(*ex)->empty());
+    CHECK(store->list_artifacts()->empty());
+    CHECK(store->list_executions(*run_id)->at(0).state == "running");
+    CHECK(store->list_steps(*run_id)->at(0).state == "running");
+  }
+}
+
+TEST_CASE("cache lookup finds the latest succeeded or cached execution", "[store]") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  auto r1 = store->create_run(sample_run(), {"train"});
+  REQUIRE(r1);
+  CHECK_FALSE(store->find_cached("key")->has_value());
+
+  auto failed = store->begin_execution(*r1, "train", 1, "p", "1", "d", "key", "");
+  REQUIRE(store->finish_execution(*failed, {"failed", "x", {}, {}, {}}));
+  CHECK_FALSE(store->find_cached("key")->has_value());
+
+  auto ok = store->begin_execution(*r1, "train", 2, "p", "1", "d", "key", "");
+  ExecutionResult res;
+  res.state = "succeeded";
+  res.outputs.push_back({"model", artifact("m", "model", "model")});
+  REQUIRE(store->finish_execution(*ok, res));
+  auto hit = store->find_cached("key");
+  REQUIRE(hit->has_value());
+  CHECK((*hit)->id == *ok);
+  CHECK_FALSE(store->find_cached("other")->has_value());
+  CHECK_FALSE(store->find_cached("")->has_value());
+
+  // A later run reuses it; the cached execution becomes the newest hit and has its own events.
+  auto r2 = store->create_run(sample_run(), {"train"});
+  auto outs = store->execution_events(*ok, true);
+  ExecutionResult reuse;
+  reuse.outputs = *outs;
+  auto cached = store->record_cached(*r2, "train", "p", "1", "d", "key", reuse);
+  REQUIRE(cached);
+  hit = store->find_cached("key");
+  CHECK((*hit)->id == *cached);
+  CHECK((*hit)->state == "cached");
+  CHECK(store->execution_events(*cached, true)->size() == 1);
+  auto steps = store->list_steps(*r2);
+  CHECK(steps->at(0).state == "cached");
+  CHECK(steps->at(0).ended_at > 0);
+}
+
+TEST_CASE("fail_interrupted fails running executions and resets their steps", "[store]") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  auto run_id = store->create_run(sample_run(), {"a", "b", "c"});
+  auto ea = store->begin_execution(*run_id, "a", 1, "p", "1", "d", "", "");
+  REQUIRE(store->finish_execution(*ea, {"succeeded", "", {}, {}, {}}));
+  REQUIRE(store->begin_execution(*run_id, "b", 1, "p", "1", "d", "", ""));
+  REQUIRE(store->begin_execution(*run_id, "c", 1, "p", "1", "d", "", ""));
+  auto other = store->create_run(sample_run(), {"a"});
+  REQUIRE(store->begin_execution(*other, "a", 1, "p", "1", "d", "", ""));
+
+  auto n = store->fail_interrupted(*run_id);
+  REQUIRE(n);
+  CHECK(*n == 2);
+  auto execs = store->list_executions(*run_id);
+  CHECK((*execs)[0].state == "succeeded");
+  CHECK((*execs)[1].state == "failed");
+  CHECK((*execs)[1].error == "interrupted (engine stopped)");
+  CHECK((*execs)[2].state == "failed");
+  auto steps = store->list_steps(*run_id);
+  CHECK((*steps)[0].state == "succeeded");
+  CHECK((*steps)[1].state == "pending");
+  CHECK((*steps)[2].state == "pending");
+  // Other runs are untouched.
+  CHECK(store->list_executions(*other)->at(0).state == "running");
+  CHECK(*store->fail_interrupted(*run_id) == 0);
+}
