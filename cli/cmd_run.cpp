@@ -219,7 +219,7 @@ int cmd_resume(const ResumeArgs& a) {
 }
 
 int cmd_graph(const GraphArgs& a) {
-  auto r = engine::load_pipeline_file(a.file);
+  auto r = engine::load_pipeline_file(a.file, {}, /*require_params=*/false);
   print_diagnostics(r.diagnostics);
   if (!r.ok() || !r.spec) return kExitInvalid;
   auto dag = engine::Dag::build(*r.spec);

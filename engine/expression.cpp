@@ -38,7 +38,9 @@ struct Node {
   size_t col = 0;
 };
 
-bool ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+bool ident_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
 bool ident_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
 }
@@ -94,16 +96,26 @@ class Parser {
 
   static std::string describe(const Token& t) {
     switch (t.kind) {
-      case Tok::kEnd: return "end of expression";
-      case Tok::kNumber: return "number " + t.text;
-      case Tok::kString: return "string '" + t.text + "'";
-      case Tok::kRef: return "'" + join_ref(t.path) + "'";
-      case Tok::kTrue: return "'true'";
-      case Tok::kFalse: return "'false'";
-      case Tok::kNull: return "'null'";
-      case Tok::kOp: return "'" + t.text + "'";
-      case Tok::kLParen: return "'('";
-      case Tok::kRParen: return "')'";
+      case Tok::kEnd:
+        return "end of expression";
+      case Tok::kNumber:
+        return "number " + t.text;
+      case Tok::kString:
+        return "string '" + t.text + "'";
+      case Tok::kRef:
+        return "'" + join_ref(t.path) + "'";
+      case Tok::kTrue:
+        return "'true'";
+      case Tok::kFalse:
+        return "'false'";
+      case Tok::kNull:
+        return "'null'";
+      case Tok::kOp:
+        return "'" + t.text + "'";
+      case Tok::kLParen:
+        return "'('";
+      case Tok::kRParen:
+        return "')'";
     }
     return "token";
   }
@@ -154,8 +166,9 @@ class Parser {
         t.kind = Tok::kNumber;
         size_t start = i;
         if (c == '-') ++i;
-        while (i < n && (std::isalnum(static_cast<unsigned char>(s_[i])) || s_[i] == '.' ||
-                         ((s_[i] == '+' || s_[i] == '-') && (s_[i - 1] == 'e' || s_[i - 1] == 'E'))))
+        while (i < n &&
+               (std::isalnum(static_cast<unsigned char>(s_[i])) || s_[i] == '.' ||
+                ((s_[i] == '+' || s_[i] == '-') && (s_[i - 1] == 'e' || s_[i - 1] == 'E'))))
           ++i;
         t.text = s_.substr(start, i - start);
         char* end = nullptr;
@@ -193,11 +206,11 @@ class Parser {
           }
         }
         if (t.kind != Tok::kOp) {
-          std::string hint = c == '=' ? " (use == to compare)"
-                             : c == '&' ? " (use && for 'and')"
-                             : c == '|' ? " (use || for 'or')"
+          std::string hint = c == '='               ? " (use == to compare)"
+                             : c == '&'             ? " (use && for 'and')"
+                             : c == '|'             ? " (use || for 'or')"
                              : c == '{' || c == '}' ? " (templates are written ${{ ... }})"
-                             : "";
+                                                    : "";
           return fail(col, std::string("unexpected character '") + c + "'" + hint);
         }
         i += t.text.size();
@@ -281,10 +294,18 @@ class Parser {
         }
         break;
       }
-      case Tok::kString: node->value = t.text; break;
-      case Tok::kTrue: node->value = true; break;
-      case Tok::kFalse: node->value = false; break;
-      case Tok::kNull: node->value = nullptr; break;
+      case Tok::kString:
+        node->value = t.text;
+        break;
+      case Tok::kTrue:
+        node->value = true;
+        break;
+      case Tok::kFalse:
+        node->value = false;
+        break;
+      case Tok::kNull:
+        node->value = nullptr;
+        break;
       case Tok::kRef:
         node->kind = Node::kRef;
         node->path = t.path;
@@ -303,9 +324,10 @@ class Parser {
         return node;
       }
       default:
-        (void)fail(t.col, "expected a value (a number, a 'string', true, false, null or a "
-                          "reference such as params.x), found " +
-                              describe(t));
+        (void)fail(t.col,
+                   "expected a value (a number, a 'string', true, false, null or a "
+                   "reference such as params.x), found " +
+                       describe(t));
         return node;
     }
     ++pos_;
@@ -326,12 +348,18 @@ class Parser {
 
 const char* type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "bool";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "list";
-    case json::value_t::object: return "map";
-    default: return "number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "bool";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::array:
+      return "list";
+    case json::value_t::object:
+      return "map";
+    default:
+      return "number";
   }
 }
 
@@ -357,7 +385,8 @@ class Evaluator {
 
   Result<json> eval(const Node& n) {
     switch (n.kind) {
-      case Node::kLit: return n.value;
+      case Node::kLit:
+        return n.value;
       case Node::kRef: {
         auto v = scope_.lookup(n.path);
         if (!v) {
@@ -434,13 +463,19 @@ class Evaluator {
 
 bool json_truthy(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return false;
-    case json::value_t::boolean: return v.get<bool>();
-    case json::value_t::string: return !v.get_ref<const std::string&>().empty();
+    case json::value_t::null:
+      return false;
+    case json::value_t::boolean:
+      return v.get<bool>();
+    case json::value_t::string:
+      return !v.get_ref<const std::string&>().empty();
     case json::value_t::array:
-    case json::value_t::object: return !v.empty();
-    case json::value_t::number_float: return v.get<double>() != 0.0 && !std::isnan(v.get<double>());
-    default: return v.get<double>() != 0.0;
+    case json::value_t::object:
+      return !v.empty();
+    case json::value_t::number_float:
+      return v.get<double>() != 0.0 && !std::isnan(v.get<double>());
+    default:
+      return v.get<double>() != 0.0;
   }
 }
 

@@ -21,9 +21,9 @@ bool LoadResult::ok() const {
 namespace detail {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"apiVersion", "kind",     "name",
-                                           "description", "params",  "defaults",
-                                           "steps",      "feedback", "schedule"};
+const std::vector<std::string> kTopKeys = {"apiVersion",  "kind",     "name",
+                                           "description", "params",   "defaults",
+                                           "steps",       "feedback", "schedule"};
 const std::vector<std::string> kParamTypes = {"string", "int", "number", "bool", "list", "map"};
 
 // Whether a resolved value fits a parameter type. Strings accept any scalar (kept as text).
@@ -98,7 +98,8 @@ LoadResult Loader::load(const std::string& text) {
     error(root.IsNull() ? SourcePos{1, 1} : pos_of(root),
           root.IsNull() ? "the file is empty: a pipeline needs apiVersion, kind, name and steps"
                         : "a pipeline file must be a mapping with apiVersion, kind, name and "
-                          "steps, got " + yaml_type_name(root));
+                          "steps, got " +
+                              yaml_type_name(root));
     result.diagnostics = std::move(diags_);
     return result;
   }
@@ -125,7 +126,8 @@ LoadResult Loader::load(const std::string& text) {
   }
   if (top.count("kind")) {
     auto v = get_string(top["kind"], "the pipeline");
-    if (v && *v != "Pipeline") error(top["kind"].value_pos, "kind must be 'Pipeline', got '" + *v + "'");
+    if (v && *v != "Pipeline")
+      error(top["kind"].value_pos, "kind must be 'Pipeline', got '" + *v + "'");
   }
   if (top.count("name")) {
     auto v = get_string(top["name"], "the pipeline");
@@ -156,7 +158,7 @@ LoadResult Loader::load(const std::string& text) {
 }
 
 void Loader::load_defaults(const Entry& e) {
-  const std::string what = "defaults";
+  const std::string what = "'defaults'";
   for (const auto& item : entries(e.value, e.value_pos, what, {"retries", "timeout", "executor"})) {
     if (item.key == "retries") {
       if (auto r = get_retries(item, what, spec_.defaults.retries)) spec_.defaults.retries = *r;
@@ -169,7 +171,7 @@ void Loader::load_defaults(const Entry& e) {
 }
 
 void Loader::load_params(const Entry& e) {
-  for (const auto& p : entries(e.value, e.value_pos, "params", {})) {
+  for (const auto& p : entries(e.value, e.value_pos, "'params'", {})) {
     ParamSpec param;
     param.name = p.key;
     param.pos = p.key_pos;
@@ -183,11 +185,17 @@ void Loader::load_params(const Entry& e) {
     YAML::Node default_node;
     SourcePos default_pos = p.value_pos;
     if (p.value.IsMap()) {
-      for (const auto& item : entries(p.value, p.value_pos, what, {"type", "default", "description"})) {
+      for (const auto& item :
+           entries(p.value, p.value_pos, what, {"type", "default", "description"})) {
         if (item.key == "type") {
           auto t = get_string(item, what);
           if (t && std::find(kParamTypes.begin(), kParamTypes.end(), *t) == kParamTypes.end()) {
-            error(item.value_pos, "unknown type '" + *t + "' for " + what + did_you_mean(*t, kParamTypes) +
+            static const std::map<std::string, std::string> kAliases = {
+                {"integer", "int"}, {"float", "number"}, {"double", "number"}, {"boolean", "bool"},
+                {"str", "string"},  {"array", "list"},   {"object", "map"},    {"dict", "map"}};
+            std::string hint = kAliases.count(*t) ? "; did you mean '" + kAliases.at(*t) + "'?"
+                                                  : did_you_mean(*t, kParamTypes);
+            error(item.value_pos, "unknown type '" + *t + "' for " + what + hint +
                                       " (expected one of: " + join(kParamTypes) + ")");
             t.reset();
           }
@@ -211,8 +219,9 @@ void Loader::load_params(const Entry& e) {
       json value = yaml_to_json(default_node);
       if (param.type.empty()) param.type = type_from_value(value);
       if (!bad && !value.is_null() && !fits_type(param.type, default_node, value)) {
-        error(default_pos, "default " + yaml_type_name(default_node) + " of " + what + " is not " +
-                               article(param.type));
+        error(default_pos, "the default of " + what + " must be " + article(param.type) + ", got " +
+                               yaml_type_name(default_node) +
+                               (param.type == "bool" ? " (write true or false)" : ""));
         value = nullptr;
       }
       param.default_value = value;
@@ -245,8 +254,8 @@ void Loader::apply_overrides() {
     auto value = convert_override(it->type, text);
     if (!value) {
       error({}, "-p " + key + "=" + text + ": parameter '" + key + "' is " + article(it->type) +
-                    (it->type == "bool"   ? "; give true or false"
-                     : it->type == "int"  ? "; give a whole number"
+                    (it->type == "bool"     ? "; give true or false"
+                     : it->type == "int"    ? "; give a whole number"
                      : it->type == "number" ? "; give a number"
                                             : "; give it as JSON, e.g. [1, 2] or {\"k\": 1}"));
       continue;
@@ -254,7 +263,7 @@ void Loader::apply_overrides() {
     spec_.param_values[key] = *value;
   }
   for (const auto& p : spec_.params) {
-    if (p.required && !spec_.param_values.contains(p.name)) {
+    if (require_params_ && p.required && !spec_.param_values.contains(p.name)) {
       error(p.pos, "parameter '" + p.name + "' is required: pass it with -p " + p.name +
                        "=VALUE or give it a default");
     }
@@ -264,27 +273,29 @@ void Loader::apply_overrides() {
 }  // namespace detail
 
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
-                              const std::map<std::string, std::string>& overrides) {
-  detail::Loader loader(file, overrides);
+                              const std::map<std::string, std::string>& overrides,
+                              bool require_params) {
+  detail::Loader loader(file, overrides, require_params);
   LoadResult result = loader.load(text);
   sort_diagnostics(result.diagnostics);
   return result;
 }
 
 LoadResult load_pipeline_file(const std::filesystem::path& file,
-                              const std::map<std::string, std::string>& overrides) {
+                              const std::map<std::string, std::string>& overrides,
+                              bool require_params) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     LoadResult result;
     std::error_code ec;
-    std::string why = std::filesystem::exists(file, ec) ? "cannot read it (check permissions)"
-                                                        : "no such file";
+    std::string why =
+        std::filesystem::exists(file, ec) ? "cannot read it (check permissions)" : "no such file";
     result.diagnostics.push_back({file.string(), {}, "cannot open pipeline file: " + why, false});
     return result;
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return load_pipeline_text(buffer.str(), file.string(), overrides);
+  return load_pipeline_text(buffer.str(), file.string(), overrides, require_params);
 }
 
 }  // namespace llmops::engine

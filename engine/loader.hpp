@@ -31,11 +31,16 @@ struct LoadResult {
 // `overrides` come from `-p key=value`: string values converted to the parameter's type
 // (int, number, bool: true/false/yes/no/1/0, string, list/map: JSON or YAML flow text). An
 // unknown key or a bad value is a diagnostic without a line (it is not in the file).
+// With `require_params` false, a required parameter without a value is not an error (for tools
+// that only look at the structure, or that reload a recorded run and set param_values
+// themselves).
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
-                              const std::map<std::string, std::string>& overrides = {});
+                              const std::map<std::string, std::string>& overrides = {},
+                              bool require_params = true);
 // Reads the file (an unreadable file is a diagnostic) and names it in messages as given.
 LoadResult load_pipeline_file(const std::filesystem::path& file,
-                              const std::map<std::string, std::string>& overrides = {});
+                              const std::map<std::string, std::string>& overrides = {},
+                              bool require_params = true);
 
 // Sorts diagnostics by position (stable; those without a line first).
 void sort_diagnostics(std::vector<Diagnostic>& diagnostics);

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "engine/loader.hpp"
 
@@ -37,8 +37,8 @@ struct Entry {
 
 class Loader {
  public:
-  Loader(std::string file, const std::map<std::string, std::string>& overrides)
-      : file_(std::move(file)), overrides_(overrides) {}
+  Loader(std::string file, const std::map<std::string, std::string>& overrides, bool require_params)
+      : file_(std::move(file)), overrides_(overrides), require_params_(require_params) {}
   LoadResult load(const std::string& text);
 
   // Shared with loader_steps.cpp.
@@ -52,8 +52,7 @@ class Loader {
   std::optional<double> get_number(const Entry& e, const std::string& what);
   std::optional<int64_t> get_int(const Entry& e, const std::string& what);
   std::optional<double> get_duration(const Entry& e, const std::string& what);
-  std::optional<RetryPolicy> get_retries(const Entry& e, const std::string& what,
-                                         RetryPolicy base);
+  std::optional<RetryPolicy> get_retries(const Entry& e, const std::string& what, RetryPolicy base);
   std::optional<std::string> get_executor(const Entry& e, const std::string& what);
 
  private:
@@ -73,6 +72,7 @@ class Loader {
 
   std::string file_;
   const std::map<std::string, std::string>& overrides_;
+  bool require_params_;
   PipelineSpec spec_;
   std::vector<Diagnostic> diags_;
 };

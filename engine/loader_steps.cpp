@@ -12,9 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kStepKeys = {"uses",    "description", "with",    "needs",
-                                            "inputs",  "when",        "retries", "timeout",
-                                            "cache",   "executor",    "resources"};
+const std::vector<std::string> kStepKeys = {"uses",   "description", "with",     "needs",
+                                            "inputs", "when",        "retries",  "timeout",
+                                            "cache",  "executor",    "resources"};
 
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n");
@@ -46,7 +46,7 @@ void Loader::check_nested_duplicates(const YAML::Node& node, const std::string& 
 }
 
 void Loader::load_steps(const Entry& e) {
-  auto items = entries(e.value, e.value_pos, "steps", {});
+  auto items = entries(e.value, e.value_pos, "'steps'", {});
   if (items.empty() && (e.value.IsNull() || (e.value.IsMap() && e.value.size() == 0))) {
     error(e.key_pos, "'steps' is empty: add at least one step, e.g. `hello: {uses: testing/noop}`");
     return;
@@ -113,7 +113,8 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
     } else if (key == "with") {
       if (item.value.IsNull()) continue;
       if (!item.value.IsMap()) {
-        error(item.value_pos, "'with' in " + what + " must be a mapping of plugin parameters, got " +
+        error(item.value_pos, "'with' in " + what +
+                                  " must be a mapping of plugin parameters, got " +
                                   yaml_type_name(item.value));
         continue;
       }
@@ -132,7 +133,8 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
       }
       for (const auto& n : list) {
         if (!n.IsScalar()) {
-          error(pos_of(n), "'needs' in " + what + " must list step names, got " + yaml_type_name(n));
+          error(pos_of(n),
+                "'needs' in " + what + " must list step names, got " + yaml_type_name(n));
           continue;
         }
         const std::string need = n.Scalar();
@@ -145,7 +147,7 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
         step.needs_pos.push_back(pos_of(n));
       }
     } else if (key == "inputs") {
-      for (const auto& in : entries(item.value, item.value_pos, "inputs of " + what, {})) {
+      for (const auto& in : entries(item.value, item.value_pos, "'inputs' of " + what, {})) {
         if (!in.value.IsScalar() || in.value.IsNull()) {
           error(in.value_pos, "input '" + in.key + "' of " + what +
                                   " must be a string: a template such as "
@@ -179,7 +181,12 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
       load_resources(step, item);
     }
   }
-  if (!has_uses) {
+  bool misspelt_uses = false;  // then "unknown key 'use'; did you mean 'uses'?" says it all
+  for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+    if (it->first.IsScalar() && closest_match(it->first.Scalar(), kStepKeys) == "uses")
+      misspelt_uses = true;
+  }
+  if (!has_uses && !misspelt_uses) {
     error(step.pos, what + " has no 'uses': name the plugin to run, e.g. `uses: testing/noop`");
   }
   walk_with_templates(step, step.with, "", "steps." + step.name + ".with");
@@ -187,7 +194,7 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
 }
 
 void Loader::load_resources(StepSpec& step, const Entry& e) {
-  const std::string what = "resources of step '" + step.name + "'";
+  const std::string what = "'resources' of step '" + step.name + "'";
   for (const auto& item : entries(e.value, e.value_pos, what, {"cpus", "gpus", "memory"})) {
     if (item.key == "cpus") {
       auto v = get_number(item, what);

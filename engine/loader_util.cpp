@@ -47,7 +47,8 @@ json yaml_to_json(const YAML::Node& node, const std::string& pointer,
                   std::map<std::string, SourcePos>* key_pos) {
   if (value_pos) (*value_pos)[pointer] = pos_of(node);
   switch (node.Type()) {
-    case YAML::NodeType::Scalar: return resolve_scalar(node);
+    case YAML::NodeType::Scalar:
+      return resolve_scalar(node);
     case YAML::NodeType::Sequence: {
       json out = json::array();
       for (size_t i = 0; i < node.size(); ++i) {
@@ -70,16 +71,21 @@ json yaml_to_json(const YAML::Node& node, const std::string& pointer,
       }
       return out;
     }
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 
 std::string yaml_type_name(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    default: return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "nothing";
+    default:
+      return "'" + node.Scalar() + "'";
   }
 }
 
@@ -107,8 +113,7 @@ void Loader::error(SourcePos pos, std::string message) {
   diags_.push_back({file_, pos, std::move(message), false});
 }
 
-std::vector<Entry> Loader::entries(const YAML::Node& node, SourcePos where,
-                                   const std::string& what,
+std::vector<Entry> Loader::entries(const YAML::Node& node, SourcePos where, const std::string& what,
                                    const std::vector<std::string>& allowed) {
   std::vector<Entry> out;
   if (node.IsNull()) return out;
@@ -122,7 +127,8 @@ std::vector<Entry> Loader::entries(const YAML::Node& node, SourcePos where,
     Entry e{"", it->first, it->second, pos_of(it->first), {}};
     e.value_pos = it->second.IsNull() ? e.key_pos : pos_of(it->second);
     if (!it->first.IsScalar()) {
-      error(e.key_pos, "keys in " + what + " must be plain names, got " + yaml_type_name(it->first));
+      error(e.key_pos,
+            "keys in " + what + " must be plain names, got " + yaml_type_name(it->first));
       continue;
     }
     e.key = it->first.Scalar();
@@ -145,8 +151,8 @@ std::vector<Entry> Loader::entries(const YAML::Node& node, SourcePos where,
 
 std::optional<std::string> Loader::get_string(const Entry& e, const std::string& what) {
   if (!e.value.IsScalar() || e.value.IsNull()) {
-    error(e.value_pos, "'" + e.key + "' in " + what + " must be a string, got " +
-                           yaml_type_name(e.value));
+    error(e.value_pos,
+          "'" + e.key + "' in " + what + " must be a string, got " + yaml_type_name(e.value));
     return std::nullopt;
   }
   return e.value.Scalar();
@@ -155,8 +161,8 @@ std::optional<std::string> Loader::get_string(const Entry& e, const std::string&
 std::optional<bool> Loader::get_bool(const Entry& e, const std::string& what) {
   json v = e.value.IsScalar() ? resolve_scalar(e.value) : json();
   if (!v.is_boolean()) {
-    error(e.value_pos, "'" + e.key + "' in " + what + " must be true or false, got " +
-                           yaml_type_name(e.value));
+    error(e.value_pos,
+          "'" + e.key + "' in " + what + " must be true or false, got " + yaml_type_name(e.value));
     return std::nullopt;
   }
   return v.get<bool>();
@@ -165,8 +171,8 @@ std::optional<bool> Loader::get_bool(const Entry& e, const std::string& what) {
 std::optional<double> Loader::get_number(const Entry& e, const std::string& what) {
   json v = e.value.IsScalar() ? resolve_scalar(e.value) : json();
   if (!v.is_number()) {
-    error(e.value_pos, "'" + e.key + "' in " + what + " must be a number, got " +
-                           yaml_type_name(e.value));
+    error(e.value_pos,
+          "'" + e.key + "' in " + what + " must be a number, got " + yaml_type_name(e.value));
     return std::nullopt;
   }
   return v.get<double>();
@@ -175,8 +181,8 @@ std::optional<double> Loader::get_number(const Entry& e, const std::string& what
 std::optional<int64_t> Loader::get_int(const Entry& e, const std::string& what) {
   json v = e.value.IsScalar() ? resolve_scalar(e.value) : json();
   if (!v.is_number_integer()) {
-    error(e.value_pos, "'" + e.key + "' in " + what + " must be a whole number, got " +
-                           yaml_type_name(e.value));
+    error(e.value_pos,
+          "'" + e.key + "' in " + what + " must be a whole number, got " + yaml_type_name(e.value));
     return std::nullopt;
   }
   return v.get<int64_t>();
@@ -186,8 +192,8 @@ std::optional<double> Loader::get_duration(const Entry& e, const std::string& wh
   std::optional<double> d;
   if (e.value.IsScalar() && !e.value.IsNull()) d = parse_duration(e.value.Scalar());
   if (!d || *d <= 0) {
-    error(e.value_pos, "invalid duration " + yaml_type_name(e.value) + " for '" + e.key +
-                           "' in " + what +
+    error(e.value_pos, "invalid duration " + yaml_type_name(e.value) + " for '" + e.key + "' in " +
+                           what +
                            ": write a positive duration such as 500ms, 30s, 1.5m, 2h, 1h30m or 1d");
     return std::nullopt;
   }
@@ -209,14 +215,14 @@ std::optional<RetryPolicy> Loader::get_retries(const Entry& e, const std::string
     return base;
   }
   bool ok = true;
-  auto items = entries(e.value, e.value_pos, where,
-                       {"max", "initial", "factor", "max_delay", "jitter"});
+  auto items =
+      entries(e.value, e.value_pos, where, {"max", "initial", "factor", "max_delay", "jitter"});
   for (const auto& item : items) {
     if (item.key == "max") {
       auto v = get_int(item, where);
       if (v && *v < 0) {
-        error(item.value_pos, "'max' in " + where + " must be 0 or more, got " +
-                                  std::to_string(*v));
+        error(item.value_pos,
+              "'max' in " + where + " must be 0 or more, got " + std::to_string(*v));
         v.reset();
       }
       if (v) base.max = static_cast<int>(*v);
@@ -295,8 +301,15 @@ std::optional<std::string> closest_match(const std::string& word,
     }
   }
   const size_t limit = std::max<size_t>(1, std::min<size_t>(3, (word.size() + 1) / 3));
-  if (!best || best_d > limit || *best == word) return std::nullopt;
-  return best;
+  if (best && best_d <= limit && *best != word) return best;
+  // A shortened or lengthened name ("prep" for "prepare") is a likely slip too.
+  if (w.size() >= 3) {
+    for (const auto& cand : candidates) {
+      const std::string c = lower(cand);
+      if (c.size() >= 3 && c != w && (c.rfind(w, 0) == 0 || w.rfind(c, 0) == 0)) return cand;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
@@ -313,7 +326,8 @@ std::optional<int64_t> parse_size(const std::string& text) {
   double scale = 1;
   if (!unit.empty()) {
     const std::string order = "kmgt";
-    size_t power = order.find(static_cast<char>(std::tolower(static_cast<unsigned char>(unit[0])))) + 1;
+    size_t power =
+        order.find(static_cast<char>(std::tolower(static_cast<unsigned char>(unit[0])))) + 1;
     double base = unit.size() == 2 ? 1024.0 : 1000.0;
     scale = std::pow(base, static_cast<double>(power));
   }

@@ -32,22 +32,22 @@ struct Diagnostic {
 };
 
 struct RetryPolicy {
-  int max = 0;              // extra attempts after the first
-  double initial_s = 1.0;   // first back-off
+  int max = 0;             // extra attempts after the first
+  double initial_s = 1.0;  // first back-off
   double factor = 2.0;
   double max_s = 60.0;
   bool jitter = true;
 };
 
 struct Resources {
-  double cpus = 0;       // 0: not declared
+  double cpus = 0;  // 0: not declared
   int gpus = 0;
-  int64_t memory = 0;    // bytes
+  int64_t memory = 0;  // bytes
 };
 
 struct ParamSpec {
   std::string name;
-  std::string type;  // string | int | number | bool | list | map
+  std::string type;              // string | int | number | bool | list | map
   nlohmann::json default_value;  // null when required
   bool required = false;
   std::string description;
@@ -56,7 +56,7 @@ struct ParamSpec {
 
 // A `${{ ... }}` expression found in a string, with the position of the string that holds it.
 struct TemplateRef {
-  std::string expr;   // the inside, trimmed: "steps.a.outputs.model"
+  std::string expr;  // the inside, trimmed: "steps.a.outputs.model"
   SourcePos pos;
   std::string where;  // "steps.train.with.lr", for messages
 };
@@ -68,7 +68,7 @@ struct StepSpec {
   std::string uses;                // "kind/name"
   std::string version_constraint;  // "^1.2" from "kind/name@^1.2"; empty: any
   SourcePos uses_pos;
-  std::vector<std::string> needs;  // declared plus implied by templates
+  std::vector<std::string> needs;    // declared plus implied by templates
   std::vector<SourcePos> needs_pos;  // parallel to the declared part of needs
   nlohmann::json with = nlohmann::json::object();
   // Positions inside `with:`, keyed by JSON pointer ("" is the `with:` map itself, "/opts/0" a

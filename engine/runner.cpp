@@ -45,7 +45,7 @@ struct Flight {
   int64_t execution_id = 0;
   std::shared_ptr<StepRequest> request;
   std::vector<store::Event> inputs;
-  bool abandoned = false;
+  std::string cancel_reason;  // why the engine asked the step to stop
 };
 
 }  // namespace
@@ -97,7 +97,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   const double t0 = now_s();
   auto run = st.get_run(run_id);
   if (!run) return run.status();
-  auto loaded = load_pipeline_text(run->spec_text, run->pipeline_file);
+  auto loaded = load_pipeline_text(run->spec_text, run->pipeline_file, {}, /*require_params=*/false);
   if (!loaded.ok() || !loaded.spec)
     return Status::invalid("run " + std::to_string(run_id) + ": its recorded pipeline no longer loads");
   PipelineSpec spec = std::move(*loaded.spec);
@@ -150,7 +150,10 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   for (const auto& ps : prior.value()) {
     auto it = index.find(ps.step);
     if (it == index.end()) continue;
-    if (ps.state != "succeeded" && ps.state != "cached") continue;
+    if (ps.state != "succeeded" && ps.state != "cached") {
+      core.set_attempts(it->second, ps.attempts);  // a resumed step's attempts go on counting
+      continue;
+    }
     // Resume: reuse what the finished step recorded (its latest good execution).
     const store::ExecutionInfo* last = nullptr;
     for (const auto& e : execs.value())
@@ -286,7 +289,11 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       else er.outputs = std::move(sealed.value());
     }
     const bool was_cancel = f.request->cancel->load();
-    er.state = status.is_ok() ? "succeeded" : (was_cancel ? "cancelled" : "failed");
+    // Only a run-wide stop (Ctrl-C, --fail-fast) makes a step `cancelled`; a timeout is a failure.
+    const bool timed_out = was_cancel && f.cancel_reason.rfind("timed out", 0) == 0;
+    if (!status.is_ok() && timed_out)
+      status = Status(StatusCode::kDeadlineExceeded, f.cancel_reason + " (" + status.message() + ")");
+    er.state = status.is_ok() ? "succeeded" : (was_cancel && !timed_out ? "cancelled" : "failed");
     er.error = status.message();
     if (auto w = st.finish_execution(f.execution_id, er); !w) {
       status = w;
@@ -297,7 +304,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     if (!status.is_ok())
       append_step_log(f.request->log_path, LogLevel::kError,
                       "attempt " + std::to_string(attempt) + " " + er.state + ": " + status.message());
-    auto fr = core.on_finished(c.step, status.is_ok(), was_cancel, now_s());
+    auto fr = core.on_finished(c.step, status.is_ok(), was_cancel && !timed_out, now_s());
     if (status.is_ok()) {
       auto& view = scope.step(s.name);
       view.state = "succeeded";
@@ -312,8 +319,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       emit({RunEvent::kState, s.name, "retrying", attempt, std::string(buf) + ": " + status.message()});
     } else {
       scope.step(s.name).state = to_string(fr.state);
-      if (fr.state != StepState::kFailed)
-        (void)st.set_step_state(run_id, s.name, to_string(fr.state), status.message());
+      (void)st.set_step_state(run_id, s.name, to_string(fr.state), status.message());
       emit({RunEvent::kState, s.name, to_string(fr.state), attempt, status.message()});
     }
   };
@@ -324,14 +330,18 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       interrupt_seen = true;
       core.cancel_all("interrupted");
     }
-    for (const auto& a : core.poll(now_s())) {
+    const auto actions = core.poll(now_s());
+    for (const auto& a : actions) {
       const std::string& name = specs[a.step]->name;
       switch (a.type) {
         case SchedAction::kStart:
           launch(a.step, a.attempt);
           break;
         case SchedAction::kCancel:
-          if (auto it = flights.find(a.step); it != flights.end()) it->second.request->cancel->store(true);
+          if (auto it = flights.find(a.step); it != flights.end()) {
+            it->second.cancel_reason = a.reason;
+            it->second.request->cancel->store(true);
+          }
           emit({RunEvent::kLog, name, "running", a.attempt, "cancelling: " + a.reason});
           break;
         case SchedAction::kAbandon:
@@ -360,14 +370,14 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     }
     if (core.finished()) break;
     std::unique_lock lock(mu);
-    auto deadline = core.next_deadline();
-    // Wake for the next timer, a completion, or at least every 100 ms to notice an interrupt.
-    double wait = deadline ? std::max(0.0, *deadline - now_s()) : 0.1;
-    wait = std::min(wait, 0.1);
-    if (done.empty() && core.running_count() > 0)
+    // Steps finished synchronously (cache hits, skips) may have unblocked others: poll again at
+    // once. Otherwise wait for a completion, the next timer, or 100 ms to notice an interrupt.
+    if (actions.empty() && done.empty()) {
+      auto deadline = core.next_deadline();
+      double wait = deadline ? std::max(0.0, *deadline - now_s()) : 0.1;
+      wait = std::min(wait, 0.1);
       cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return !done.empty(); });
-    else if (done.empty() && wait > 0)
-      cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return !done.empty(); });
+    }
     std::deque<Completion> batch;
     batch.swap(done);
     lock.unlock();

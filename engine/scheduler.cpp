@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace llmops::engine {
 
@@ -83,7 +84,9 @@ std::vector<SchedAction> SchedulerCore::poll(double now) {
     if (in.cancel_sent && in.abandon_at == 0) in.abandon_at = now + opt_.grace_s;
     if (!in.cancel_sent && in.deadline > 0 && now >= in.deadline) {
       in.cancel_sent = true;
-      in.cancel_reason = "timed out after " + std::to_string(steps_[i].timeout_s) + "s";
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "timed out after %gs", steps_[i].timeout_s);
+      in.cancel_reason = buf;
       in.abandon_at = now + opt_.grace_s;
       out.push_back({SchedAction::kCancel, int(i), in.attempt, in.cancel_reason});
     } else if (in.cancel_sent && in.abandon_at > 0 && now >= in.abandon_at) {

@@ -65,6 +65,8 @@ class SchedulerCore {
 
   // For resume: a step already done in an earlier attempt of the run.
   void preset(int step, StepState state);
+  // For resume: attempts already made, so numbering continues (the next start is attempts + 1).
+  void set_attempts(int step, int attempts) { info_[step].attempt = attempts; }
 
   // Everything to do at time `now`. Start actions move their step to running.
   std::vector<SchedAction> poll(double now);

@@ -1,11 +1,12 @@
 // Templates (`${{ ... }}` inside pipeline strings) and `when:` expressions.
 //
 // A template holds an expression; an expression is literals (numbers, 'str' or "str", true,
-// false, null), dotted references (params.x, steps.a.outputs.model, steps.a.outputs.blessing.blessed,
-// steps.a.metrics.loss, env.NAME, run.id), comparisons (== != < <= > >=), && || !, and
-// parentheses. References are resolved through a Scope that the caller provides (the validator
-// uses expression_refs() instead and needs no values). A `when:` text may be a bare expression or
-// contain `${{ }}` templates; a template inside an expression is the same as parentheses.
+// false, null), dotted references (params.x, steps.a.outputs.model,
+// steps.a.outputs.blessing.blessed, steps.a.metrics.loss, env.NAME, run.id), comparisons (== != <
+// <= > >=), && || !, and parentheses. References are resolved through a Scope that the caller
+// provides (the validator uses expression_refs() instead and needs no values). A `when:` text may
+// be a bare expression or contain `${{ }}` templates; a template inside an expression is the same
+// as parentheses.
 //
 // Pure functions; thread-safe as long as the Scope is.
 #pragma once

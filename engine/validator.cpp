@@ -70,8 +70,8 @@ class Validator {
       }
       for (size_t i = 0; i < step.needs.size() && i < step.needs_pos.size(); ++i) {
         if (!spec_.find_step(step.needs[i])) {
-          error(step.needs_pos[i], "step '" + step.name + "' needs unknown step '" +
-                                       step.needs[i] + "'" + did_you_mean(step.needs[i], names_));
+          error(step.needs_pos[i], "step '" + step.name + "' needs unknown step '" + step.needs[i] +
+                                       "'" + did_you_mean(step.needs[i], names_));
         }
       }
       for (const auto& t : step.templates) check_template(step, t);
@@ -113,7 +113,7 @@ class Validator {
     error(step.uses_pos, "unknown plugin '" + step.uses + "' in step '" + step.name + "'" +
                              did_you_mean(step.uses, ids) +
                              (ids.empty() ? "; no plugins are installed"
-                                          : "; known plugins: " + join_list(ids)));
+                                          : " (known plugins: " + join_list(ids) + ")"));
     return nullptr;
   }
 
@@ -137,9 +137,9 @@ class Validator {
     if (!schema.is_object()) return;
     // A template is resolved at run time: its type is not known here.
     if (v.is_string() && v.get_ref<const std::string&>().find("${{") != std::string::npos) return;
-    const std::string subject = name.empty() ? "'with' of step '" + step.name + "'"
-                                             : "parameter '" + name + "' of step '" + step.name +
-                                                   "' (" + info.id + ")";
+    const std::string subject =
+        name.empty() ? "'with' of step '" + step.name + "'"
+                     : "parameter '" + name + "' of step '" + step.name + "' (" + info.id + ")";
     if (auto t = schema.find("type"); t != schema.end()) {
       std::vector<std::string> types;
       if (t->is_string()) types.push_back(t->get<std::string>());
@@ -148,13 +148,13 @@ class Validator {
           if (x.is_string()) types.push_back(x.get<std::string>());
         }
       }
-      bool ok = types.empty() || std::any_of(types.begin(), types.end(), [&](const auto& ty) {
-                  return type_matches(v, ty);
-                });
+      bool ok = types.empty() || std::any_of(types.begin(), types.end(),
+                                             [&](const auto& ty) { return type_matches(v, ty); });
       if (!ok) {
-        std::string want = types.size() == 1 ? with_article(types[0]) : "one of " + join_list(types);
-        error(value_pos(step, ptr), subject + " must be " + want + ", got " + json_type(v) + " " +
-                                        show(v));
+        std::string want =
+            types.size() == 1 ? with_article(types[0]) : "one of " + join_list(types);
+        error(value_pos(step, ptr),
+              subject + " must be " + want + ", got " + json_type(v) + " " + show(v));
         return;
       }
     }
@@ -162,8 +162,8 @@ class Validator {
       if (std::find(e->begin(), e->end(), v) == e->end()) {
         std::vector<std::string> options;
         for (const auto& x : *e) options.push_back(show(x));
-        error(value_pos(step, ptr), subject + " must be one of: " + join_list(options) +
-                                        "; got " + show(v));
+        error(value_pos(step, ptr),
+              subject + " must be one of: " + join_list(options) + "; got " + show(v));
       }
     }
     if (v.is_number()) {
@@ -196,8 +196,8 @@ class Validator {
     if (v.is_object()) check_object(step, info, v, schema, ptr, name);
   }
 
-  void check_object(const StepSpec& step, const PluginInfo& info, const json& v,
-                    const json& schema, const std::string& ptr, const std::string& name) {
+  void check_object(const StepSpec& step, const PluginInfo& info, const json& v, const json& schema,
+                    const std::string& ptr, const std::string& name) {
     static const json kEmpty = json::object();
     const json& props = schema.contains("properties") && schema["properties"].is_object()
                             ? schema["properties"]
@@ -213,13 +213,12 @@ class Validator {
         if (props.contains(what) && props[what].is_object() && props[what].contains("description"))
           desc = " (" + props[what]["description"].get<std::string>() + ")";
         error(value_pos(step, ptr), "step '" + step.name + "' (" + info.id +
-                                        ") is missing required parameter '" + prefix + what +
-                                        "'" + desc + "; add it under with:");
+                                        ") is missing required parameter '" + prefix + what + "'" +
+                                        desc + "; add it under with:");
       }
     }
-    const json* additional = schema.contains("additionalProperties")
-                                 ? &schema["additionalProperties"]
-                                 : nullptr;
+    const json* additional =
+        schema.contains("additionalProperties") ? &schema["additionalProperties"] : nullptr;
     for (auto it = v.begin(); it != v.end(); ++it) {
       std::string esc;
       for (char c : it.key()) esc += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
@@ -231,7 +230,7 @@ class Validator {
               "unknown parameter '" + prefix + it.key() + "' for " + info.id + " in step '" +
                   step.name + "'" + did_you_mean(it.key(), known) +
                   (known.empty() ? "; it takes no parameters"
-                                 : "; its parameters: " + join_list(known)));
+                                 : " (its parameters: " + join_list(known) + ")"));
       } else if (additional && additional->is_object()) {
         check_value(step, info, it.value(), *additional, child, prefix + it.key());
       }
@@ -260,9 +259,9 @@ class Validator {
       auto port = std::find_if(info.inputs.begin(), info.inputs.end(),
                                [&](const PortSpec& p) { return p.name == input; });
       if (port == info.inputs.end()) {
-        error(pos, "unknown input '" + input + "' for " + info.id + " in step '" + step.name +
-                       "'" + did_you_mean(input, declared) + "; its inputs: " +
-                       join_list(declared));
+        error(pos, "unknown input '" + input + "' for " + info.id + " in step '" + step.name + "'" +
+                       did_you_mean(input, declared) + " (its inputs: " + join_list(declared) +
+                       ")");
         continue;
       }
       auto ref = output_ref(text);
@@ -281,9 +280,8 @@ class Validator {
     for (const auto& port : info.inputs) {
       if (port.required && !step.inputs.count(port.name)) {
         error(step.pos, "step '" + step.name + "' (" + info.id + ") is missing required input '" +
-                            port.name + "' (kind " + port.kind +
-                            "); add it under inputs:, e.g. " + port.name +
-                            ": ${{ steps.STEP.outputs.NAME }}");
+                            port.name + "' (kind " + port.kind + "); add it under inputs:, e.g. " +
+                            port.name + ": ${{ steps.STEP.outputs.NAME }}");
       }
     }
   }
@@ -309,7 +307,7 @@ class Validator {
                          did_you_mean(ref[1], params_) +
                          (params_.empty() ? "; the pipeline declares no parameters (add it under "
                                             "params:)"
-                                          : "; declared parameters: " + join_list(params_)));
+                                          : " (declared parameters: " + join_list(params_) + ")"));
       }
     } else if (root == "steps") {
       if (ref.size() >= 2 && ref[1] == step.name) return;  // self-reference: the loader said so
@@ -335,9 +333,9 @@ class Validator {
         std::vector<std::string> outs;
         for (const auto& o : up->outputs) outs.push_back(o.name);
         if (std::find(outs.begin(), outs.end(), ref[3]) == outs.end()) {
-          error(t.pos, "step '" + ref[1] + "' (" + up->id + ") has no output '" + ref[3] +
-                           "' ('" + text + "'" + in + ")" + did_you_mean(ref[3], outs) +
-                           "; its outputs: " + join_list(outs));
+          error(t.pos, "unknown output '" + ref[3] + "' in '" + text + "'" + in +
+                           did_you_mean(ref[3], outs) + " (step '" + ref[1] + "' runs " + up->id +
+                           ", whose outputs are: " + join_list(outs) + ")");
         }
       }
     } else if (root == "env") {
@@ -353,8 +351,8 @@ class Validator {
       std::string hint;
       if (ref.size() == 1 && std::find(params_.begin(), params_.end(), root) != params_.end())
         hint = "; did you mean 'params." + root + "'?";
-      error(t.pos, "unknown reference '" + text + "'" + in +
-                       hint + "; references start with params., steps., env. or run.");
+      if (hint.empty()) hint = "; references start with params., steps., env. or run.";
+      error(t.pos, "unknown reference '" + text + "'" + in + hint);
     }
   }
 

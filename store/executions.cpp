@@ -45,7 +45,7 @@ Artifact read_artifact(SQLite::Statement& q, int first) {
 namespace {
 
 bool step_exists(SQLite::Database& db, int64_t run_id, const std::string& step) {
-  SQLite::Statement q(db, "SELECT 1 FROM run_steps WHERE run_id = ? AND step = ?");
+  detail::Cached q(db, "SELECT 1 FROM run_steps WHERE run_id = ? AND step = ?");
   q.bind(1, run_id);
   q.bind(2, step);
   return q.executeStep();
@@ -60,10 +60,10 @@ Status no_step(int64_t run_id, const std::string& step) {
 // caller's transaction.
 Status write_result(SQLite::Database& db, int64_t execution_id, const ExecutionResult& result,
                     double now) {
-  SQLite::Statement art(db,
+  detail::Cached art(db,
                         "INSERT OR IGNORE INTO artifacts(digest, kind, name, uri, size, "
                         "metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  SQLite::Statement ev(db,
+  detail::Cached ev(db,
                        "INSERT OR IGNORE INTO events(execution_id, artifact_digest, direction, "
                        "role) VALUES (?, ?, ?, ?)");
   for (const auto* list : {&result.inputs, &result.outputs}) {
@@ -90,7 +90,7 @@ Status write_result(SQLite::Database& db, int64_t execution_id, const ExecutionR
       ev.reset();
     }
   }
-  SQLite::Statement met(
+  detail::Cached met(
       db, "INSERT INTO metrics(execution_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)");
   for (const Metric& m : result.metrics) {
     met.bind(1, execution_id);
@@ -117,7 +117,7 @@ Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, 
     const double now = detail::unix_now();
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
-    SQLite::Statement ins(db,
+    detail::Cached ins(db,
                           "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
                           "plugin_version, plugin_digest, cache_key, started_at, log_path) "
                           "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)");
@@ -133,7 +133,7 @@ Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, 
     ins.exec();
     const int64_t id = db.getLastInsertRowid();
     // The step's start is its first attempt's start; later attempts keep it.
-    SQLite::Statement up(db,
+    detail::Cached up(db,
                          "UPDATE run_steps SET state = 'running', attempts = ?1, reason = '', "
                          "started_at = CASE WHEN started_at IS NULL OR ?1 <= 1 THEN ?2 "
                          "ELSE started_at END, ended_at = NULL WHERE run_id = ?3 AND step = ?4");
@@ -158,7 +158,7 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
     SQLite::Database& db = impl_->db;
     const double now = detail::unix_now();
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement get(db, "SELECT run_id, step, state FROM executions WHERE id = ?");
+    detail::Cached get(db, "SELECT run_id, step, state FROM executions WHERE id = ?");
     get.bind(1, execution_id);
     if (!get.executeStep())
       return Status::not_found("no execution " + std::to_string(execution_id));
@@ -169,7 +169,7 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
       return Status::precondition("execution " + std::to_string(execution_id) + " is already " +
                                   state);
     }
-    SQLite::Statement up(db,
+    detail::Cached up(db,
                          "UPDATE executions SET state = ?, error = ?, ended_at = ? WHERE id = ?");
     up.bind(1, result.state);
     up.bind(2, result.error);
@@ -177,7 +177,7 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
     up.bind(4, execution_id);
     up.exec();
     if (Status s = write_result(db, execution_id, result, now); !s) return s;
-    SQLite::Statement st(db,
+    detail::Cached st(db,
                          "UPDATE run_steps SET state = ?, reason = ?, ended_at = ? "
                          "WHERE run_id = ? AND step = ?");
     st.bind(1, result.state);
@@ -198,13 +198,13 @@ Result<int> Store::fail_interrupted(int64_t run_id) {
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     // Steps left running (with or without an execution row yet) go back to pending, so a resume
     // runs them again.
-    SQLite::Statement steps(db,
+    detail::Cached steps(db,
                             "UPDATE run_steps SET state = 'pending', ended_at = NULL "
                             "WHERE run_id = ?1 AND (state = 'running' OR step IN (SELECT step FROM "
                             "executions WHERE run_id = ?1 AND state = 'running'))");
     steps.bind(1, run_id);
     steps.exec();
-    SQLite::Statement ex(db,
+    detail::Cached ex(db,
                          "UPDATE executions SET state = 'failed', "
                          "error = 'interrupted (engine stopped)', ended_at = ? "
                          "WHERE run_id = ? AND state = 'running'");
@@ -219,7 +219,7 @@ Result<int> Store::fail_interrupted(int64_t run_id) {
 Result<std::vector<ExecutionInfo>> Store::list_executions(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_executions", [&]() -> Result<std::vector<ExecutionInfo>> {
-    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
+    detail::Cached q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
                                        " FROM executions WHERE run_id = ? ORDER BY id");
     q.bind(1, run_id);
     std::vector<ExecutionInfo> out;
@@ -231,7 +231,7 @@ Result<std::vector<ExecutionInfo>> Store::list_executions(int64_t run_id) {
 Result<std::vector<Event>> Store::execution_events(int64_t execution_id, bool outputs) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("execution_events", [&]() -> Result<std::vector<Event>> {
-    SQLite::Statement q(
+    detail::Cached q(
         impl_->db,
         "SELECT e.role, a.digest, a.kind, a.name, a.uri, a.size, a.metadata_json, "
         "a.created_at FROM events e JOIN artifacts a ON a.digest = e.artifact_digest "
@@ -252,7 +252,7 @@ Result<std::vector<Event>> Store::execution_events(int64_t execution_id, bool ou
 Result<std::vector<Metric>> Store::execution_metrics(int64_t execution_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("execution_metrics", [&]() -> Result<std::vector<Metric>> {
-    SQLite::Statement q(impl_->db,
+    detail::Cached q(impl_->db,
                         "SELECT name, value, step, time FROM metrics WHERE execution_id = ? "
                         "ORDER BY id");
     q.bind(1, execution_id);
@@ -273,7 +273,7 @@ Result<std::optional<ExecutionInfo>> Store::find_cached(const std::string& cache
   if (cache_key.empty()) return std::optional<ExecutionInfo>{};
   std::lock_guard lock(impl_->mu);
   return detail::guarded("find_cached", [&]() -> Result<std::optional<ExecutionInfo>> {
-    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
+    detail::Cached q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
                                        " FROM executions WHERE cache_key = ? AND state IN "
                                        "('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
     q.bind(1, cache_key);
@@ -293,7 +293,7 @@ Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
     const double now = detail::unix_now();
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
-    SQLite::Statement ins(db,
+    detail::Cached ins(db,
                           "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
                           "plugin_version, plugin_digest, cache_key, started_at, ended_at) "
                           "VALUES (?, ?, 0, 'cached', ?, ?, ?, ?, ?, ?)");
@@ -308,7 +308,7 @@ Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
     ins.exec();
     const int64_t id = db.getLastInsertRowid();
     if (Status s = write_result(db, id, result, now); !s) return s;
-    SQLite::Statement st(db,
+    detail::Cached st(db,
                          "UPDATE run_steps SET state = 'cached', reason = '', "
                          "started_at = COALESCE(started_at, ?1), ended_at = ?1 "
                          "WHERE run_id = ?2 AND step = ?3");
@@ -324,7 +324,7 @@ Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
 Result<std::vector<Artifact>> Store::list_artifacts(int limit) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_artifacts", [&]() -> Result<std::vector<Artifact>> {
-    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
+    detail::Cached q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
                                        " FROM artifacts ORDER BY created_at DESC, digest LIMIT ?");
     q.bind(1, limit < 0 ? -1 : limit);
     std::vector<Artifact> out;
@@ -341,7 +341,7 @@ Result<std::vector<Artifact>> Store::find_artifacts(const std::string& prefix) {
   return detail::guarded("find_artifacts", [&]() -> Result<std::vector<Artifact>> {
     // A key range rather than LIKE: no wildcards to escape, and it uses the primary key. '~'
     // sorts after every character a digest contains.
-    SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
+    detail::Cached q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
                                        " FROM artifacts WHERE digest >= ?1 AND digest < ?1 || '~' "
                                        "ORDER BY digest");
     q.bind(1, p);

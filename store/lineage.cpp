@@ -62,7 +62,7 @@ Result<LineageGraph> Store::lineage(const std::vector<std::string>& start_digest
     const std::string cte = walk_cte(start_digests.size());
     LineageGraph g;
 
-    SQLite::Statement arts(db, cte +
+    detail::Cached arts(db, cte +
                                    "SELECT a.digest, a.kind, a.name, arts.depth FROM arts "
                                    "JOIN artifacts a ON a.digest = arts.digest "
                                    "ORDER BY arts.depth, a.digest");
@@ -83,7 +83,7 @@ Result<LineageGraph> Store::lineage(const std::vector<std::string>& start_digest
       if (!found.count(d)) return Status::not_found("no artifact " + d);
     }
 
-    SQLite::Statement execs(db, cte +
+    detail::Cached execs(db, cte +
                                     "SELECT x.id, x.run_id, x.step, x.plugin_id, x.plugin_version, "
                                     "x.state, execs.depth FROM execs "
                                     "JOIN executions x ON x.id = execs.id "
@@ -101,7 +101,7 @@ Result<LineageGraph> Store::lineage(const std::vector<std::string>& start_digest
       g.nodes.push_back(std::move(n));
     }
 
-    SQLite::Statement edges(db, cte +
+    detail::Cached edges(db, cte +
                                     "SELECT e.execution_id, e.artifact_digest, e.direction, e.role "
                                     "FROM events e JOIN execs ON execs.id = e.execution_id "
                                     "JOIN arts ON arts.digest = e.artifact_digest "

@@ -53,7 +53,9 @@ Result<std::string> sha256_file_hex(const std::filesystem::path& file) {
   if (!in) return Status::not_found("cannot open " + file.string() + " for hashing");
   MdCtx ctx = new_sha256();
   if (!ctx) return Status::internal("OpenSSL: cannot create a sha256 context");
-  std::vector<char> buf(1 << 20);
+  // One buffer per thread: zero-filling a fresh 1 MiB buffer per file cost more than hashing
+  // the small files most steps write.
+  thread_local std::vector<char> buf(1 << 20);
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     std::streamsize n = in.gcount();

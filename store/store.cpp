@@ -117,7 +117,7 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
     SQLite::Database& db = impl_->db;
     const double now = detail::unix_now();
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement pipe(
+    detail::Cached pipe(
         db,
         "INSERT INTO pipelines(name, file, last_spec_digest, created_at, "
         "updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO UPDATE SET "
@@ -129,7 +129,7 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
     pipe.bind(4, now);
     pipe.exec();
 
-    SQLite::Statement ins(db,
+    detail::Cached ins(db,
                           "INSERT INTO runs(pipeline, pipeline_file, spec_digest, spec_text, "
                           "params_json, state, trigger_kind, trigger_info_json, parent_run, cycle, "
                           "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)");
@@ -150,7 +150,7 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
     ins.exec();
     const int64_t run_id = db.getLastInsertRowid();
 
-    SQLite::Statement step(
+    detail::Cached step(
         db, "INSERT INTO run_steps(run_id, step, ordinal, state) VALUES (?, ?, ?, 'pending')");
     int ordinal = 0;
     for (const std::string& name : steps) {
@@ -171,7 +171,7 @@ Status Store::set_run_state(int64_t run_id, const std::string& state, const std:
   return detail::guarded("set_run_state", [&]() -> Status {
     SQLite::Database& db = impl_->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement q(db,
+    detail::Cached q(db,
                         "UPDATE runs SET state = ?1, error = ?2, "
                         "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
                         "ELSE started_at END, "
@@ -194,7 +194,7 @@ Status Store::set_step_state(int64_t run_id, const std::string& step, const std:
   return detail::guarded("set_step_state", [&]() -> Status {
     SQLite::Database& db = impl_->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement q(db,
+    detail::Cached q(db,
                         "UPDATE run_steps SET state = ?1, reason = ?2, "
                         "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
                         "ELSE started_at END, "
@@ -216,7 +216,7 @@ Status Store::set_step_state(int64_t run_id, const std::string& step, const std:
 Result<RunInfo> Store::get_run(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("get_run", [&]() -> Result<RunInfo> {
-    SQLite::Statement q(impl_->db,
+    detail::Cached q(impl_->db,
                         std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?");
     q.bind(1, run_id);
     if (!q.executeStep()) return Status::not_found("no run " + std::to_string(run_id));
@@ -227,7 +227,7 @@ Result<RunInfo> Store::get_run(int64_t run_id) {
 Result<std::vector<RunInfo>> Store::list_runs(int limit) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_runs", [&]() -> Result<std::vector<RunInfo>> {
-    SQLite::Statement q(
+    detail::Cached q(
         impl_->db, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id DESC LIMIT ?");
     q.bind(1, limit < 0 ? -1 : limit);
     std::vector<RunInfo> out;
@@ -239,7 +239,7 @@ Result<std::vector<RunInfo>> Store::list_runs(int limit) {
 Result<std::vector<StepInfo>> Store::list_steps(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_steps", [&]() -> Result<std::vector<StepInfo>> {
-    SQLite::Statement q(impl_->db,
+    detail::Cached q(impl_->db,
                         "SELECT run_id, step, state, reason, attempts, started_at, ended_at "
                         "FROM run_steps WHERE run_id = ? ORDER BY ordinal, step");
     q.bind(1, run_id);

@@ -24,11 +24,38 @@ struct Store::Impl {
   SQLite::Database db;
   BlobStore blob_store;
   std::mutex mu;  // one call at a time on the connection
+  ~Impl();
 };
 
 namespace detail {
 
 double unix_now();
+
+// A prepared statement kept for the life of its connection: preparing costs more than running
+// the small statements of the hot path. Reset on the way in and out, so no statement holds a read
+// transaction open between calls. Used under Impl::mu.
+class Cached {
+ public:
+  Cached(SQLite::Database& db, const std::string& sql);
+  ~Cached();
+  Cached(const Cached&) = delete;
+  Cached& operator=(const Cached&) = delete;
+
+  template <typename... A>
+  void bind(A&&... a) {
+    q_.bind(std::forward<A>(a)...);
+  }
+  int exec() { return q_.exec(); }
+  bool executeStep() { return q_.executeStep(); }
+  SQLite::Column getColumn(int i) { return q_.getColumn(i); }
+  void reset() { q_.reset(); }
+  operator SQLite::Statement&() { return q_; }
+
+ private:
+  SQLite::Statement& q_;
+};
+// Drops the statements of a connection that is closing.
+void forget_statements(SQLite::Database& db);
 
 // Column helpers: NULL reads as 0 / "".
 inline double col_time(const SQLite::Column& c) {

@@ -57,8 +57,8 @@ TEST_CASE("cycles are found and named", "[dag]") {
   REQUIRE(cycle);
   CHECK(*cycle == std::vector<std::string>{"train", "evaluate", "train"});
 
-  auto three = Dag::build(
-      make_spec({{"start", {}}, {"a", {"start", "c"}}, {"b", {"a"}}, {"c", {"b"}}, {"end", {"c"}}}));
+  auto three = Dag::build(make_spec(
+      {{"start", {}}, {"a", {"start", "c"}}, {"b", {"a"}}, {"c", {"b"}}, {"end", {"c"}}}));
   cycle = three.find_cycle();
   REQUIRE(cycle);
   CHECK(*cycle == std::vector<std::string>{"a", "b", "c", "a"});

@@ -83,8 +83,9 @@ steps:
 }
 
 TEST_CASE("a plain integer for retries keeps the other defaults", "[loader]") {
-  auto r = load("defaults: {retries: {max: 1, initial: 5s}}\nsteps:\n  a: {uses: testing/noop, "
-                "retries: 4}\n");
+  auto r = load(
+      "defaults: {retries: {max: 1, initial: 5s}}\nsteps:\n  a: {uses: testing/noop, "
+      "retries: 4}\n");
   REQUIRE(r.ok());
   CHECK(r.spec->steps[0].retries->max == 4);
   CHECK(r.spec->steps[0].retries->initial_s == 5);
@@ -117,8 +118,9 @@ TEST_CASE("params: defaults, types, shorthand and overrides", "[loader]") {
 steps:
   a: {uses: testing/noop}
 )";
-  auto r = load(body, {{"name", "ada"}, {"epochs", "10"}, {"flag", "yes"}, {"lr", "1e-4"},
-                       {"tags", "[x, y]"}});
+  auto r = load(
+      body,
+      {{"name", "ada"}, {"epochs", "10"}, {"flag", "yes"}, {"lr", "1e-4"}, {"tags", "[x, y]"}});
   INFO(messages(r));
   REQUIRE(r.ok());
   const json& v = r.spec->param_values;
@@ -136,8 +138,12 @@ steps:
 
   auto missing = load(body);
   CHECK_FALSE(missing.ok());
-  CHECK(messages(missing) == "t.yaml:7:3: error: parameter 'name' is required: pass it with -p "
-                             "name=VALUE or give it a default\n");
+  CHECK(messages(missing) ==
+        "t.yaml:7:3: error: parameter 'name' is required: pass it with -p "
+        "name=VALUE or give it a default\n");
+  auto relaxed = load_pipeline_text(std::string(kHeader) + body, "t.yaml", {}, false);
+  CHECK(relaxed.ok());
+  CHECK_FALSE(relaxed.spec->param_values.contains("name"));
 }
 
 TEST_CASE("diagnostics carry 1-based positions and sort by them", "[loader]") {
@@ -153,7 +159,8 @@ TEST_CASE("a YAML syntax error gives its position and no spec", "[loader]") {
   auto r = load_pipeline_text("a: [1, 2\nb: 3\n", "s.yaml");
   CHECK_FALSE(r.spec);
   REQUIRE(r.diagnostics.size() == 1);
-  CHECK(r.diagnostics[0].str() == "s.yaml:2:2: error: YAML syntax error: end of sequence flow not found");
+  CHECK(r.diagnostics[0].str() ==
+        "s.yaml:2:2: error: YAML syntax error: end of sequence flow not found");
 }
 
 TEST_CASE("a missing file is a diagnostic", "[loader]") {

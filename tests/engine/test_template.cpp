@@ -140,7 +140,7 @@ TEST_CASE("expressions: comparisons of numbers, strings and bools", "[expression
 }
 
 TEST_CASE("expressions: precedence and short-circuit", "[expression]") {
-  CHECK(eval("true || false && false") == json(true));   // && binds tighter
+  CHECK(eval("true || false && false") == json(true));  // && binds tighter
   CHECK(eval("(true || false) && false") == json(false));
   CHECK(eval("!false && true") == json(true));
   CHECK(eval("!(1 > 2)") == json(true));
@@ -177,10 +177,11 @@ TEST_CASE("expression errors say where and what to do", "[expression]") {
   CHECK(eval_error("(1 > 2") ==
         "in expression '(1 > 2' at column 7: expected ')' to close the '(' at column 1, found end "
         "of expression");
-  CHECK(eval_error("'open") == "in expression ''open' at column 1: unclosed string: add the "
-                               "closing '");
+  CHECK(eval_error("'open") ==
+        "in expression ''open' at column 1: unclosed string: add the "
+        "closing '");
   CHECK(eval_error("1 < 2 < 3").find("comparisons cannot be chained") != std::string::npos);
-  CHECK(eval_error("params.") .find("must be followed by a name") != std::string::npos);
+  CHECK(eval_error("params.").find("must be followed by a name") != std::string::npos);
   CHECK(eval_error("a b").find("unexpected 'b' after a complete expression") != std::string::npos);
   CHECK(eval_error("").find("the expression is empty") != std::string::npos);
 }

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <catch2/catch.hpp>
 #include <yaml-cpp/yaml.h>
+#include <catch2/catch.hpp>
 
 #include "engine/validator.hpp"
 
@@ -178,8 +178,9 @@ TEST_CASE("good pipeline content is what the file says", "[validator]") {
 
 TEST_CASE("inputs are checked against declared plugin inputs and kinds", "[validator]") {
   FakeCatalog catalog;
-  catalog.add(make_plugin("curators/tokenize", "{}", "[]",
-                          R"([{"name":"dataset","kind":"dataset"},{"name":"vocab","kind":"any"}])"));
+  catalog.add(
+      make_plugin("curators/tokenize", "{}", "[]",
+                  R"([{"name":"dataset","kind":"dataset"},{"name":"vocab","kind":"any"}])"));
   catalog.add(make_plugin("trainers/lm", "{}",
                           R"([{"name":"data","kind":"dataset"},
                               {"name":"init","kind":"model","required":false}])",
@@ -207,7 +208,7 @@ steps:
       "kinds.yaml:13:3: error: step 'missing' (trainers/lm) is missing required input 'data' "
       "(kind dataset); add it under inputs:, e.g. data: ${{ steps.STEP.outputs.NAME }}\n"
       "kinds.yaml:15:14: error: unknown input 'dta' for trainers/lm in step 'missing'; did you "
-      "mean 'data'?; its inputs: data, init\n";
+      "mean 'data'? (its inputs: data, init)\n";
   CHECK(render(r.diagnostics) == expected);
 }
 

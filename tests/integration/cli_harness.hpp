@@ -8,16 +8,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <random>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 extern char** environ;
@@ -32,14 +36,16 @@ struct CliResult {
   nlohmann::json json() const { return nlohmann::json::parse(out); }
 };
 
-inline fs::path llmops_binary() { return fs::path(LLMOPS_BINARY_DIR) / "cli" / "llmops"; }
+inline fs::path llmops_binary() {
+  return fs::path(LLMOPS_BINARY_DIR) / "cli" / "llmops";
+}
 
 class TempHome {
  public:
   TempHome() {
     std::random_device rd;
-    path_ = fs::temp_directory_path() / ("llmops-it-" + std::to_string(getpid()) + "-" +
-                                         std::to_string(rd()));
+    path_ = fs::temp_directory_path() /
+            ("llmops-it-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
     fs::create_directories(path_);
   }
   ~TempHome() {
@@ -126,6 +132,117 @@ inline bool wait_until(const std::function<bool()>& cond, double timeout_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return cond();
+}
+
+// Waits for a spawned llmops at most `timeout_s`; past that it is killed (SIGKILL) and
+// `*timed_out` is set. Never hangs the suite on a stuck child.
+inline CliResult wait_cli_for(const TempHome& t, pid_t pid, const std::string& tag,
+                              double timeout_s, bool* timed_out = nullptr) {
+  CliResult r;
+  int status = 0;
+  bool reaped = false;
+  const bool in_time = wait_until(
+      [&] {
+        if (pid <= 0) return true;
+        reaped = waitpid(pid, &status, WNOHANG) == pid;
+        return reaped;
+      },
+      timeout_s);
+  if (!in_time && pid > 0) {
+    kill(pid, SIGKILL);
+    reaped = waitpid(pid, &status, 0) == pid;
+  }
+  if (timed_out) *timed_out = !in_time;
+  if (reaped) r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(t.path() / (tag + ".out"));
+  r.err = slurp(t.path() / (tag + ".err"));
+  return r;
+}
+
+// `llmops show RUN --json`, parsed (null when the command fails).
+inline nlohmann::json show_json(const TempHome& t, int64_t run) {
+  auto r = run_cli(t, {"show", std::to_string(run), "--json"});
+  if (r.exit_code != 0) return nullptr;
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+// The entry of `steps` in a `show --json` document named `step` (null when absent).
+inline nlohmann::json step_of(const nlohmann::json& show, const std::string& step) {
+  if (!show.is_object() || !show.contains("steps")) return nullptr;
+  for (const auto& s : show["steps"])
+    if (s.value("step", "") == step) return s;
+  return nullptr;
+}
+
+// How many executions of `step` in a `show --json` document are in `state`.
+inline int executions_in(const nlohmann::json& show, const std::string& step,
+                         const std::string& state) {
+  int n = 0;
+  auto s = step_of(show, step);
+  if (s.is_null()) return 0;
+  for (const auto& e : s["executions"]) n += e.value("state", "") == state;
+  return n;
+}
+
+// The output artifact `role` of the last succeeded or cached execution of `step` (null if none).
+inline nlohmann::json output_of(const nlohmann::json& show, const std::string& step,
+                                const std::string& role = "out") {
+  auto s = step_of(show, step);
+  if (s.is_null()) return nullptr;
+  nlohmann::json found;
+  for (const auto& e : s["executions"])
+    if ((e["state"] == "succeeded" || e["state"] == "cached") && e["outputs"].contains(role))
+      found = e["outputs"][role];
+  return found;
+}
+
+// The content of an artifact in the blob store: a file, or a folder's files in name order.
+inline std::string read_artifact(const fs::path& uri) {
+  if (!fs::is_directory(uri)) return slurp(uri);
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(uri))
+    if (e.is_regular_file()) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::string out;
+  for (const auto& f : files) out += slurp(f);
+  return out;
+}
+
+// Runs one query on a database with the sqlite3 C API (read-only unless `write`); rows of text.
+inline std::vector<std::vector<std::string>> sql(const fs::path& db, const std::string& query,
+                                                 bool write = false) {
+  std::vector<std::vector<std::string>> rows;
+  sqlite3* h = nullptr;
+  const int flags = write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+  if (sqlite3_open_v2(db.c_str(), &h, flags, nullptr) != SQLITE_OK) {
+    sqlite3_close(h);
+    throw std::runtime_error("cannot open " + db.string());
+  }
+  sqlite3_busy_timeout(h, 5000);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(h, query.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    const std::string msg = sqlite3_errmsg(h);
+    sqlite3_close(h);
+    throw std::runtime_error("bad query " + query + ": " + msg);
+  }
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int i = 0; i < sqlite3_column_count(st); ++i) {
+      const auto* txt = sqlite3_column_text(st, i);
+      row.push_back(txt ? reinterpret_cast<const char*>(txt) : "");
+    }
+    rows.push_back(std::move(row));
+  }
+  const std::string msg = sqlite3_errmsg(h);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  if (rc != SQLITE_DONE) throw std::runtime_error("query " + query + " failed: " + msg);
+  return rows;
+}
+
+inline fs::path db_path(const TempHome& t) {
+  return t.home() / "llmops.db";
 }
 
 }  // namespace llmops::testing

@@ -1,0 +1,37 @@
+// SubprocessExecutor: runs each step attempt in a worker process (`llmops exec-step`), so that a
+// plugin that crashes, aborts, calls exit(), runs out of memory or hangs fails its own step only.
+//
+// Protocol: the engine writes the request as JSON to <work_dir>/request.json and starts the worker
+// with a pipe on fd 3; the worker writes one JSON object per line to it (progress, log, result).
+// The plugin's own stdout and stderr go to the step log. Cancellation sends SIGTERM, then SIGKILL
+// after the grace period. A memory limit (resources.memory) is applied with RLIMIT_AS.
+// Thread safety: execute() may run concurrently for different steps.
+#pragma once
+
+#include <filesystem>
+
+#include "engine/executor.hpp"
+
+namespace llmops::engine {
+
+class SubprocessExecutor : public Executor {
+ public:
+  // `worker`: the llmops binary that implements `exec-step`.
+  SubprocessExecutor(std::filesystem::path worker, double grace_s = 5.0)
+      : worker_(std::move(worker)), grace_s_(grace_s) {}
+  StepResult execute(const StepRequest& request) override;
+
+ private:
+  std::filesystem::path worker_;
+  double grace_s_;
+};
+
+// The worker side: reads the request file, runs the plugin, reports on `protocol_fd`.
+// Returns the process exit code.
+int exec_step_main(const std::filesystem::path& request_file, int protocol_fd);
+
+// StepRequest <-> JSON (for the worker protocol).
+nlohmann::json request_to_json(const StepRequest& r);
+StepRequest request_from_json(const nlohmann::json& j);
+
+}  // namespace llmops::engine

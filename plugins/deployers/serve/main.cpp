@@ -1,0 +1,179 @@
+// llmops-serve: the OpenAI-compatible model server (`llmops serve ...` runs it).
+//   llmops-serve --model DIR [--tokenizer FILE] [--host 127.0.0.1] [--port 0] [--name NAME]
+//                [--version V] [--log DIR] [--max-concurrency N] [--max-tokens N] [--timeout S]
+// Prints one JSON line when it listens ({"event":"listening","port":...}) and one when the model is
+// loaded ({"event":"ready",...}), so a parent can read the port; /health answers 503 in between.
+// The bearer token comes from the environment variable named by --token-env (never a flag, never
+// logged). SIGTERM or SIGINT stop it gracefully. Exit codes: 0 stopped, 1 failed to start or load.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "lm/chat.hpp"
+#include "lm/model.hpp"
+#include "lm/tokenizer.hpp"
+#include "server.hpp"
+
+using namespace llmops;
+using nlohmann::json;
+
+namespace {
+
+// A model version on plugins/lm: the torch-free Model facade and its tokenizer.
+class LmBackend : public serve::Backend {
+ public:
+  LmBackend(lm::Model model, lm::Tokenizer tok, int64_t context)
+      : model_(std::move(model)), tok_(std::move(tok)), context_(context) {
+    vocab_ = model_.config().vocab_size;
+    auto add = [&](std::vector<int64_t>& v, int64_t id) {
+      if (id >= 0 && id < vocab_ && std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+    };
+    add(completion_stops_, model_.config().eos_token_id);
+    if (auto id = tok_.token_to_id("<|endoftext|>")) add(completion_stops_, *id);
+    chat_stops_ = completion_stops_;
+    if (auto id = tok_.token_to_id("<|im_end|>")) add(chat_stops_, *id);
+  }
+
+  std::vector<int64_t> encode(const std::string& text) const override {
+    auto ids = tok_.encode(text, /*add_special_tokens=*/false);
+    // A tokenizer larger than the model's embedding (test fixtures, a resized vocabulary): ids
+    // the model has no row for become id 0 rather than failing the request.
+    for (auto& id : ids)
+      if (id >= vocab_) id = 0;
+    return ids;
+  }
+  std::string decode(const std::vector<int64_t>& ids) const override {
+    return tok_.decode(ids, /*skip_special_tokens=*/true);
+  }
+  std::string render_chat(const std::vector<lm::ChatMessage>& messages) const override {
+    return lm::render_chatml(messages, /*add_generation_prompt=*/true);
+  }
+  std::vector<int64_t> stop_ids(bool chat) const override {
+    return chat ? chat_stops_ : completion_stops_;
+  }
+  int64_t context_length() const override { return context_; }
+  Result<std::vector<int64_t>> generate(const std::vector<int64_t>& prompt,
+                                        const lm::GenerationOptions& options) const override {
+    auto out = model_.generate(prompt, options);
+    if (!out) return out.status();
+    return std::vector<int64_t>(out->begin() + static_cast<std::ptrdiff_t>(prompt.size()),
+                                out->end());
+  }
+
+ private:
+  lm::Model model_;
+  lm::Tokenizer tok_;
+  int64_t context_ = 0, vocab_ = 0;
+  std::vector<int64_t> completion_stops_, chat_stops_;
+};
+
+void say(const json& j) {
+  std::cout << j.dump() << std::endl;  // flushed: a parent waits for these lines
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A detached server must not hold its parent's pipes or database files open.
+  ::close_range(3, ~0U, 0);
+
+  CLI::App app{"llmops-serve: an OpenAI-compatible server for an HF Llama-family model"};
+  std::string model_dir, tokenizer, version, token_env = "LLMOPS_SERVE_TOKEN", log_dir;
+  serve::ServerOptions opt;
+  int64_t context = 0;
+  int port = 0;
+  app.add_option("--model", model_dir, "HF model folder (config.json + safetensors)")->required();
+  app.add_option("--tokenizer", tokenizer, "tokenizer.json (default: the model folder's)");
+  app.add_option("--host", opt.host, "Address to listen on")->capture_default_str();
+  app.add_option("--port", port, "Port (0: pick a free one and print it)")->capture_default_str();
+  app.add_option("--name", opt.name, "Model id clients send as \"model\"")->capture_default_str();
+  app.add_option("--version", version, "Version label of this model (default: v1)");
+  app.add_option("--token-env", token_env, "Environment variable holding the bearer token")
+      ->capture_default_str();
+  app.add_option("--log", log_dir, "Folder for the request log (requests.jsonl)");
+  app.add_option("--log-max-bytes", opt.log.max_bytes, "Rotate the log above this size")
+      ->capture_default_str();
+  app.add_option("--log-keep", opt.log.keep, "Rotated logs kept")->capture_default_str();
+  app.add_flag("--redact-pii", opt.log.redact_pii, "Redact PII in the request log");
+  app.add_option("--max-concurrency", opt.max_concurrency, "Generations at once; more get 429")
+      ->capture_default_str();
+  app.add_option("--max-connections", opt.max_connections, "Open connections at once")
+      ->capture_default_str();
+  app.add_option("--max-tokens", opt.limits.max_tokens_cap, "Largest max_tokens accepted")
+      ->capture_default_str();
+  app.add_option("--default-max-tokens", opt.limits.default_max_tokens,
+                 "max_tokens when a request names none")
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", opt.max_body_bytes, "Largest request body (413 above)")
+      ->capture_default_str();
+  app.add_option("--timeout", opt.timeout_s, "Seconds per generation request (504 after)")
+      ->capture_default_str();
+  app.add_option("--context-length", context, "Prompt + completion limit (default: the model's)");
+  CLI11_PARSE(app, argc, argv);
+  opt.port = static_cast<uint16_t>(port);
+  opt.log.dir = log_dir;
+  if (version.empty()) version = "v1";
+  if (const char* t = std::getenv(token_env.c_str())) opt.token = t;
+
+  // Signals go to the thread that waits for them, not to a connection thread.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::string default_tokenizer = tokenizer;
+  serve::BackendLoader loader =
+      [default_tokenizer, context](
+          const serve::LoadRequest& r) -> Result<std::shared_ptr<serve::Backend>> {
+    std::filesystem::path tok_path = r.tokenizer;
+    if (tok_path.empty()) tok_path = std::filesystem::path(r.model_dir) / "tokenizer.json";
+    if (!std::filesystem::exists(tok_path) && r.tokenizer.empty() && !default_tokenizer.empty())
+      tok_path = default_tokenizer;
+    auto tok = lm::Tokenizer::load(tok_path);
+    if (!tok) return tok.status();
+    auto model = lm::Model::load(r.model_dir);
+    if (!model) return model.status();
+    const int64_t ctx = context > 0 ? context : model->config().max_position_embeddings;
+    if (tok->vocab_size() > model->config().vocab_size)
+      std::cerr << "llmops-serve: warning: the tokenizer has " << tok->vocab_size()
+                << " ids but the model only " << model->config().vocab_size
+                << "; prompt ids beyond the model's vocabulary become 0\n";
+    return std::shared_ptr<serve::Backend>(
+        std::make_shared<LmBackend>(std::move(*model), std::move(*tok), ctx));
+  };
+
+  serve::Server server(opt, loader);
+  if (auto s = server.listen(); !s) {
+    say({{"event", "error"}, {"message", s.message()}});
+    return 1;
+  }
+  say({{"event", "listening"},
+       {"host", opt.host},
+       {"port", server.port()},
+       {"pid", ::getpid()},
+       {"name", opt.name},
+       {"auth", !opt.token.empty()}});
+  std::thread acceptor([&] { server.run(); });
+
+  if (auto s = server.load({model_dir, version, 0, tokenizer}); !s) {
+    say({{"event", "error"}, {"message", s.message()}});
+    server.stop();
+    acceptor.join();
+    return 1;
+  }
+  say({{"event", "ready"}, {"port", server.port()}, {"version", version}});
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  say({{"event", "stopping"}, {"signal", sig}});
+  server.stop();
+  acceptor.join();
+  return 0;
+}

@@ -1,0 +1,122 @@
+// Reading, tokenising and packing chat data; see data.hpp.
+#include "trainers/torch_lm/data.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+
+namespace llmops::trainers {
+namespace fs = std::filesystem;
+
+Result<std::vector<fs::path>> list_jsonl(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) return std::vector<fs::path>{path};
+  if (!fs::is_directory(path, ec))
+    return Status::not_found("training data '" + path.string() + "' does not exist");
+  if (fs::is_regular_file(path / "data.jsonl", ec))
+    return std::vector<fs::path>{path / "data.jsonl"};
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it);
+       it.increment(ec))
+    if (it->is_regular_file() && it->path().extension() == ".jsonl") files.push_back(it->path());
+  if (ec) return Status::internal("cannot list " + path.string() + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  if (files.empty())
+    return Status::invalid("'" + path.string() +
+                           "' holds no .jsonl file (expected OpenAI-chat JSONL: one "
+                           "{\"messages\": [...]} per line)");
+  return files;
+}
+
+Result<std::vector<Conversation>> read_conversations(const fs::path& path) {
+  auto files = list_jsonl(path);
+  if (!files) return files.status();
+  std::vector<Conversation> out;
+  for (const auto& f : *files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) return Status::not_found("cannot read " + f.string());
+    std::string line;
+    for (int64_t n = 1; std::getline(in, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      auto msgs = lm::parse_chat_messages(line);
+      if (!msgs)
+        return Status::invalid(f.string() + ":" + std::to_string(n) + ": " +
+                               (msgs.status().message().empty()
+                                    ? std::string("not a chat JSON line")
+                                    : msgs.status().message()) +
+                               " (expected {\"messages\": [{\"role\": ..., \"content\": ...}]})");
+      if (msgs->empty())
+        return Status::invalid(f.string() + ":" + std::to_string(n) + ": no messages");
+      out.push_back(std::move(*msgs));
+    }
+  }
+  if (out.empty()) return Status::invalid("'" + path.string() + "' holds no conversations");
+  return out;
+}
+
+Result<PackedData> pack_conversations(const lm::Tokenizer& tok,
+                                      const std::vector<Conversation>& convs, int64_t seq_len) {
+  if (seq_len < 2) return Status::invalid("seq_len must be at least 2");
+  auto eot = tok.token_to_id("<|endoftext|>");
+  if (!eot) return Status::invalid("the tokenizer has no <|endoftext|> token");
+  std::vector<int64_t> ids, labels;
+  PackedData p;
+  p.seq_len = seq_len;
+  for (const auto& c : convs) {
+    auto enc = lm::encode_chatml(tok, c);
+    if (!enc) return enc.status();
+    for (size_t i = 0; i < enc->ids.size(); ++i) {
+      ids.push_back(enc->ids[i]);
+      labels.push_back(enc->loss_mask[i] ? enc->ids[i] : -100);
+      p.target_tokens += enc->loss_mask[i] ? 1 : 0;
+    }
+    ids.push_back(*eot);
+    labels.push_back(-100);
+  }
+  p.tokens = static_cast<int64_t>(ids.size());
+  if (p.target_tokens == 0) return Status::invalid("the data has no assistant tokens to train on");
+  // Rows start every seq_len - 1 tokens; the last row is padded with ignored <|endoftext|>.
+  const int64_t stride = seq_len - 1;
+  for (int64_t start = 0; start + 1 < p.tokens; start += stride) {
+    for (int64_t j = 0; j < seq_len; ++j) {
+      const int64_t k = start + j;
+      p.ids.push_back(k < p.tokens ? ids[k] : *eot);
+      p.labels.push_back(k < p.tokens && j > 0 ? labels[k] : -100);
+    }
+  }
+  return p;
+}
+
+double unigram_loss(const PackedData& train, const PackedData& on, int64_t vocab) {
+  std::map<int64_t, double> count;
+  double total = 0;
+  auto targets = [](const PackedData& d, auto&& fn) {
+    for (size_t i = 0; i < d.labels.size(); ++i)
+      if (d.labels[i] >= 0 && i % d.seq_len != 0) fn(d.labels[i]);
+  };
+  targets(train, [&](int64_t t) {
+    count[t] += 1;
+    total += 1;
+  });
+  double nll = 0, n = 0;
+  targets(on, [&](int64_t t) {
+    auto it = count.find(t);
+    const double c = it == count.end() ? 0 : it->second;
+    nll -= std::log((c + 1) / (total + static_cast<double>(vocab)));
+    n += 1;
+  });
+  return n > 0 ? nll / n : 0;
+}
+
+void split_eval(std::vector<Conversation>& train, std::vector<Conversation>& eval,
+                double fraction) {
+  if (fraction <= 0 || train.size() < 2) return;
+  const auto every = std::max<size_t>(2, static_cast<size_t>(std::llround(1.0 / fraction)));
+  std::vector<Conversation> keep;
+  for (size_t i = 0; i < train.size(); ++i)
+    ((i % every == every - 1) ? eval : keep).push_back(std::move(train[i]));
+  train = std::move(keep);
+}
+
+}  // namespace llmops::trainers

@@ -1,0 +1,234 @@
+// The training loop; see trainer.hpp.
+#include "trainers/torch_lm/trainer.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "lm/llama.hpp"
+#include "trainers/torch_lm/checkpoint.hpp"
+#include "trainers/torch_lm/optim.hpp"
+
+namespace llmops::trainers {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+at::Tensor rows_tensor(const std::vector<int64_t>& flat, int64_t seq_len,
+                       const std::vector<int64_t>& rows) {
+  auto t = at::empty({static_cast<int64_t>(rows.size()), seq_len}, at::kLong);
+  auto* out = t.data_ptr<int64_t>();
+  for (size_t r = 0; r < rows.size(); ++r)
+    std::copy_n(flat.data() + rows[r] * seq_len, seq_len, out + r * seq_len);
+  return t;
+}
+
+// Summed next-token cross-entropy and the number of targets.
+std::pair<at::Tensor, int64_t> summed_loss(const lm::LlamaModel& model, const at::Tensor& ids,
+                                           const at::Tensor& labels, bool training) {
+  auto logits = model.forward(ids, nullptr, training);
+  const int64_t V = logits.size(-1);
+  auto shift_logits = logits.slice(1, 0, -1).reshape({-1, V});
+  auto shift_labels = labels.slice(1, 1).reshape({-1});
+  const int64_t n = shift_labels.ge(0).sum().item<int64_t>();
+  return {at::cross_entropy_loss(shift_logits, shift_labels, {}, at::Reduction::Sum, -100), n};
+}
+
+std::string fmt_duration(double s) {
+  char buf[32];
+  if (s < 90)
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 5400)
+    std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
+  else
+    std::snprintf(buf, sizeof buf, "%.1fh", s / 3600);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<int64_t> batch_rows(int64_t rows, int64_t batch_size, int64_t micro, uint64_t seed) {
+  // One permutation per epoch, cached for the epoch currently being read.
+  thread_local int64_t cached_epoch = -1, cached_rows = -1;
+  thread_local uint64_t cached_seed = 0;
+  thread_local std::vector<int64_t> perm;
+  std::vector<int64_t> out;
+  for (int64_t b = 0; b < batch_size; ++b) {
+    const int64_t i = micro * batch_size + b;
+    const int64_t epoch = i / rows;
+    if (epoch != cached_epoch || rows != cached_rows || seed != cached_seed) {
+      // Our own Fisher-Yates: std::shuffle's algorithm is unspecified, mt19937_64's output is not.
+      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+      perm.resize(rows);
+      for (int64_t k = 0; k < rows; ++k) perm[k] = k;
+      for (int64_t k = rows - 1; k > 0; --k)
+        std::swap(perm[k], perm[rng() % static_cast<uint64_t>(k + 1)]);
+      cached_epoch = epoch;
+      cached_rows = rows;
+      cached_seed = seed;
+    }
+    out.push_back(perm[i % rows]);
+  }
+  return out;
+}
+
+double evaluate_loss(const lm::LlamaModel& model, const PackedData& data, int64_t batch_size,
+                     int64_t max_batches) {
+  at::NoGradGuard no_grad;
+  double sum = 0;
+  int64_t n = 0;
+  const int64_t rows = data.rows();
+  for (int64_t start = 0, b = 0; start < rows && (max_batches <= 0 || b < max_batches);
+       start += batch_size, ++b) {
+    std::vector<int64_t> idx;
+    for (int64_t r = start; r < std::min(rows, start + batch_size); ++r) idx.push_back(r);
+    auto [loss, count] = summed_loss(model, rows_tensor(data.ids, data.seq_len, idx),
+                                     rows_tensor(data.labels, data.seq_len, idx), false);
+    sum += loss.item<double>();
+    n += count;
+  }
+  return n > 0 ? sum / static_cast<double>(n) : NAN;
+}
+
+Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
+                                const PackedData* eval, const TrainOptions& o, TrainObserver& obs) {
+  if (train.rows() == 0) return Status::invalid("no training rows");
+  if (o.total_steps <= 0 || o.batch_size <= 0 || o.grad_accum <= 0)
+    return Status::invalid("steps, batch_size and grad_accum must be positive");
+  at::init_num_threads();
+  const unsigned hw = std::thread::hardware_concurrency();
+  at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(hw ? hw : 1));
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(o.seed);
+  }
+
+  NamedTensors params = o.lora_only ? model.named_lora() : model.named_weights();
+  if (params.empty()) return Status::invalid("the model has no trainable parameters");
+  std::vector<at::Tensor> tensors;
+  for (auto& [name, t] : params) {
+    t.requires_grad_(true);
+    tensors.push_back(t);
+  }
+  AdamW opt(tensors, {o.beta1, o.beta2, o.eps, o.weight_decay});
+
+  CheckpointState st;
+  st.fingerprint = o.fingerprint;
+  TrainResult res;
+  if (!o.checkpoint_dir.empty()) {
+    if (auto last = latest_checkpoint(o.checkpoint_dir)) {
+      if (checkpoint_fingerprint(*last) != o.fingerprint) {
+        obs.log("ignoring checkpoint " + last->string() + ": written for other inputs/parameters");
+      } else {
+        if (auto s = load_checkpoint(*last, st, params, opt); !s) return s;
+        res.resumed_from = st.step;
+        obs.log("resuming from checkpoint " + last->string() + " at step " +
+                std::to_string(st.step));
+        for (const auto& [s, v] : st.loss_curve) {
+          obs.metric("loss", v, s);
+          obs.metric("lr", cosine_lr(s - 1, o.total_steps, o.warmup_steps, o.lr, o.min_lr_ratio),
+                     s);
+        }
+        for (const auto& [s, v] : st.eval_curve) obs.metric("eval_loss", v, s);
+      }
+    }
+  }
+
+  const int64_t T = train.seq_len;
+  double step_seconds = 0;
+  int64_t step_tokens = 0;
+  bool stop = false;
+  while (st.step < o.total_steps && !stop) {
+    if (obs.cancelled())
+      return Status::cancelled("training cancelled at step " + std::to_string(st.step));
+    const auto t0 = Clock::now();
+    // The micro-batches of this update; the loss is normalised by the update's target count so
+    // accumulation weighs every token alike.
+    std::vector<std::pair<at::Tensor, at::Tensor>> micro;
+    int64_t targets = 0;
+    for (int64_t m = 0; m < o.grad_accum; ++m) {
+      auto rows = batch_rows(train.rows(), o.batch_size, st.step * o.grad_accum + m, o.seed);
+      auto labels = rows_tensor(train.labels, T, rows);
+      targets += labels.slice(1, 1).ge(0).sum().item<int64_t>();
+      micro.emplace_back(rows_tensor(train.ids, T, rows), labels);
+    }
+    double loss_value = 0;
+    for (auto& [ids, labels] : micro) {
+      if (targets == 0) break;
+      auto [loss, n] = summed_loss(model, ids, labels, true);
+      if (n == 0) continue;
+      auto scaled = loss / static_cast<double>(targets);
+      scaled.backward();
+      loss_value += scaled.item<double>();
+    }
+    clip_grad_norm(tensors, o.max_grad_norm);
+    const double lr = cosine_lr(st.step, o.total_steps, o.warmup_steps, o.lr, o.min_lr_ratio);
+    opt.step(lr);
+    opt.zero_grad();
+    ++st.step;
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    step_seconds += dt;
+    step_tokens += o.grad_accum * o.batch_size * T;
+    st.loss_curve.emplace_back(st.step, loss_value);
+    obs.metric("loss", loss_value, st.step);
+    obs.metric("lr", lr, st.step);
+    const double tps = step_seconds > 0 ? step_tokens / step_seconds : 0;
+    const double eta = step_seconds / static_cast<double>(st.step - res.resumed_from) *
+                       static_cast<double>(o.total_steps - st.step);
+    char note[160];
+    std::snprintf(note, sizeof note, "loss %.3f tok/s %.0f eta %s", loss_value, tps,
+                  fmt_duration(eta).c_str());
+    obs.progress(st.step, o.total_steps, note);
+
+    const bool last = st.step == o.total_steps;
+    if (eval && eval->rows() > 0 && o.eval_every > 0 && st.step % o.eval_every == 0 && !last) {
+      const double el = evaluate_loss(model, *eval, o.batch_size, o.eval_batches);
+      st.eval_curve.emplace_back(st.step, el);
+      obs.metric("eval_loss", el, st.step);
+      obs.log("step " + std::to_string(st.step) + ": eval loss " + std::to_string(el));
+      if (el < st.best_eval - o.min_delta) {
+        st.best_eval = el;
+        st.bad_evals = 0;
+      } else if (o.patience > 0 && ++st.bad_evals >= o.patience) {
+        obs.log("early stopping at step " + std::to_string(st.step) + ": eval loss has not " +
+                "improved for " + std::to_string(o.patience) + " evaluations");
+        res.early_stopped = true;
+        stop = true;
+      }
+    }
+    if (!o.checkpoint_dir.empty() && o.checkpoint_every > 0 && st.step % o.checkpoint_every == 0 &&
+        !last && !stop) {
+      if (auto s = save_checkpoint(o.checkpoint_dir, st, params, opt, o.keep_checkpoints); !s)
+        return s;
+    }
+  }
+
+  for (auto& t : tensors) t.requires_grad_(false);
+  res.steps = st.step;
+  res.tokens = step_tokens;
+  res.train_seconds = step_seconds;
+  res.tokens_per_s = step_seconds > 0 ? step_tokens / step_seconds : 0;
+  const size_t tail = std::max<size_t>(1, st.loss_curve.size() / 10);
+  double sum = 0;
+  for (size_t i = st.loss_curve.size() - std::min(tail, st.loss_curve.size());
+       i < st.loss_curve.size(); ++i)
+    sum += st.loss_curve[i].second;
+  res.train_loss = st.loss_curve.empty() ? NAN : sum / static_cast<double>(tail);
+  if (eval && eval->rows() > 0) {
+    res.eval_loss = evaluate_loss(model, *eval, o.batch_size, o.eval_batches);
+    st.eval_curve.emplace_back(st.step, res.eval_loss);
+    obs.metric("eval_loss", res.eval_loss, st.step);
+    res.best_eval_loss = std::min(st.best_eval, res.eval_loss);
+  }
+  res.loss_curve = st.loss_curve;
+  res.eval_curve = st.eval_curve;
+  return res;
+}
+
+}  // namespace llmops::trainers

@@ -1,0 +1,181 @@
+// Helpers for the trainer tests: a StepContext fake that drives run_torch_lm() like the engine
+// does (params as JSON, inputs as paths, outputs in a temporary folder), a generated chat data
+// set, and temporary folders.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "llmops/plugin.hpp"
+
+namespace trainer_test {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> n{0};
+    path = fs::temp_directory_path() /
+           ("llmops-trainer-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+class FakeContext : public llmops::StepContext {
+ public:
+  FakeContext(fs::path work, json params) : work_(std::move(work)), params_(std::move(params)) {}
+
+  json params_;
+  std::vector<llmops::Input> inputs_;
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> metrics;
+  std::vector<std::string> logs;
+  std::map<std::string, fs::path> outputs;
+  int64_t cancel_after = -1;  // cancelled() turns true once progress reaches this step
+  double last_done = 0;
+
+  void add_input(const std::string& name, const fs::path& p, const std::string& kind) {
+    inputs_.push_back({name, p, "", kind, "{}"});
+  }
+
+  std::string run_id() const override { return "run"; }
+  std::string step_name() const override { return "train"; }
+  int attempt() const override { return 1; }
+  const json* find(const std::string& n) const {
+    auto it = params_.find(n);
+    return it == params_.end() ? nullptr : &*it;
+  }
+  bool has_param(const std::string& n) const override { return find(n) != nullptr; }
+  std::string param_string(const std::string& n, const std::string& d) const override {
+    auto* v = find(n);
+    return v && v->is_string() ? v->get<std::string>() : d;
+  }
+  int64_t param_int(const std::string& n, int64_t d) const override {
+    auto* v = find(n);
+    return v && v->is_number() ? v->get<int64_t>() : d;
+  }
+  double param_double(const std::string& n, double d) const override {
+    auto* v = find(n);
+    return v && v->is_number() ? v->get<double>() : d;
+  }
+  bool param_bool(const std::string& n, bool d) const override {
+    auto* v = find(n);
+    return v && v->is_boolean() ? v->get<bool>() : d;
+  }
+  std::string param_json(const std::string& n) const override {
+    auto* v = find(n);
+    return v ? v->dump() : "null";
+  }
+  std::string params_json() const override { return params_.dump(); }
+  std::vector<llmops::Input> inputs() const override { return inputs_; }
+  std::optional<llmops::Input> input(const std::string& n) const override {
+    for (const auto& i : inputs_)
+      if (i.name == n) return i;
+    return std::nullopt;
+  }
+  fs::path output(const std::string& name, const std::string&) override {
+    auto p = work_ / "attempt" / "outputs" / name;
+    fs::remove_all(p);
+    fs::create_directories(p);
+    outputs[name] = p;
+    return p;
+  }
+  void set_output_metadata(const std::string&, const std::string&) override {}
+  fs::path scratch_dir() override {
+    auto p = work_ / "attempt" / "scratch";
+    fs::create_directories(p);
+    return p;
+  }
+  void metric(const std::string& n, double v, int64_t step) override {
+    metrics[n].emplace_back(step, v);
+  }
+  void progress(double done, double, const std::string&) override { last_done = done; }
+  void log(llmops::LogLevel, const std::string& m) override { logs.push_back(m); }
+  bool cancelled() const override { return cancel_after >= 0 && last_done >= cancel_after; }
+  void trigger(const std::string&, const std::string&, const std::string&) override {}
+
+  double final_metric(const std::string& n) const {
+    auto it = metrics.find(n);
+    return it == metrics.end() || it->second.empty() ? NAN : it->second.back().second;
+  }
+
+ private:
+  fs::path work_;
+};
+
+// `n` short conversations from a few templates (arithmetic, colours, capitals, a tool call),
+// deterministic for a seed: a task a tiny model can learn far beyond token frequencies.
+inline void write_task_data(const fs::path& file, int n, uint64_t seed = 7) {
+  std::mt19937_64 rng(seed);
+  const std::vector<std::pair<std::string, std::string>> capitals = {
+      {"France", "Paris"}, {"Japan", "Tokyo"}, {"Italy", "Rome"},    {"Spain", "Madrid"},
+      {"Peru", "Lima"},    {"Egypt", "Cairo"}, {"Kenya", "Nairobi"}, {"Chile", "Santiago"}};
+  const std::vector<std::string> items = {"milk", "bread", "eggs", "tea", "rice", "soap"};
+  const std::vector<std::string> numbers = {"zero", "one", "two",   "three", "four",
+                                            "five", "six", "seven", "eight", "nine"};
+  std::ofstream out(file, std::ios::binary);
+  for (int i = 0; i < n; ++i) {
+    json msgs = json::array();
+    msgs.push_back({{"role", "system"}, {"content", "You are a helpful assistant."}});
+    switch (i % 4) {
+      case 0: {
+        auto a = rng() % 5, b = rng() % 5;
+        msgs.push_back(
+            {{"role", "user"}, {"content", "What is " + numbers[a] + " plus " + numbers[b] + "?"}});
+        msgs.push_back(
+            {{"role", "assistant"},
+             {"content", numbers[a] + " plus " + numbers[b] + " is " + numbers[a + b] + "."}});
+        break;
+      }
+      case 1: {
+        const auto& [country, city] = capitals[rng() % capitals.size()];
+        msgs.push_back({{"role", "user"}, {"content", "What is the capital of " + country + "?"}});
+        msgs.push_back({{"role", "assistant"},
+                        {"content", "The capital of " + country + " is " + city + "."}});
+        break;
+      }
+      case 2: {
+        const auto& item = items[rng() % items.size()];
+        msgs.push_back({{"role", "user"}, {"content", "Add " + item + " to my list."}});
+        msgs.push_back(
+            {{"role", "assistant"},
+             {"content", nullptr},
+             {"tool_calls",
+              {{{"type", "function"},
+                {"function",
+                 {{"name", "add_item"}, {"arguments", json({{"item", item}}).dump()}}}}}}});
+        msgs.push_back({{"role", "tool"}, {"content", "{\"ok\": true}"}});
+        msgs.push_back({{"role", "assistant"}, {"content", "Added " + item + " to your list."}});
+        break;
+      }
+      default: {
+        const auto& w = numbers[rng() % numbers.size()];
+        msgs.push_back({{"role", "user"}, {"content", "Spell " + w + " backwards."}});
+        msgs.push_back(
+            {{"role", "assistant"}, {"content", std::string(w.rbegin(), w.rend()) + "."}});
+      }
+    }
+    out << json({{"messages", msgs}}).dump() << "\n";
+  }
+}
+
+inline std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace trainer_test
