@@ -11,6 +11,7 @@
 #include "engine/dag.hpp"
 #include "engine/loader.hpp"
 #include "engine/runner.hpp"
+#include "engine/subprocess_executor.hpp"
 #include "engine/validator.hpp"
 
 namespace fs = std::filesystem;
@@ -99,6 +100,13 @@ class Progress {
   bool status_shown_ = false;
   std::mutex mu_;
 };
+
+// `subprocess` runs steps in `llmops exec-step` workers: this very binary.
+void add_executors(engine::Runner& runner) {
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) runner.add_executor("subprocess", std::make_shared<engine::SubprocessExecutor>(self));
+}
 
 int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
                 engine::RunOptions opts, bool json) {
@@ -193,6 +201,7 @@ int cmd_run(const RunArgs& a) {
   auto st = open_store();
   if (!st) return kExitFailed;
   engine::Runner runner(*st, host);
+  add_executors(runner);
   engine::RunOptions opts;
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;
@@ -212,6 +221,7 @@ int cmd_resume(const ResumeArgs& a) {
     return kExitOk;
   }
   engine::Runner runner(*st, scan_plugins());
+  add_executors(runner);
   engine::RunOptions opts;
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "engine/subprocess_executor.hpp"
 
 using namespace llmops::cli;
 
@@ -102,6 +103,10 @@ int main(int argc, char** argv) {
   auto* pdesc = plugins->add_subcommand("describe", "Parameters, inputs and outputs of a plugin");
   pdesc->add_option("name", pa.name, "kind/name")->required();
   pdesc->add_flag("--json", pa.json, "Machine-readable output");
+
+  // Internal: the worker of the subprocess executor (protocol on fd 3).
+  if (argc == 3 && std::string(argv[1]) == "exec-step")
+    return llmops::engine::exec_step_main(argv[2], 3);
 
   if (argc >= 2 && argv[1][0] != '-') {
     static const std::set<std::string> builtin = {"validate", "run", "resume", "runs",

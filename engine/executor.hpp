@@ -48,6 +48,7 @@ struct StepRequest {
   std::vector<Input> inputs;
   std::filesystem::path work_dir;  // outputs/ and scratch/ live here
   std::filesystem::path log_path;
+  int64_t memory_limit = 0;  // bytes; 0: none (enforced by the subprocess executor)
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   std::function<void(double done, double total, const std::string& note)> on_progress;
   std::function<void(LogLevel, const std::string&)> on_log;  // besides the log file

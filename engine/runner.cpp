@@ -196,6 +196,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     req->plugin = p;
     req->work_dir = rdir / "work" / s.name / std::to_string(attempt);
     req->log_path = rdir / (s.name + ".log");
+    req->memory_limit = s.resources.memory;
     req->on_progress = [&emit, name = s.name](double d, double t, const std::string& n) {
       emit({RunEvent::kProgress, name, "running", 0, n, d, t});
     };

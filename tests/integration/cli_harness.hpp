@@ -80,13 +80,14 @@ inline std::vector<std::string> child_env(const TempHome& t) {
 
 // Starts llmops with args; stdout/stderr go to files in the temp folder. Returns the pid.
 inline pid_t spawn_cli(const TempHome& t, const std::vector<std::string>& args,
-                       const std::string& tag) {
+                       const std::string& tag, const std::vector<std::string>& extra_env = {}) {
   std::vector<std::string> argv_s{llmops_binary().string()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);
   auto env_s = child_env(t);
+  env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;
   for (auto& s : env_s) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -122,6 +123,14 @@ inline CliResult run_cli(const TempHome& t, const std::vector<std::string>& args
   static int n = 0;
   const std::string tag = "cmd" + std::to_string(n++);
   return wait_cli(t, spawn_cli(t, args, tag), tag);
+}
+
+// run_cli with extra environment entries ("NAME=value").
+inline CliResult run_cli_env(const TempHome& t, const std::vector<std::string>& args,
+                             const std::vector<std::string>& env) {
+  static int n = 0;
+  const std::string tag = "env" + std::to_string(n++);
+  return wait_cli(t, spawn_cli(t, args, tag, env), tag);
 }
 
 // Polls `cond` every 20 ms until it holds or `timeout_s` passes; returns whether it held.

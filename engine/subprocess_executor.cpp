@@ -1,0 +1,287 @@
+#include "engine/subprocess_executor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+#include "engine/step_context.hpp"
+
+namespace fs = std::filesystem;
+
+namespace llmops::engine {
+
+namespace {
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "worker exited with code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    std::string name = strsignal(sig) ? strsignal(sig) : "signal";
+    std::string msg = "plugin killed by signal " + std::to_string(sig) + " (" + name + ")";
+    if (sig == SIGKILL) msg += "; out of memory, or killed from outside";
+    return msg;
+  }
+  return "worker ended abnormally";
+}
+
+LogLevel level_from(const std::string& s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "warn") return LogLevel::kWarn;
+  if (s == "error") return LogLevel::kError;
+  return LogLevel::kInfo;
+}
+
+const char* level_name(LogLevel l) {
+  switch (l) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+std::atomic<bool> g_worker_cancel{false};
+void on_worker_term(int) { g_worker_cancel.store(true); }
+
+void write_line(int fd, const nlohmann::json& j) {
+  std::string s = j.dump() + "\n";
+  const char* p = s.data();
+  size_t left = s.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    p += n;
+    left -= size_t(n);
+  }
+}
+
+}  // namespace
+
+nlohmann::json request_to_json(const StepRequest& r) {
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const auto& in : r.inputs)
+    inputs.push_back({{"name", in.name},
+                      {"path", in.path.string()},
+                      {"digest", in.digest},
+                      {"kind", in.kind},
+                      {"metadata", in.metadata_json}});
+  return {{"run_id", r.run_id},
+          {"step", r.step},
+          {"attempt", r.attempt},
+          {"plugin", {{"id", r.plugin.id}, {"path", r.plugin.path}}},
+          {"params", r.params},
+          {"inputs", inputs},
+          {"work_dir", r.work_dir.string()},
+          {"log_path", r.log_path.string()}};
+}
+
+StepRequest request_from_json(const nlohmann::json& j) {
+  StepRequest r;
+  r.run_id = j.at("run_id").get<int64_t>();
+  r.step = j.at("step").get<std::string>();
+  r.attempt = j.at("attempt").get<int>();
+  r.plugin.id = j.at("plugin").at("id").get<std::string>();
+  r.plugin.path = j.at("plugin").at("path").get<std::string>();
+  r.params = j.at("params");
+  for (const auto& in : j.at("inputs"))
+    r.inputs.push_back({in.at("name").get<std::string>(), in.at("path").get<std::string>(),
+                        in.at("digest").get<std::string>(), in.at("kind").get<std::string>(),
+                        in.at("metadata").get<std::string>()});
+  r.work_dir = j.at("work_dir").get<std::string>();
+  r.log_path = j.at("log_path").get<std::string>();
+  return r;
+}
+
+StepResult SubprocessExecutor::execute(const StepRequest& request) {
+  StepResult result;
+  std::error_code ec;
+  fs::create_directories(request.work_dir, ec);
+  fs::create_directories(request.log_path.parent_path(), ec);
+  const fs::path req_file = request.work_dir / "request.json";
+  {
+    std::ofstream out(req_file);
+    out << request_to_json(request).dump();
+    if (!out) {
+      result.status = Status::internal("cannot write " + req_file.string());
+      return result;
+    }
+  }
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    result.status = Status::internal(std::string("pipe: ") + strerror(errno));
+    return result;
+  }
+  const std::string worker = worker_.string();
+  const std::string req = req_file.string();
+  const std::string log = request.log_path.string();
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  const char* argv[] = {worker.c_str(), "exec-step", req.c_str(), nullptr};
+  const int64_t mem = request.memory_limit;
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(pipefd[0]);
+    close(pipefd[1]);
+    result.status = Status::internal(std::string("fork: ") + strerror(errno));
+    return result;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);  // its own group, so a kill reaches what the plugin started too
+    const int logfd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nullfd >= 0) dup2(nullfd, 0);
+    if (logfd >= 0) {
+      dup2(logfd, 1);
+      dup2(logfd, 2);
+    }
+    dup2(pipefd[1], 3);  // dup2 clears close-on-exec on the new descriptor
+    if (mem > 0) {
+      struct rlimit rl{rlim_t(mem), rlim_t(mem)};
+      setrlimit(RLIMIT_AS, &rl);
+    }
+    execv(argv[0], const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  close(pipefd[1]);
+
+  std::string buffer;
+  bool got_result = false;
+  double term_sent_at = 0;
+  bool killed = false;
+  char chunk[4096];
+  for (;;) {
+    if (request.cancel->load() && term_sent_at == 0) {
+      kill(-pid, SIGTERM);
+      term_sent_at = now_s();
+    }
+    if (term_sent_at > 0 && !killed && now_s() - term_sent_at > grace_s_) {
+      kill(-pid, SIGKILL);
+      killed = true;
+    }
+    pollfd pfd{pipefd[0], POLLIN, 0};
+    const int pr = poll(&pfd, 1, 50);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0) continue;
+    const ssize_t n = read(pipefd[0], chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the worker closed the pipe: it ended
+    buffer.append(chunk, size_t(n));
+    size_t nl;
+    while ((nl = buffer.find('\n')) != std::string::npos) {
+      auto j = nlohmann::json::parse(buffer.substr(0, nl), nullptr, false);
+      buffer.erase(0, nl + 1);
+      if (!j.is_object()) continue;
+      const std::string type = j.value("type", "");
+      if (type == "progress" && request.on_progress) {
+        request.on_progress(j.value("done", 0.0), j.value("total", 0.0), j.value("note", ""));
+      } else if (type == "log" && request.on_log) {
+        request.on_log(level_from(j.value("level", "info")), j.value("message", ""));
+      } else if (type == "result") {
+        got_result = true;
+        const bool ok = j.value("ok", false);
+        result.status = ok ? Status::ok() : Status::internal(j.value("error", "failed"));
+        for (const auto& o : j.value("outputs", nlohmann::json::array()))
+          result.outputs.push_back({o.value("name", ""), o.value("kind", "file"),
+                                    o.value("path", ""), o.value("metadata", "{}")});
+        for (const auto& m : j.value("metrics", nlohmann::json::array()))
+          result.metrics.push_back({m.value("name", ""), m.value("value", 0.0),
+                                    m.value("step", int64_t(-1)), m.value("time", 0.0)});
+        for (const auto& t : j.value("triggers", nlohmann::json::array()))
+          result.triggers.push_back(
+              {t.value("kind", ""), t.value("reason", ""), t.value("payload", "{}")});
+      }
+    }
+  }
+  close(pipefd[0]);
+  int status = 0;
+  // The pipe closed; the worker is exiting. Wait, still honouring the kill deadline.
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (request.cancel->load() && term_sent_at == 0) {
+      kill(-pid, SIGTERM);
+      term_sent_at = now_s();
+    }
+    if (term_sent_at > 0 && !killed && now_s() - term_sent_at > grace_s_) {
+      kill(-pid, SIGKILL);
+      killed = true;
+    }
+    poll(nullptr, 0, 10);
+  }
+  kill(-pid, SIGKILL);  // anything the plugin left behind in its group
+  if (!got_result) {
+    result.status = Status::internal(describe_exit(status));
+  } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && result.status.is_ok()) {
+    result.status = Status::internal(describe_exit(status));
+  }
+  return result;
+}
+
+int exec_step_main(const fs::path& request_file, int protocol_fd) {
+  std::ifstream in(request_file);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) {
+    write_line(protocol_fd, {{"type", "result"}, {"ok", false}, {"error", "bad request file"}});
+    return 2;
+  }
+  StepRequest req;
+  try {
+    req = request_from_json(j);
+  } catch (const std::exception& e) {
+    write_line(protocol_fd, {{"type", "result"}, {"ok", false}, {"error", e.what()}});
+    return 2;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_worker_term;
+  sigaction(SIGTERM, &sa, nullptr);
+  req.cancel = std::shared_ptr<std::atomic<bool>>(&g_worker_cancel, [](std::atomic<bool>*) {});
+  req.on_progress = [protocol_fd](double d, double t, const std::string& note) {
+    write_line(protocol_fd, {{"type", "progress"}, {"done", d}, {"total", t}, {"note", note}});
+  };
+  req.on_log = [protocol_fd](LogLevel l, const std::string& m) {
+    write_line(protocol_fd, {{"type", "log"}, {"level", level_name(l)}, {"message", m}});
+  };
+  auto info = PluginHost::read_descriptor(req.plugin.path);
+  if (!info) {
+    write_line(protocol_fd, {{"type", "result"}, {"ok", false}, {"error", info.status().message()}});
+    return 1;
+  }
+  PluginHost host;
+  auto plugin = host.create(info.value());
+  if (!plugin) {
+    write_line(protocol_fd,
+               {{"type", "result"}, {"ok", false}, {"error", plugin.status().message()}});
+    return 1;
+  }
+  req.plugin = info.value();
+  StepResult r = run_plugin(*plugin.value(), req);
+  nlohmann::json out = {{"type", "result"},
+                        {"ok", r.status.is_ok()},
+                        {"error", r.status.message()},
+                        {"outputs", nlohmann::json::array()},
+                        {"metrics", nlohmann::json::array()},
+                        {"triggers", nlohmann::json::array()}};
+  for (const auto& o : r.outputs)
+    out["outputs"].push_back(
+        {{"name", o.name}, {"kind", o.kind}, {"path", o.path.string()}, {"metadata", o.metadata_json}});
+  for (const auto& m : r.metrics)
+    out["metrics"].push_back({{"name", m.name}, {"value", m.value}, {"step", m.step}, {"time", m.time}});
+  for (const auto& t : r.triggers)
+    out["triggers"].push_back({{"kind", t.kind}, {"reason", t.reason}, {"payload", t.payload_json}});
+  write_line(protocol_fd, out);
+  plugin.value().reset();
+  return r.status.is_ok() ? 0 : 1;
+}
+
+}  // namespace llmops::engine

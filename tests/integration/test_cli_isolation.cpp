@@ -1,0 +1,106 @@
+// The subprocess executor contains misbehaving plugins: each failure stays in its own step.
+#include <catch2/catch.hpp>
+
+#include "cli_harness.hpp"
+
+using namespace llmops::testing;
+
+TEST_CASE("crashing plugins fail only their own step", "[integration][isolation]") {
+  TempHome t;
+  auto file = t.write("p.yaml", R"(apiVersion: llmops/v1
+kind: Pipeline
+name: crashes
+steps:
+  segv: {uses: testing/crash, with: {mode: segv}}
+  abort: {uses: testing/crash, with: {mode: abort}}
+  exit: {uses: testing/crash, with: {mode: exit}}
+  oom: {uses: testing/crash, with: {mode: oom}, resources: {memory: 256Mi}}
+  hang: {uses: testing/crash, with: {mode: hang}, timeout: 1s}
+  flaky: {uses: testing/crash, with: {mode: abort}, retries: {max: 1, initial: 10ms}}
+  fine: {uses: testing/write, with: {text: fine}, executor: subprocess}
+  after: {uses: testing/concat, executor: subprocess, inputs: {x: "${{ steps.fine.outputs.out }}"}}
+)");
+  auto r = run_cli(t, {"run", file.string()});
+  CHECK(r.exit_code == 1);
+  auto show = run_cli(t, {"show", "1", "--json"});
+  REQUIRE(show.exit_code == 0);
+  auto j = show.json();
+  std::map<std::string, nlohmann::json> steps;
+  for (const auto& s : j["steps"]) steps[s["step"]] = s;
+  auto error_of = [&](const std::string& name) {
+    return steps[name]["executions"].back()["error"].get<std::string>();
+  };
+  CHECK(steps["segv"]["state"] == "failed");
+  CHECK_THAT(error_of("segv"), Catch::Contains("signal 11"));
+  CHECK_THAT(error_of("abort"), Catch::Contains("signal 6"));
+  CHECK_THAT(error_of("exit"), Catch::Contains("code 3"));
+  CHECK(steps["oom"]["state"] == "failed");
+  CHECK_THAT(error_of("hang"), Catch::Contains("timed out after 1s"));
+  // Retries apply to crashes too.
+  CHECK(steps["flaky"]["executions"].size() == 2);
+  // The engine survived and the healthy branch ran to the end in workers.
+  CHECK(steps["fine"]["state"] == "succeeded");
+  CHECK(steps["after"]["state"] == "succeeded");
+  CHECK(read_artifact(steps["after"]["executions"].back()["outputs"]["out"]["uri"]) == "fine");
+}
+
+TEST_CASE("a plugin built for another ABI is refused, naming both ABIs", "[integration][abi]") {
+  TempHome t;
+  const auto dir = (fs::path(LLMOPS_BINARY_DIR) / "test-plugins").string();
+  auto list = run_cli_env(t, {"plugins", "list", "--json"}, {"LLMOPS_PLUGIN_PATH=" + dir});
+  REQUIRE(list.exit_code == 0);
+  bool seen = false;
+  for (const auto& p : list.json()) {
+    if (p["id"] != "testing/bad-abi") continue;
+    seen = true;
+    CHECK_THAT(p["broken"].get<std::string>(), Catch::Contains("ABI 99.0"));
+    CHECK_THAT(p["broken"].get<std::string>(), Catch::Contains("ABI 1."));
+  }
+  CHECK(seen);
+  auto file = t.write("p.yaml", "apiVersion: llmops/v1\nkind: Pipeline\nname: abi\nsteps:\n"
+                                "  a: {uses: testing/bad-abi}\n");
+  auto r = run_cli_env(t, {"validate", file.string()}, {"LLMOPS_PLUGIN_PATH=" + dir});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("testing/bad-abi"));
+}
+
+TEST_CASE("builtin/shell passes values as argv, never through a shell", "[integration][shell]") {
+  TempHome t;
+  auto file = t.write("p.yaml", R"Y(apiVersion: llmops/v1
+kind: Pipeline
+name: shell
+params:
+  word: {type: string, default: "a; touch PWNED $(touch PWNED2)"}
+steps:
+  make:
+    uses: builtin/shell
+    with:
+      command: [sh, -c, 'printf "%s" "$1" > "$LLMOPS_OUTPUT_DATA/w.txt"; echo made it', sh, "${{ params.word }}"]
+      outputs: {data: dataset}
+  use:
+    uses: builtin/shell
+    inputs: {src: "${{ steps.make.outputs.data }}"}
+    with: {command: [cat, "${{ steps.make.outputs.data }}/w.txt"]}
+  bad:
+    uses: builtin/shell
+    with: {command: ["false"]}
+)Y");
+  auto r = run_cli(t, {"run", file.string()});
+  CHECK(r.exit_code == 1);  // `bad` fails with its exit code
+  auto j = run_cli(t, {"show", "1", "--json"}).json();
+  std::map<std::string, nlohmann::json> steps;
+  for (const auto& s : j["steps"]) steps[s["step"]] = s;
+  REQUIRE(steps["make"]["state"] == "succeeded");
+  CHECK(read_artifact(steps["make"]["executions"].back()["outputs"]["data"]["uri"]) ==
+        "a; touch PWNED $(touch PWNED2)");
+  CHECK(steps["use"]["state"] == "succeeded");
+  CHECK(steps["bad"]["state"] == "failed");
+  CHECK_THAT(steps["bad"]["executions"].back()["error"].get<std::string>(),
+             Catch::Contains("exited with code 1"));
+  auto logs = run_cli(t, {"logs", "1", "make"});
+  CHECK_THAT(logs.out, Catch::Contains("made it"));
+  auto logs2 = run_cli(t, {"logs", "1", "use"});
+  CHECK_THAT(logs2.out, Catch::Contains("a; touch PWNED $(touch PWNED2)"));
+  CHECK_FALSE(fs::exists(t.home() / "runs" / "1" / "work" / "make" / "1" / "scratch" / "PWNED"));
+  CHECK_FALSE(fs::exists("PWNED"));
+}
