@@ -1,4 +1,5 @@
 // `llmops runs | show | logs | artifacts | plugins`: read-only views of the store and plugins.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -203,9 +204,11 @@ int cmd_artifacts(const ListArgs& a) {
 
 int cmd_plugins_list(const PluginArgs& a) {
   auto host = scan_plugins();
+  std::vector<engine::PluginInfo> all = host->all();
+  std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
   if (a.json) {
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& p : host->all())
+    for (const auto& p : all)
       j.push_back({{"id", p.id},
                    {"kind", p.kind},
                    {"name", p.name},
@@ -220,7 +223,7 @@ int cmd_plugins_list(const PluginArgs& a) {
   }
   std::cout << paint(pad("PLUGIN", 26) + pad("VERSION", 10) + pad("ABI", 6) + "DESCRIPTION", "1")
             << "\n";
-  for (const auto& p : host->all()) {
+  for (const auto& p : all) {
     std::cout << pad(p.id, 26) << pad(p.version, 10)
               << pad(std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor), 6);
     if (!p.broken.empty())

@@ -27,7 +27,14 @@ std::unique_ptr<store::Store> open_store() {
 }
 
 std::shared_ptr<engine::PluginHost> scan_plugins() {
-  return engine::PluginHost::scan(engine::default_plugin_dirs());
+  // Descriptors are read in a child process (`llmops scan-plugin`) and cached, so listing or
+  // validating never runs plugin code in this process.
+  engine::ScanOptions opt;
+  std::error_code ec;
+  opt.scanner = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) opt.scanner.clear();
+  opt.cache_file = engine::default_descriptor_cache();
+  return engine::PluginHost::scan(engine::default_plugin_dirs(), opt);
 }
 
 bool use_colour() {

@@ -33,6 +33,9 @@ int run_external(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenMP threads of in-process or worker plugins (libtorch) otherwise spin-wait against each
+  // other on a busy machine, up to 50 times slower; it is read when such a library loads.
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
   CLI::App app{"llmops: a workflow engine for the LLMOps lifecycle"};
   app.set_version_flag("--version", std::string("llmops ") + LLMOPS_VERSION);
   app.require_subcommand(1);
@@ -107,6 +110,15 @@ int main(int argc, char** argv) {
   // Internal: the worker of the subprocess executor (protocol on fd 3).
   if (argc == 3 && std::string(argv[1]) == "exec-step")
     return llmops::engine::exec_step_main(argv[2], 3);
+
+  // Internal: prints one library's descriptor as JSON (run by the plugin scanner).
+  if (argc == 3 && std::string(argv[1]) == "scan-plugin") {
+    auto info = llmops::engine::PluginHost::read_descriptor(argv[2]);
+    nlohmann::json j = info ? llmops::engine::plugin_info_to_json(info.value())
+                            : nlohmann::json{{"error", info.status().message()}};
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
 
   if (argc >= 2 && argv[1][0] != '-') {
     static const std::set<std::string> builtin = {"validate", "run", "resume", "runs",

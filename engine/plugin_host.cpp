@@ -103,8 +103,16 @@ Result<PluginInfo> PluginHost::read_descriptor(const fs::path& library) {
   return info;
 }
 
-std::shared_ptr<PluginHost> PluginHost::scan(const std::vector<fs::path>& dirs) {
+PluginInfo scan_one(const fs::path& lib, const ScanOptions& opt, nlohmann::json& cache,
+                    bool& cache_dirty);
+nlohmann::json load_cache(const fs::path& file);
+void save_cache(const fs::path& file, const nlohmann::json& cache);
+
+std::shared_ptr<PluginHost> PluginHost::scan(const std::vector<fs::path>& dirs,
+                                             const ScanOptions& options) {
   auto host = std::make_shared<PluginHost>();
+  nlohmann::json cache = load_cache(options.cache_file);
+  bool cache_dirty = false;
   std::vector<fs::path> seen;
   for (const auto& dir : dirs) {
     std::error_code ec;
@@ -121,6 +129,10 @@ std::shared_ptr<PluginHost> PluginHost::scan(const std::vector<fs::path>& dirs) 
       auto canon = fs::weakly_canonical(f, ec);
       if (std::find(seen.begin(), seen.end(), canon) != seen.end()) continue;
       seen.push_back(canon);
+      if (!options.scanner.empty()) {
+        host->plugins_.push_back(scan_one(canon, options, cache, cache_dirty));
+        continue;
+      }
       auto r = read_descriptor(canon);
       if (r) {
         host->plugins_.push_back(std::move(r.value()));
@@ -133,6 +145,7 @@ std::shared_ptr<PluginHost> PluginHost::scan(const std::vector<fs::path>& dirs) 
       }
     }
   }
+  if (cache_dirty) save_cache(options.cache_file, cache);
   return host;
 }
 

@@ -22,10 +22,26 @@ namespace llmops::engine {
 // running executable (<exe>/../plugins in a build tree, <exe>/../lib/llmops/plugins installed).
 std::vector<std::filesystem::path> default_plugin_dirs();
 
+struct ScanOptions {
+  // The `llmops` binary: descriptors are read by `llmops scan-plugin LIB` in a child process, so
+  // a plugin whose loading crashes is listed as broken instead of taking the caller down. Empty:
+  // read them in this process.
+  std::filesystem::path scanner;
+  // Descriptors cached by path, size and mtime (JSON). Empty: no cache.
+  std::filesystem::path cache_file;
+};
+
+// $XDG_CACHE_HOME/llmops/plugin-descriptors.json (or ~/.cache/...); empty when neither is set.
+std::filesystem::path default_descriptor_cache();
+
+nlohmann::json plugin_info_to_json(const PluginInfo& p);
+PluginInfo plugin_info_from_json(const nlohmann::json& j);
+
 class PluginHost : public PluginCatalog {
  public:
   // Reads every plugin library in `dirs`; broken ones are kept with `broken` set.
-  static std::shared_ptr<PluginHost> scan(const std::vector<std::filesystem::path>& dirs);
+  static std::shared_ptr<PluginHost> scan(const std::vector<std::filesystem::path>& dirs,
+                                          const ScanOptions& options = {});
 
   const PluginInfo* find(const std::string& id, const std::string& constraint) const override;
   std::vector<std::string> ids() const override;

@@ -47,8 +47,20 @@ steps:
 TEST_CASE("a plugin built for another ABI is refused, naming both ABIs", "[integration][abi]") {
   TempHome t;
   const auto dir = (fs::path(LLMOPS_BINARY_DIR) / "test-plugins").string();
-  auto list = run_cli_env(t, {"plugins", "list", "--json"}, {"LLMOPS_PLUGIN_PATH=" + dir});
+  const std::string cache = "XDG_CACHE_HOME=" + (t.path() / "cache").string();
+  auto list = run_cli_env(t, {"plugins", "list", "--json"}, {"LLMOPS_PLUGIN_PATH=" + dir, cache});
   REQUIRE(list.exit_code == 0);
+  // A library that crashes while loading is listed as broken; the listing itself survives.
+  bool crash_seen = false;
+  for (const auto& p : list.json())
+    if (p["path"].get<std::string>().find("crash-on-load") != std::string::npos) {
+      crash_seen = true;
+      CHECK_THAT(p["broken"].get<std::string>(), Catch::Contains("signal 11"));
+    }
+  CHECK(crash_seen);
+  // The second listing comes from the descriptor cache and says the same.
+  auto again = run_cli_env(t, {"plugins", "list", "--json"}, {"LLMOPS_PLUGIN_PATH=" + dir, cache});
+  CHECK(again.json() == list.json());
   bool seen = false;
   for (const auto& p : list.json()) {
     if (p["id"] != "testing/bad-abi") continue;
@@ -59,7 +71,7 @@ TEST_CASE("a plugin built for another ABI is refused, naming both ABIs", "[integ
   CHECK(seen);
   auto file = t.write("p.yaml", "apiVersion: llmops/v1\nkind: Pipeline\nname: abi\nsteps:\n"
                                 "  a: {uses: testing/bad-abi}\n");
-  auto r = run_cli_env(t, {"validate", file.string()}, {"LLMOPS_PLUGIN_PATH=" + dir});
+  auto r = run_cli_env(t, {"validate", file.string()}, {"LLMOPS_PLUGIN_PATH=" + dir, cache});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::Contains("testing/bad-abi"));
 }
