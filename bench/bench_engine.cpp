@@ -13,6 +13,7 @@
 #include "engine/loader.hpp"
 #include "engine/plugin_host.hpp"
 #include "engine/runner.hpp"
+#include "engine/subprocess_executor.hpp"
 #include "engine/validator.hpp"
 
 namespace fs = std::filesystem;
@@ -25,9 +26,12 @@ double now_s() {
 }
 
 // shape: "chain" (each step needs the previous), "wide" (all independent).
-std::string make_pipeline(int n, const std::string& uses, const std::string& shape) {
+std::string make_pipeline(int n, const std::string& uses, const std::string& shape,
+                          const std::string& executor = "") {
   std::ostringstream y;
-  y << "apiVersion: llmops/v1\nkind: Pipeline\nname: bench\nsteps:\n";
+  y << "apiVersion: llmops/v1\nkind: Pipeline\nname: bench\n";
+  if (!executor.empty()) y << "defaults: {executor: " << executor << "}\n";
+  y << "steps:\n";
   for (int i = 0; i < n; ++i) {
     y << "  s" << i << ":\n    uses: " << uses << "\n";
     if (uses == "testing/write") y << "    with: {text: \"step " << i << "\"}\n";
@@ -68,9 +72,22 @@ int main(int argc, char** argv) {
                 diags.empty() && r.ok() ? "" : " (with diagnostics!)");
   }
 
-  for (const auto& [uses, shape] : {std::pair{"testing/noop", "chain"},
-                                    std::pair{"testing/noop", "wide"},
-                                    std::pair{"testing/write", "wide"}}) {
+  std::error_code ec;
+  const auto worker = fs::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "cli" / "llmops";
+  struct Case {
+    const char* uses;
+    const char* shape;
+    const char* executor;
+    int n;
+  };
+  const int nsub = std::max(1, n / 10);
+  for (const auto& c : {Case{"testing/noop", "chain", "inprocess", n},
+                        Case{"testing/noop", "wide", "inprocess", n},
+                        Case{"testing/write", "wide", "inprocess", n},
+                        Case{"testing/noop", "chain", "subprocess", nsub},
+                        Case{"testing/write", "wide", "subprocess", nsub}}) {
+    const std::string uses = c.uses, shape = c.shape, executor = c.executor;
+    const int steps = c.n;
     const auto home = fs::temp_directory_path() / ("llmops-bench-" + std::to_string(getpid()));
     fs::remove_all(home);
     auto st = store::Store::open(home);
@@ -78,9 +95,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", st.status().message().c_str());
       return 1;
     }
-    const std::string text = make_pipeline(n, uses, shape);
+    const std::string text = make_pipeline(steps, uses, shape, executor);
     auto r = engine::load_pipeline_text(text, "bench.yaml");
     engine::Runner runner(*st.value(), host);
+    runner.add_executor("subprocess", std::make_shared<engine::SubprocessExecutor>(worker));
     engine::RunOptions opts;
     opts.no_cache = true;  // measure execution, not cache hits
     const double t0 = now_s();
@@ -90,9 +108,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "run failed\n");
       return 1;
     }
-    std::printf("%-14s %-6s %d steps in %.2f s: %.1f us/step (executions, events, metrics and "
-                "artifacts recorded)\n",
-                uses, shape, n, t1 - t0, (t1 - t0) / n * 1e6);
+    std::printf("%-14s %-6s %-10s %6d steps in %6.2f s: %8.1f us/step\n", uses.c_str(),
+                shape.c_str(), executor.c_str(), steps, t1 - t0, (t1 - t0) / steps * 1e6);
     st.value().reset();
     fs::remove_all(home);
   }

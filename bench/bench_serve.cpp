@@ -77,16 +77,20 @@ void bench_server(const fs::path& serve, int requests, int max_tokens) {
     ::kill(*pid, SIGKILL);
     return;
   }
-  const std::string body = json{{"model", "tiny"},
-                                {"messages", {{{"role", "user"}, {"content", "add a task"}}}},
-                                {"max_tokens", max_tokens},
-                                {"temperature", 0},
-                                {"ignore_eos", true}}
-                               .dump();
+  const std::string body = json{
+      {"model", "tiny"},
+      {"messages", {{{"role", "user"}, {"content", "add a task"}}}},
+      {"max_tokens", max_tokens},
+      {"temperature", 0},
+      {"ignore_eos", true}}.dump();
   std::printf("\nserver: tiny Llama, chat completions of %d tokens, %d requests per row\n",
               max_tokens, requests);
-  std::printf("%-8s %10s %10s %10s %12s %8s\n", "clients", "req/s", "p50 ms", "p99 ms",
-              "tokens/s", "errors");
+  std::printf("%-8s %10s %10s %10s %12s %8s\n", "clients", "req/s", "p50 ms", "p99 ms", "tokens/s",
+              "errors");
+  {
+    llmops::serve::HttpClient warm("127.0.0.1", static_cast<uint16_t>(port));
+    for (int i = 0; i < 10; ++i) (void)warm.request("POST", "/v1/chat/completions", body);
+  }
   for (int clients : {1, 8, 32}) {
     std::atomic<int> next{0}, errors{0};
     std::vector<std::vector<double>> lat(static_cast<size_t>(clients));
@@ -146,8 +150,8 @@ void bench_decode(const std::string& label, const llmops::lm::Model& model, int 
   }
   const double full = secs(t0, Clock::now());
   const bool same = seq == *cached;
-  std::printf("%-34s %12.0f %14.0f %8.1fx %s\n", label.c_str(), new_tokens / kv,
-              new_tokens / full, full / kv, same ? "same tokens" : "TOKENS DIFFER");
+  std::printf("%-34s %12.0f %14.0f %8.1fx %s\n", label.c_str(), new_tokens / kv, new_tokens / full,
+              full / kv, same ? "same tokens" : "TOKENS DIFFER");
 }
 #endif
 
@@ -163,8 +167,8 @@ int main(int argc, char** argv) {
     if (a == "--max-tokens") max_tokens = std::stoi(argv[i + 1]);
   }
   if (serve.empty())
-    serve = fs::canonical("/proc/self/exe").parent_path().parent_path() / "plugins" /
-            "llmops-serve";
+    serve =
+        fs::canonical("/proc/self/exe").parent_path().parent_path() / "plugins" / "llmops-serve";
   std::printf("bench_serve on %s, %u hardware threads\n", cpu_name().c_str(),
               std::thread::hardware_concurrency());
   if (fs::exists(serve))
@@ -188,9 +192,9 @@ int main(int argc, char** argv) {
   c.max_position_embeddings = 1024;
   auto small = Model::init(c, 0);
   if (small)
-    bench_decode("random 8 x 512 (" + std::to_string(small->parameter_count() / 1000000) +
-                     "M params)",
-                 *small, new_tokens);
+    bench_decode(
+        "random 8 x 512 (" + std::to_string(small->parameter_count() / 1000000) + "M params)",
+        *small, new_tokens);
 #endif
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,10 @@ class SchedulerCore {
   bool oversized(int step) const;
   void take(int step, int sign);
   FinishResult fail_or_retry(int step, double now);
+  // Bookkeeping that keeps poll() proportional to the steps that changed, not to the pipeline.
+  void on_success(int step);
+  void on_dead(int step);  // failed, skipped or cancelled: its downstream will be skipped
+  void set_running(int step, bool running);
 
   std::vector<SchedStep> steps_;
   std::vector<Info> info_;
@@ -110,7 +115,13 @@ class SchedulerCore {
   int gpus_used_ = 0;
   int64_t memory_used_ = 0;
   int oversized_running_ = 0;
+  std::vector<std::vector<int>> down_;  // direct downstream steps
+  std::vector<int> unmet_;              // needs not yet succeeded
+  std::set<int> ready_;                 // pending with every need met (maybe backing off)
+  std::set<int> running_set_;
+  std::vector<std::pair<int, std::string>> skip_queue_;
   bool stop_all_ = false;
+  bool stop_applied_ = false;
   std::string stop_reason_;
   std::vector<SchedAction> pending_cancels_;
 };

@@ -24,15 +24,22 @@ namespace dtest {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-inline fs::path source_dir() { return LLMOPS_SOURCE_DIR; }
-inline fs::path tiny_model() { return source_dir() / "tests/data/hf/tiny-llama"; }
-inline fs::path bpe_tokenizer() { return source_dir() / "tests/data/hf/tokenizer-bpe/tokenizer.json"; }
-inline fs::path serve_binary() { return fs::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-serve"; }
+inline fs::path source_dir() {
+  return LLMOPS_SOURCE_DIR;
+}
+inline fs::path tiny_model() {
+  return source_dir() / "tests/data/hf/tiny-llama";
+}
+inline fs::path bpe_tokenizer() {
+  return source_dir() / "tests/data/hf/tokenizer-bpe/tokenizer.json";
+}
+inline fs::path serve_binary() {
+  return fs::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-serve";
+}
 
 // Polls `pred` every 10 ms until it holds or `seconds` pass; returns the last answer.
 inline bool wait_until(const std::function<bool()>& pred, double seconds = 30) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -99,8 +106,7 @@ class FakeBackend : public llmops::serve::Backend {
   std::vector<int64_t> stop_ids(bool) const override { return {0}; }
   int64_t context_length() const override { return 4096; }
   llmops::Result<std::vector<int64_t>> generate(
-      const std::vector<int64_t>& prompt,
-      const llmops::lm::GenerationOptions& o) const override {
+      const std::vector<int64_t>& prompt, const llmops::lm::GenerationOptions& o) const override {
     if (gated_) {
       std::unique_lock lock(mu_);
       ++waiting_;
@@ -171,9 +177,11 @@ struct ServeProcess {
   explicit ServeProcess(const fs::path& dir, std::vector<std::string> extra = {},
                         const std::string& version = "v1") {
     log = dir / ("serve-" + version + ".out");
-    std::vector<std::string> args = {"--model", tiny_model().string(), "--tokenizer",
-                                     bpe_tokenizer().string(), "--name", "tiny", "--version",
-                                     version, "--log", (dir / "logs").string()};
+    std::vector<std::string> args = {"--model",     tiny_model().string(),
+                                     "--tokenizer", bpe_tokenizer().string(),
+                                     "--name",      "tiny",
+                                     "--version",   version,
+                                     "--log",       (dir / "logs").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     auto p = llmops::serve::spawn_detached(serve_binary(), args, log);
     if (!p) throw std::runtime_error(p.status().message());

@@ -1,8 +1,8 @@
 // A real llmops-serve on loopback with the tiny Llama (tests/data/hf/tiny-llama, tokenizer from
 // tests/data/hf/tokenizer-bpe): every route, streaming, auth, limits, bad requests, promotion under
 // load without a failed request, and deployments (start once, load, rollback, stop).
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <future>
 
 #include "deployer_test_util.hpp"
@@ -62,11 +62,15 @@ TEST_CASE("llmops-serve serves the tiny model on every route", "[deployers][serv
 
   // Limits and bad requests: each an OpenAI error; the server keeps going.
   CHECK(c.request("POST", "/v1/chat/completions", chat_body("tiny", "x", 65))->status == 400);
-  r = c.request("POST", "/v1/chat/completions", chat_body("tiny", [] {
-    std::string s;
-    for (int i = 0; i < 80; ++i) s += "add a task to buy milk ";
-    return s;
-  }(), 64));
+  r = c.request("POST", "/v1/chat/completions",
+                chat_body(
+                    "tiny",
+                    [] {
+                      std::string s;
+                      for (int i = 0; i < 80; ++i) s += "add a task to buy milk ";
+                      return s;
+                    }(),
+                    64));
   CHECK(r->status == 400);
   CHECK(json::parse(r->body)["error"]["code"] == "context_length_exceeded");
   CHECK(c.request("POST", "/v1/chat/completions", std::string(70000, '{'))->status == 413);

@@ -51,8 +51,7 @@ TEST_CASE("chat and completions answer in OpenAI's shape", "[deployers][server]"
   CHECK(j["usage"]["completion_tokens"] == 9);  // 8 bytes and the stop token
   CHECK(j["usage"]["total_tokens"] == j["usage"]["prompt_tokens"].get<int>() + 9);
 
-  r = c.request("POST", "/v1/completions",
-                R"({"model":"fake","prompt":"Once","max_tokens":4})");
+  r = c.request("POST", "/v1/completions", R"({"model":"fake","prompt":"Once","max_tokens":4})");
   REQUIRE(r);
   REQUIRE(r->status == 200);
   j = json::parse(r->body);
@@ -67,9 +66,10 @@ TEST_CASE("chat and completions answer in OpenAI's shape", "[deployers][server]"
   CHECK(json::parse(r->body)["choices"][0]["message"]["content"] == "hi");
   CHECK(json::parse(r->body)["choices"][0]["finish_reason"] == "stop");
 
-  // The request log has both requests with prompt, output, status and version.
-  auto log = read_jsonl(tmp.path / "requests.jsonl");
-  REQUIRE(log.size() == 3);
+  // The request log has every request with prompt, output, status and version (written just
+  // after the response goes out).
+  std::vector<json> log;
+  REQUIRE(wait_until([&] { return (log = read_jsonl(tmp.path / "requests.jsonl")).size() == 3; }));
   CHECK(log[0]["messages"][0]["content"] == "hello");
   CHECK(log[0]["output"] == "hi there");
   CHECK(log[0]["status"] == 200);
@@ -176,10 +176,9 @@ TEST_CASE("tool calls come back in OpenAI's tool_calls shape", "[deployers][serv
       "</tool_call>";
   InProcessServer s(options(), fake_loader(std::make_shared<FakeBackend>(reply)));
   HttpClient c("127.0.0.1", s.port());
-  const json tools = json::array({{{"type", "function"},
-                                   {"function",
-                                    {{"name", "add_task"},
-                                     {"parameters", {{"type", "object"}}}}}}});
+  const json tools =
+      json::array({{{"type", "function"},
+                    {"function", {{"name", "add_task"}, {"parameters", {{"type", "object"}}}}}}});
   auto r = c.request("POST", "/v1/chat/completions",
                      chat_body("fake", "add milk", 200, {{"tools", tools}}));
   REQUIRE(r->status == 200);
@@ -300,8 +299,8 @@ TEST_CASE("a canary gets its share; a switch lets in-flight requests finish",
   REQUIRE(wait_until([&] { return v1->waiting() == 1; }));
   auto r = c.request("POST", "/admin/load", R"({"model_dir":"m2","version":"v2"})");
   REQUIRE(r->status == 200);
-  CHECK(c.request("POST", "/v1/chat/completions", chat_body("fake", "x"))->header(
-            "X-Model-Version") == "v2");
+  CHECK(c.request("POST", "/v1/chat/completions", chat_body("fake", "x"))
+            ->header("X-Model-Version") == "v2");
   v1->release();
   auto old = inflight.get();
   REQUIRE(old);
@@ -314,8 +313,8 @@ TEST_CASE("a canary gets its share; a switch lets in-flight requests finish",
   REQUIRE(r->status == 200);
   int on_v1 = 0;
   for (int i = 0; i < 40; ++i)
-    on_v1 += c.request("POST", "/v1/chat/completions", chat_body("fake", "x"))->header(
-                 "X-Model-Version") == "v1";
+    on_v1 += c.request("POST", "/v1/chat/completions", chat_body("fake", "x"))
+                 ->header("X-Model-Version") == "v1";
   CHECK(on_v1 == 10);
   auto status = json::parse(c.request("GET", "/admin/status")->body);
   CHECK(status["shares"]["v1"] == 25);
@@ -344,8 +343,8 @@ TEST_CASE("feedback is logged; PII is redacted; the log rotates", "[deployers][s
                 json{{"id", id}, {"score", 1}, {"comment", "thanks, carol@example.com"}}.dump());
   REQUIRE(r->status == 200);
   CHECK(c.request("POST", "/v1/feedback", R"({"score":1})")->status == 400);
-  auto log = read_jsonl(tmp.path / "requests.jsonl");
-  REQUIRE(log.size() == 2);
+  std::vector<json> log;
+  REQUIRE(wait_until([&] { return (log = read_jsonl(tmp.path / "requests.jsonl")).size() == 2; }));
   const auto text = log[0].dump() + log[1].dump();
   CHECK(text.find("@example.com") == std::string::npos);
   CHECK(text.find("<EMAIL>") != std::string::npos);

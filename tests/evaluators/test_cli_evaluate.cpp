@@ -82,7 +82,7 @@ json read_json(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("a model that misses its gates is not deployed; one that meets them is",
+TEST_CASE("a model that misses its gates is not deployed, one that meets them is",
           "[evaluators][integration]") {
   if (!fs::exists(plugin_file())) {
     WARN("evaluator-lm was not built (no libtorch); skipping");
@@ -147,7 +147,7 @@ TEST_CASE("a model that misses its gates is not deployed; one that meets them is
     const auto base = make_model(t, "baseline");
     const auto file = t.write(
         "good.yaml", pipeline(model, data,
-                              R"(["loss <= 1000", {metric: safety.samples, op: ">=", value: 1}, )"
+                              R"(["loss <= 1000", {metric: samples, op: ">=", value: 4}, )"
                               R"({exact_match: {min_delta: 0.0}}, {loss: {min_delta: 0.0}}])",
                               "      baseline: \"" + base.string() + "\""));
     auto sum = run_ok(t, file);

@@ -67,7 +67,7 @@ TEST_CASE("bad gates are errors that say what is wrong", "[evaluators][gates]") 
   CHECK_FALSE(check_gate_metrics(gates(R"(["safety.refusal_rate >= 1"])"), {"dataset"}));
 }
 
-TEST_CASE("absolute gates pass and fail; one failure withholds the blessing",
+TEST_CASE("absolute gates pass and fail, one failure withholds the blessing",
           "[evaluators][gates]") {
   const Metrics m{{"exact_match", 0.85}, {"over_refusal", 0.1}};
   auto pass = evaluate_gates(gates(R"(["exact_match >= 0.8"])"), m, nullptr);

@@ -100,7 +100,7 @@ TEST_CASE("tool-call, refusal and over-refusal metrics have the known values",
   CHECK(worst[2] == 3);
 }
 
-TEST_CASE("suites are reported separately with a prefix; empty rates are absent",
+TEST_CASE("suites are reported separately with a prefix, empty rates are absent",
           "[evaluators][metrics]") {
   const RefusalDetector d;
   std::vector<Sample> s = {

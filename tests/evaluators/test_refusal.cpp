@@ -1,5 +1,9 @@
 // Refusal detection: the same phrase list labels expected replies and judges generated ones.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "refusal.hpp"
 #include "sample.hpp"
@@ -89,4 +93,33 @@ TEST_CASE("the built-in safety suite parses whole and covers both sides",
   CHECK(refuse >= 12);
   CHECK(comply >= 10);
   CHECK(std::string(builtin_safety_suite_version()).find("task-assistant-safety/") == 0);
+}
+
+TEST_CASE("data sets load from a file or a folder, unusable lines are skipped",
+          "[evaluators][suite]") {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("llmops-ev-load-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "sub");
+  const std::string good =
+      R"({"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Hello!"}]})";
+  std::ofstream(dir / "a.jsonl") << good << "\n\n{oops\n" << good << "\n";
+  std::ofstream(dir / "sub" / "b.jsonl") << good << "\n";
+  std::ofstream(dir / "notes.txt") << "not data\n";
+  RefusalDetector d;
+  SuiteLoad folder;
+  REQUIRE(load_jsonl_path(dir, "dataset", d, TargetTurn::kReply, folder));
+  REQUIRE(folder.samples.size() == 3);
+  CHECK(folder.samples[0].id == "a.jsonl:1");
+  CHECK(folder.samples[1].id == "a.jsonl:4");
+  CHECK(folder.samples[2].id == "sub/b.jsonl:1");
+  REQUIRE(folder.skipped.size() == 1);
+  CHECK(folder.skipped[0].find("a.jsonl:3") == 0);
+  SuiteLoad file;
+  REQUIRE(load_jsonl_path(dir / "a.jsonl", "extra", d, TargetTurn::kReply, file));
+  REQUIRE(file.samples.size() == 2);
+  CHECK(file.samples[0].id == "extra:1");
+  CHECK(file.samples[0].suite == "extra");
+  SuiteLoad none;
+  CHECK_FALSE(load_jsonl_path(dir / "missing", "x", d, TargetTurn::kReply, none));
+  fs::remove_all(dir);
 }

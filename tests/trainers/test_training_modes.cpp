@@ -76,7 +76,9 @@ TEST_CASE("full fine-tuning starts from the base weights and keeps its config", 
   TempDir tmp;
   write_task_data(tmp.path / "d.jsonl", 40);
   // The base: the from-scratch output of a first training (an HF folder with tokenizer.json).
-  auto first = train(tmp.path / "s", tmp.path / "d.jsonl", small());
+  auto ps = small();
+  ps["steps"] = 30;
+  auto first = train(tmp.path / "s", tmp.path / "d.jsonl", ps);
   const auto base = first->outputs.at("model");
   auto p = small();
   p.erase("hidden");

@@ -38,7 +38,7 @@ struct TempDir {
 
 class FakeContext : public llmops::StepContext {
  public:
-  FakeContext(fs::path work, json params) : work_(std::move(work)), params_(std::move(params)) {}
+  FakeContext(fs::path work, json params) : params_(std::move(params)), work_(std::move(work)) {}
 
   json params_;
   std::vector<llmops::Input> inputs_;

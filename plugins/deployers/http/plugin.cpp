@@ -50,8 +50,9 @@ class HttpDeployer : public Plugin {
       r.tokenizer = fs::is_directory(tok->path) ? (tok->path / "tokenizer.json").string()
                                                 : tok->path.string();
     } else if (r.tokenizer.empty() && !fs::exists(model->path / "tokenizer.json")) {
-      return Status::invalid("the model folder has no tokenizer.json: give input `tokenizer` or "
-                             "parameter `tokenizer`");
+      return Status::invalid(
+          "the model folder has no tokenizer.json: give input `tokenizer` or "
+          "parameter `tokenizer`");
     }
     if (!r.tokenizer.empty()) r.tokenizer = fs::absolute(r.tokenizer).string();
     for (const char* key : {"max_concurrency", "max_tokens", "timeout"}) {
@@ -70,12 +71,16 @@ class HttpDeployer : public Plugin {
     auto res = serve::deploy(r);
     if (!res) return res.status();
     const auto& st = res->state;
-    json out = {{"name", st["name"]},       {"endpoint", st["endpoint"]},
-                {"pid", st["pid"]},         {"port", st["port"]},
-                {"host", st["host"]},       {"version", r.version},
-                {"model_digest", r.model_digest}, {"canary_percent", r.canary_percent},
-                {"started", res->started},  {"state_file", (serve::deployments_dir() /
-                                                            (r.name + ".json")).string()},
+    json out = {{"name", st["name"]},
+                {"endpoint", st["endpoint"]},
+                {"pid", st["pid"]},
+                {"port", st["port"]},
+                {"host", st["host"]},
+                {"version", r.version},
+                {"model_digest", r.model_digest},
+                {"canary_percent", r.canary_percent},
+                {"started", res->started},
+                {"state_file", (serve::deployments_dir() / (r.name + ".json")).string()},
                 {"request_log", st.value("log_dir", "")}};
     const auto dir = ctx.output("deployment", "deployment");
     std::ofstream f(dir / "deployment.json");
@@ -105,7 +110,8 @@ constexpr char kParams[] = R"JSON({"type":"object","additionalProperties":false,
 
 }  // namespace
 
-LLMOPS_PLUGIN(HttpDeployer, "deployer", "http", "1.0.0",
-              "Serves a model over an OpenAI-compatible HTTP API (blue/green, canary)", kParams,
-              R"([{"name":"model","kind":"model","required":true},{"name":"tokenizer","kind":"tokenizer","required":false}])",
-              R"([{"name":"deployment","kind":"deployment"}])", "subprocess")
+LLMOPS_PLUGIN(
+    HttpDeployer, "deployer", "http", "1.0.0",
+    "Serves a model over an OpenAI-compatible HTTP API (blue/green, canary)", kParams,
+    R"([{"name":"model","kind":"model","required":true},{"name":"tokenizer","kind":"tokenizer","required":false}])",
+    R"([{"name":"deployment","kind":"deployment"}])", "subprocess")

@@ -60,7 +60,8 @@ std::optional<ApiError> parse_common(const json& j, const RequestLimits& limits,
     return bad("'top_p' must be above 0", "top_p");
   for (const char* key : {"max_tokens", "max_completion_tokens"}) {
     if (!j.contains(key) || j[key].is_null()) continue;
-    if (!j[key].is_number_integer()) return bad(std::string("'") + key + "' must be an integer", key);
+    if (!j[key].is_number_integer())
+      return bad(std::string("'") + key + "' must be an integer", key);
     const auto v = j[key].get<int64_t>();
     if (v < 1) return bad(std::string("'") + key + "' must be at least 1", key);
     if (v > limits.max_tokens_cap)
@@ -147,8 +148,8 @@ Result<lm::ChatMessage> parse_message(const json& m, size_t i) {
     return Status::invalid(where + "needs a string \"role\"");
   lm::ChatMessage msg;
   msg.role = m["role"].get<std::string>();
-  if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" &&
-      msg.role != "tool" && msg.role != "developer")
+  if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" && msg.role != "tool" &&
+      msg.role != "developer")
     return Status::invalid(where + "unknown role '" + msg.role + "'");
   if (m.contains("content")) {
     const auto& c = m["content"];
@@ -333,10 +334,10 @@ AssistantOutput parse_tool_calls(std::string_view text) {
     content.append(text.substr(pos, open - pos));
     lm::ToolCall call{j["name"].get<std::string>(), "{}"};
     if (j.contains("arguments"))
-      call.arguments_json = j["arguments"].is_string()
-                                ? j["arguments"].get<std::string>()
-                                : j["arguments"].dump(-1, ' ', false,
-                                                      json::error_handler_t::replace);
+      call.arguments_json =
+          j["arguments"].is_string()
+              ? j["arguments"].get<std::string>()
+              : j["arguments"].dump(-1, ' ', false, json::error_handler_t::replace);
     out.tool_calls.push_back(std::move(call));
     pos = close == std::string_view::npos ? text.size() : close + kClose.size();
   }

@@ -22,7 +22,10 @@ struct ApiError {
   ApiError() = default;
   ApiError(int s, std::string m, std::string t = "invalid_request_error", std::string p = "",
            std::string c = "")
-      : status(s), message(std::move(m)), type(std::move(t)), param(std::move(p)),
+      : status(s),
+        message(std::move(m)),
+        type(std::move(t)),
+        param(std::move(p)),
         code(std::move(c)) {}
   int status = 400;
   std::string message;

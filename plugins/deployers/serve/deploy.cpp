@@ -31,13 +31,19 @@ std::string now_iso() {
   return buf;
 }
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 json history_entry(const std::string& action, const DeployRequest& r) {
-  return {{"time", now_iso()},          {"action", action},
-          {"version", r.version},       {"model_dir", r.model_dir},
-          {"model_digest", r.model_digest}, {"canary_percent", r.canary_percent},
-          {"run_id", r.run_id},         {"step", r.step}};
+  return {{"time", now_iso()},
+          {"action", action},
+          {"version", r.version},
+          {"model_dir", r.model_dir},
+          {"model_digest", r.model_digest},
+          {"canary_percent", r.canary_percent},
+          {"run_id", r.run_id},
+          {"step", r.step}};
 }
 
 // Reads the server's JSON lines after `offset` until "ready" (returns the port), an "error", the
@@ -68,9 +74,9 @@ Result<int> wait_ready(const fs::path& log, std::streamoff offset, pid_t pid, do
       return Status::internal("llmops-serve exited while starting; see " + log.string());
     sleep_ms(50);
   }
-  return Status(StatusCode::kDeadlineExceeded,
-                "llmops-serve was not ready within " + std::to_string(wait_s) + " s; see " +
-                    log.string());
+  return Status(
+      StatusCode::kDeadlineExceeded,
+      "llmops-serve was not ready within " + std::to_string(wait_s) + " s; see " + log.string());
 }
 
 }  // namespace
@@ -80,7 +86,9 @@ fs::path llmops_home() {
   return fs::absolute(h && *h ? fs::path(h) : fs::path(".llmops"));
 }
 
-fs::path deployments_dir() { return llmops_home() / "deployments"; }
+fs::path deployments_dir() {
+  return llmops_home() / "deployments";
+}
 
 Status check_deployment_name(const std::string& name) {
   if (name.empty() || name.size() > 64 || name == "." || name == "..")
@@ -155,8 +163,8 @@ Headers auth_headers(const std::string& token_env) {
 bool deployment_running(const json& state) {
   if (state.value("state", "") != "running" || !process_alive(state.value("pid", int64_t{0})))
     return false;
-  auto r = http_request(state.value("host", "127.0.0.1"), state.value("port", 0), "GET",
-                        "/health", "", {}, 5);
+  auto r = http_request(state.value("host", "127.0.0.1"), state.value("port", 0), "GET", "/health",
+                        "", {}, 5);
   if (!r) return false;
   auto j = json::parse(r->body, nullptr, false);
   return j.is_object() && j.value("model", "") == state.value("name", "");
@@ -213,20 +221,22 @@ Result<DeployResult> deploy(const DeployRequest& r) {
   auto existing = read_deployment(r.name);
   if (existing && deployment_running(*existing)) {
     json& st = *existing;
-    json body = {{"model_dir", r.model_dir}, {"version", r.version},
-                 {"canary_percent", r.canary_percent}};
+    json body = {
+        {"model_dir", r.model_dir}, {"version", r.version}, {"canary_percent", r.canary_percent}};
     if (!r.tokenizer.empty()) body["tokenizer"] = r.tokenizer;
-    auto res = http_request(st.value("host", "127.0.0.1"), st.value("port", 0), "POST",
-                            "/admin/load", body.dump(), auth_headers(st.value("token_env", "")),
-                            r.wait_s);
+    auto res =
+        http_request(st.value("host", "127.0.0.1"), st.value("port", 0), "POST", "/admin/load",
+                     body.dump(), auth_headers(st.value("token_env", "")), r.wait_s);
     if (!res) return res.status();
     if (res->status != 200)
       return Status::internal("the running server refused the new version (HTTP " +
                               std::to_string(res->status) + "): " + res->body);
     const bool canary = r.canary_percent > 0 && r.canary_percent < 100;
     if (canary) {
-      st["canary"] = {{"version", r.version}, {"model_dir", r.model_dir},
-                      {"model_digest", r.model_digest}, {"percent", r.canary_percent}};
+      st["canary"] = {{"version", r.version},
+                      {"model_dir", r.model_dir},
+                      {"model_digest", r.model_digest},
+                      {"percent", r.canary_percent}};
     } else {
       st["version"] = r.version;
       st["model_dir"] = r.model_dir;
@@ -258,7 +268,8 @@ Result<DeployResult> deploy(const DeployRequest& r) {
                                    "--log",       (dir / "logs").string()};
   if (!r.tokenizer.empty()) args.insert(args.end(), {"--tokenizer", r.tokenizer});
   args.insert(args.end(), r.server_args.begin(), r.server_args.end());
-  const auto offset = fs::exists(server_log) ? static_cast<std::streamoff>(fs::file_size(server_log)) : 0;
+  const auto offset =
+      fs::exists(server_log) ? static_cast<std::streamoff>(fs::file_size(server_log)) : 0;
   const auto exe = r.serve_binary.empty() ? find_serve_binary({}) : r.serve_binary;
   auto pid = spawn_detached(exe, args, server_log);
   if (!pid) return pid.status();
@@ -340,7 +351,8 @@ Status stop_deployment(const std::string& name, double wait_s) {
   if (!st) return st.status();
   const int64_t pid = st->value("pid", int64_t{0});
   std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
-  const std::string cmd((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  const std::string cmd((std::istreambuf_iterator<char>(cmdline)),
+                        std::istreambuf_iterator<char>());
   const bool ours = process_alive(pid) && cmd.find("llmops-serve") != std::string::npos &&
                     cmd.find(name) != std::string::npos;
   if (deployment_running(*st) || ours) {
@@ -354,8 +366,8 @@ Status stop_deployment(const std::string& name, double wait_s) {
   }
   (*st)["state"] = "stopped";
   (*st)["updated_at"] = now_iso();
-  (*st)["history"].push_back({{"time", now_iso()}, {"action", "stop"},
-                              {"version", st->value("version", "")}});
+  (*st)["history"].push_back(
+      {{"time", now_iso()}, {"action", "stop"}, {"version", st->value("version", "")}});
   return write_deployment(*st);
 }
 

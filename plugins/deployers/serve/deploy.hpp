@@ -55,7 +55,7 @@ struct DeployRequest {
   std::string version;
   std::string tokenizer;  // optional tokenizer.json
   std::string host = "127.0.0.1";
-  int port = 0;  // 0: a free one
+  int port = 0;            // 0: a free one
   int canary_percent = 0;  // 0 or 100: switch all traffic
   std::string token_env = "LLMOPS_SERVE_TOKEN";
   std::filesystem::path serve_binary;

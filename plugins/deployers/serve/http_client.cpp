@@ -4,12 +4,12 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <strings.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <strings.h>
 
 namespace llmops::serve {
 

@@ -130,8 +130,8 @@ int main(int argc, char** argv) {
 
   const std::string default_tokenizer = tokenizer;
   serve::BackendLoader loader =
-      [default_tokenizer, context](
-          const serve::LoadRequest& r) -> Result<std::shared_ptr<serve::Backend>> {
+      [default_tokenizer,
+       context](const serve::LoadRequest& r) -> Result<std::shared_ptr<serve::Backend>> {
     std::filesystem::path tok_path = r.tokenizer;
     if (tok_path.empty()) tok_path = std::filesystem::path(r.model_dir) / "tokenizer.json";
     if (!std::filesystem::exists(tok_path) && r.tokenizer.empty() && !default_tokenizer.empty())

@@ -23,8 +23,7 @@ std::string esc(const std::string& s) {
 
 std::string num(double v) {
   std::ostringstream o;
-  o.precision(17);
-  o << v;
+  o << v;  // %g: bucket bounds print as written (0.005, not 0.0050000000000000001)
   return o.str();
 }
 
@@ -69,25 +68,28 @@ std::string Metrics::render(const std::string& model_name,
 
   o << "# HELP llmops_model_info Loaded model versions and their share of traffic (percent).\n"
     << "# TYPE llmops_model_info gauge\n";
-  for (const auto& [v, share] : versions) o << "llmops_model_info{" << lbl(v) << "} " << share << "\n";
+  for (const auto& [v, share] : versions)
+    o << "llmops_model_info{" << lbl(v) << "} " << share << "\n";
 
   o << "# HELP llmops_requests_total HTTP requests by route and status.\n"
     << "# TYPE llmops_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     const auto& [v, route, status] = key;
-    o << "llmops_requests_total{" << lbl(v) << ",route=\"" << esc(route) << "\",status=\""
-      << status << "\"} " << n << "\n";
+    o << "llmops_requests_total{" << lbl(v) << ",route=\"" << esc(route) << "\",status=\"" << status
+      << "\"} " << n << "\n";
   }
   o << "# HELP llmops_prompt_tokens_total Prompt tokens processed.\n"
     << "# TYPE llmops_prompt_tokens_total counter\n";
-  for (const auto& [v, t] : tokens_) o << "llmops_prompt_tokens_total{" << lbl(v) << "} " << t.first << "\n";
+  for (const auto& [v, t] : tokens_)
+    o << "llmops_prompt_tokens_total{" << lbl(v) << "} " << t.first << "\n";
   o << "# HELP llmops_generated_tokens_total Tokens generated.\n"
     << "# TYPE llmops_generated_tokens_total counter\n";
   for (const auto& [v, t] : tokens_)
     o << "llmops_generated_tokens_total{" << lbl(v) << "} " << t.second << "\n";
   o << "# HELP llmops_requests_in_flight Generation requests being served now.\n"
     << "# TYPE llmops_requests_in_flight gauge\n";
-  for (const auto& [v, n] : in_flight_) o << "llmops_requests_in_flight{" << lbl(v) << "} " << n << "\n";
+  for (const auto& [v, n] : in_flight_)
+    o << "llmops_requests_in_flight{" << lbl(v) << "} " << n << "\n";
 
   auto histogram = [&](const char* name, const char* help,
                        const std::map<std::string, Histogram>& hs) {

@@ -17,7 +17,7 @@ namespace llmops::serve {
 class Metrics {
  public:
   static constexpr std::array<double, 14> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                      1,     2.5,  5,     10,   30,  60,  120};
+                                                      1,     2.5,  5,     10,   30,  60,   120};
 
   void request(const std::string& version, const std::string& route, int status);
   void tokens(const std::string& version, int64_t prompt, int64_t generated);

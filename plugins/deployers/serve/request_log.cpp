@@ -29,8 +29,9 @@ Status RequestLog::open() {
   if (!enabled()) return Status::ok();
   std::error_code ec;
   std::filesystem::create_directories(options_.dir, ec);
-  if (ec) return Status::internal("cannot create log folder " + options_.dir.string() + ": " +
-                                  ec.message());
+  if (ec)
+    return Status::internal("cannot create log folder " + options_.dir.string() + ": " +
+                            ec.message());
   out_.open(path(), std::ios::app | std::ios::binary);
   if (!out_) return Status::internal("cannot open " + path().string());
   size_ = static_cast<int64_t>(std::filesystem::file_size(path(), ec));
@@ -43,8 +44,7 @@ void RequestLog::rotate() {
   const auto base = path().string();
   std::filesystem::remove(base + "." + std::to_string(options_.keep), ec);
   for (int i = options_.keep - 1; i >= 1; --i)
-    std::filesystem::rename(base + "." + std::to_string(i), base + "." + std::to_string(i + 1),
-                            ec);
+    std::filesystem::rename(base + "." + std::to_string(i), base + "." + std::to_string(i + 1), ec);
   if (options_.keep > 0)
     std::filesystem::rename(base, base + ".1", ec);
   else
@@ -56,8 +56,7 @@ void RequestLog::rotate() {
 void RequestLog::append(nlohmann::json record) {
   if (!enabled()) return;
   if (options_.redact_pii) redact_record(record);
-  const auto line =
-      record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const auto line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard lock(mu_);
   if (size_ > 0 && size_ + static_cast<int64_t>(line.size()) > options_.max_bytes) rotate();
   out_ << line;

@@ -163,8 +163,8 @@ void Server::Impl::serve_connection(tcp::socket socket) {
     try {
       handle(ex);
     } catch (const std::exception& e) {
-      if (!ex.status()) ex.send_error(ApiError{500, std::string("internal error: ") + e.what(),
-                                               "server_error"});
+      if (!ex.status())
+        ex.send_error(ApiError{500, std::string("internal error: ") + e.what(), "server_error"});
     }
     if (!ex.keep_alive()) break;
   }
@@ -182,9 +182,9 @@ void Server::Impl::handle(Exchange& ex) {
 
   if (target == "/health") {
     const bool ok = label() != "none";
-    ex.send(ok ? 200 : 503,
-            json{{"status", ok ? "ok" : "loading"}, {"model", opt.name}, {"version", label()}}
-                .dump());
+    ex.send(
+        ok ? 200 : 503,
+        json{{"status", ok ? "ok" : "loading"}, {"model", opt.name}, {"version", label()}}.dump());
     return;
   }
   if (!opt.token.empty()) {
@@ -202,9 +202,9 @@ void Server::Impl::handle(Exchange& ex) {
   auto is = [&](const char* path, http::verb verb) {
     if (target != path) return false;
     if (method != verb) {
-      ex.send_error(ApiError{405, std::string("Use ") + std::string(http::to_string(verb)) +
-                                      " for " + path + ".",
-                             "invalid_request_error", "", "method_not_allowed"});
+      ex.send_error(ApiError{
+          405, std::string("Use ") + std::string(http::to_string(verb)) + " for " + path + ".",
+          "invalid_request_error", "", "method_not_allowed"});
       metrics.request(label(), target, 405);
       return false;
     }
@@ -218,8 +218,11 @@ void Server::Impl::handle(Exchange& ex) {
   if (target == "/v1/models") {
     if (!is("/v1/models", http::verb::get)) return;
     // One model id; its versions and their traffic shares are in /admin/status.
-    json data = json::array({{{"id", opt.name}, {"object", "model"}, {"created", unix_time()},
-                              {"owned_by", "llmops"}, {"version", label()}}});
+    json data = json::array({{{"id", opt.name},
+                              {"object", "model"},
+                              {"created", unix_time()},
+                              {"owned_by", "llmops"},
+                              {"version", label()}}});
     ex.send(200, json{{"object", "list"}, {"data", data}}.dump());
     metrics.request(label(), target, 200);
     return;
@@ -235,7 +238,9 @@ void Server::Impl::handle(Exchange& ex) {
     if (parsed.error) {
       ex.send_error(*parsed.error);
     } else {
-      json record = {{"type", "feedback"}, {"time", unix_time()}, {"id", parsed.feedback.id},
+      json record = {{"type", "feedback"},
+                     {"time", unix_time()},
+                     {"id", parsed.feedback.id},
                      {"version", label()},
                      {"feedback", json::parse(parsed.feedback.json, nullptr, false)}};
       log.append(std::move(record));
@@ -273,13 +278,15 @@ void Server::Impl::handle(Exchange& ex) {
                               {"model_dir", (*v)->spec.model_dir},
                               {"role", v == &stable ? "stable" : "canary"}});
     }
-    ex.send(200, json{{"model", opt.name}, {"versions", versions}, {"shares", shares()},
+    ex.send(200, json{{"model", opt.name},
+                      {"versions", versions},
+                      {"shares", shares()},
                       {"generating", generating.load()}}
                      .dump());
     return;
   }
-  ex.send_error(ApiError{404, "Unknown route " + target, "invalid_request_error", "",
-                         "unknown_url"});
+  ex.send_error(
+      ApiError{404, "Unknown route " + target, "invalid_request_error", "", "unknown_url"});
   metrics.request(label(), "other", 404);
 }
 
@@ -292,9 +299,13 @@ void Server::Impl::handle_admin_load(Exchange& ex) {
   const auto t0 = Clock::now();
   const Status s = install(parsed.load);
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  log.append({{"type", "admin"}, {"time", unix_time()}, {"action", "load"},
-              {"version", parsed.load.version}, {"model_dir", parsed.load.model_dir},
-              {"canary_percent", parsed.load.canary_percent}, {"ok", s.is_ok()},
+  log.append({{"type", "admin"},
+              {"time", unix_time()},
+              {"action", "load"},
+              {"version", parsed.load.version},
+              {"model_dir", parsed.load.model_dir},
+              {"canary_percent", parsed.load.canary_percent},
+              {"ok", s.is_ok()},
               {"error", s.message()}});
   if (!s) {
     ex.send_error(ApiError{s.code() == StatusCode::kInternal ? 500 : 400,
@@ -302,8 +313,10 @@ void Server::Impl::handle_admin_load(Exchange& ex) {
                            "invalid_request_error", "model_dir", "load_failed"});
     return;
   }
-  ex.send(200, json{{"status", "loaded"}, {"version", parsed.load.version},
-                    {"shares", shares()}, {"load_seconds", secs}}
+  ex.send(200, json{{"status", "loaded"},
+                    {"version", parsed.load.version},
+                    {"shares", shares()},
+                    {"load_seconds", secs}}
                    .dump());
 }
 
@@ -312,7 +325,9 @@ void Server::Impl::handle_admin_load(Exchange& ex) {
 Server::Server(ServerOptions options, BackendLoader loader)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(loader))) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 Status Server::listen() {
   if (auto s = impl_->log.open(); !s) return s;
@@ -356,8 +371,8 @@ void Server::run() {
         dummy.version(11);
         dummy.keep_alive(false);
         Exchange ex(socket, dummy);
-        ex.send_error(ApiError{503, "Too many open connections.", "server_error", "",
-                               "overloaded"});
+        ex.send_error(
+            ApiError{503, "Too many open connections.", "server_error", "", "overloaded"});
         continue;
       }
       ++im.connections;
@@ -384,7 +399,9 @@ void Server::stop() {
   im.conn_cv.wait_for(lock, std::chrono::seconds(30), [&] { return im.connections == 0; });
 }
 
-Status Server::load(const LoadRequest& request) { return impl_->install(request); }
+Status Server::load(const LoadRequest& request) {
+  return impl_->install(request);
+}
 
 Status Server::Impl::install(const LoadRequest& request) {
   std::lock_guard lock(load_mu);
@@ -404,7 +421,11 @@ Status Server::Impl::install(const LoadRequest& request) {
   return Status::ok();
 }
 
-bool Server::ready() const { return impl_->label() != "none"; }
-std::string Server::stable_version() const { return impl_->label(); }
+bool Server::ready() const {
+  return impl_->label() != "none";
+}
+std::string Server::stable_version() const {
+  return impl_->label();
+}
 
 }  // namespace llmops::serve

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "api.hpp"
-#include "lm/generation.hpp"
 #include "llmops/status.hpp"
+#include "lm/generation.hpp"
 #include "metrics.hpp"
 #include "request_log.hpp"
 

@@ -27,12 +27,25 @@ json tool_calls_json(const std::vector<lm::ToolCall>& calls, bool with_index) {
   return out;
 }
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
-// RAII counters for the concurrency limit and the in-flight gauge.
+// A place under the concurrency limit, with the in-flight gauge. Freed as soon as generation
+// ends (before the response is written), so a client that sends its next request on receiving
+// the answer never meets its own previous request's slot.
 struct Slot {
   std::atomic<int>& n;
-  ~Slot() { --n; }
+  Metrics& m;
+  std::string v;
+  bool held = true;
+  void release() {
+    if (!held) return;
+    held = false;
+    --n;
+    m.in_flight(v, -1);
+  }
+  ~Slot() { release(); }
 };
 
 }  // namespace
@@ -79,9 +92,10 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
   }
   if (!req.user.empty()) record["user"] = req.user;
   if (req.model != opt.name)
-    return fail(ApiError{404, "The model '" + req.model + "' does not exist (this server serves '" +
-                                  opt.name + "').",
-                         "invalid_request_error", "model", "model_not_found"});
+    return fail(ApiError{
+        404,
+        "The model '" + req.model + "' does not exist (this server serves '" + opt.name + "').",
+        "invalid_request_error", "model", "model_not_found"});
   auto v = pick();
   if (!v) return fail(ApiError{503, "The model is still loading.", "server_error", "", "loading"});
   version = v->name;
@@ -92,13 +106,8 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
                              std::to_string(opt.max_concurrency) + "); retry shortly.",
                          "rate_limit_error", "", "rate_limit_exceeded"});
   }
-  Slot slot{generating};
   metrics.in_flight(version, +1);
-  struct InFlight {
-    Metrics& m;
-    std::string v;
-    ~InFlight() { m.in_flight(v, -1); }
-  } in_flight{metrics, version};
+  Slot slot{generating, metrics, version};
 
   const Backend& be = *v->backend;
   const std::string prompt_text =
@@ -107,16 +116,17 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
            : req.prompt;
   const auto prompt = be.encode(prompt_text);
   const auto n_prompt = static_cast<int64_t>(prompt.size());
-  if (prompt.empty()) return fail(ApiError{400, "The prompt encodes to no tokens.", "invalid_request_error", chat ? "messages" : "prompt"});
+  if (prompt.empty())
+    return fail(ApiError{400, "The prompt encodes to no tokens.", "invalid_request_error",
+                         chat ? "messages" : "prompt"});
   if (n_prompt + req.max_tokens > be.context_length())
-    return fail(ApiError{400,
-                         "This model's maximum context length is " +
-                             std::to_string(be.context_length()) + " tokens. However, you requested " +
-                             std::to_string(n_prompt + req.max_tokens) + " tokens (" +
-                             std::to_string(n_prompt) + " in the prompt, " +
-                             std::to_string(req.max_tokens) + " for the completion).",
-                         "invalid_request_error", chat ? "messages" : "prompt",
-                         "context_length_exceeded"});
+    return fail(ApiError{
+        400,
+        "This model's maximum context length is " + std::to_string(be.context_length()) +
+            " tokens. However, you requested " + std::to_string(n_prompt + req.max_tokens) +
+            " tokens (" + std::to_string(n_prompt) + " in the prompt, " +
+            std::to_string(req.max_tokens) + " for the completion).",
+        "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded"});
 
   const std::vector<int64_t> stop_ids = req.ignore_eos ? std::vector<int64_t>{} : be.stop_ids(chat);
   std::vector<std::string> holds = req.stop;
@@ -134,11 +144,18 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
     return dump(c);
   };
   auto delta_choice = [&](json delta, json finish_reason = nullptr) {
-    if (chat) return json{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", finish_reason}, {"logprobs", nullptr}};
-    return json{{"index", 0}, {"text", delta.value("content", std::string())}, {"finish_reason", finish_reason}, {"logprobs", nullptr}};
+    if (chat)
+      return json{{"index", 0},
+                  {"delta", std::move(delta)},
+                  {"finish_reason", finish_reason},
+                  {"logprobs", nullptr}};
+    return json{{"index", 0},
+                {"text", delta.value("content", std::string())},
+                {"finish_reason", finish_reason},
+                {"logprobs", nullptr}};
   };
-  const std::vector<std::pair<std::string, std::string>> headers = {
-      {"X-Model-Version", version}, {"X-Request-Id", id}};
+  const std::vector<std::pair<std::string, std::string>> headers = {{"X-Model-Version", version},
+                                                                    {"X-Request-Id", id}};
   if (req.stream) {
     if (!ex.start_stream(headers)) {
       record["error"] = "client went away";
@@ -177,7 +194,8 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
     if (req.stream) {
       const size_t safe = cut != std::string::npos ? cut : safe_stream_length(visible, holds);
       if (safe > emitted && visible.substr(0, safe).find(kToolCallOpen) == std::string_view::npos) {
-        if (!ex.event(chunk(delta_choice(json{{"content", std::string(visible.substr(emitted, safe - emitted))}})))) {
+        if (!ex.event(chunk(delta_choice(
+                json{{"content", std::string(visible.substr(emitted, safe - emitted))}})))) {
           client_gone = true;
           return false;
         }
@@ -191,6 +209,7 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
     return true;
   };
   auto result = be.generate(prompt, go);
+  slot.release();
   if (ttft >= 0) metrics.ttft(version, ttft);
   metrics.tokens(version, n_prompt, n_generated);
   record["prompt_tokens"] = n_prompt;
@@ -202,10 +221,10 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
   if (!result) {
     error = ApiError{500, "Generation failed: " + result.status().message(), "server_error"};
   } else if (timed_out) {
-    error = ApiError{504,
-                     "The request took longer than this server's limit of " +
-                         json(opt.timeout_s).dump() + " s.",
-                     "server_error", "", "timeout"};
+    error = ApiError{
+        504,
+        "The request took longer than this server's limit of " + json(opt.timeout_s).dump() + " s.",
+        "server_error", "", "timeout"};
   }
   if (client_gone) {
     record["error"] = "client went away";
@@ -258,10 +277,10 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
     json body = base;
     body["object"] = chat ? "chat.completion" : "text_completion";
     if (chat) {
-      json message = {{"role", "assistant"},
-                      {"content", out.content.empty() && !out.tool_calls.empty()
-                                      ? json(nullptr)
-                                      : json(out.content)}};
+      json message = {
+          {"role", "assistant"},
+          {"content",
+           out.content.empty() && !out.tool_calls.empty() ? json(nullptr) : json(out.content)}};
       if (!out.tool_calls.empty()) message["tool_calls"] = tool_calls_json(out.tool_calls, false);
       body["choices"] = json::array({{{"index", 0},
                                       {"message", message},

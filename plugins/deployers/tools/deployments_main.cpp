@@ -90,11 +90,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::cout << "name:      " << name << "\nstate:     " << (*st)["live"].get<std::string>()
-              << "\nendpoint:  " << st->value("endpoint", "") << "\npid:       "
-              << st->value("pid", int64_t{0}) << "\nversion:   " << st->value("version", "")
-              << "\nmodel:     " << st->value("model_dir", "") << "\ndigest:    "
-              << st->value("model_digest", "") << "\nlog:       " << st->value("log_dir", "")
-              << "\nhistory:\n";
+              << "\nendpoint:  " << st->value("endpoint", "")
+              << "\npid:       " << st->value("pid", int64_t{0})
+              << "\nversion:   " << st->value("version", "")
+              << "\nmodel:     " << st->value("model_dir", "")
+              << "\ndigest:    " << st->value("model_digest", "")
+              << "\nlog:       " << st->value("log_dir", "") << "\nhistory:\n";
     for (const auto& h : (*st)["history"])
       std::cout << "  " << h.value("time", "") << "  " << h.value("action", "") << "  "
                 << h.value("version", "") << "  " << h.value("run_id", "") << "\n";

@@ -160,7 +160,9 @@ Status load_jsonl_path(const std::filesystem::path& path, const std::string& sui
     if (!in) return Status::internal("cannot read " + f.string());
     std::stringstream ss;
     ss << in.rdbuf();
-    load_jsonl_text(ss.str(), suite, f.filename().string(), refusals, target, out);
+    // A sealed single file has a content hash for a name: number its lines by suite instead.
+    const auto where = files.size() == 1 && f == path ? suite : fs::relative(f, path).string();
+    load_jsonl_text(ss.str(), suite, where, refusals, target, out);
   }
   return Status::ok();
 }

@@ -64,7 +64,8 @@ struct SuiteLoad {
 // Reads every line of `text` (JSONL); blank lines are ignored, unusable lines are skipped.
 void load_jsonl_text(const std::string& text, const std::string& suite, const std::string& where,
                      const RefusalDetector& refusals, TargetTurn target, SuiteLoad& out);
-// A file, or every *.jsonl file of a folder (recursively, in path order).
+// A file (samples numbered "<suite>:<line>"), or every *.jsonl file of a folder, recursively in
+// path order (numbered "<relative path>:<line>").
 Status load_jsonl_path(const std::filesystem::path& path, const std::string& suite,
                        const RefusalDetector& refusals, TargetTurn target, SuiteLoad& out);
 

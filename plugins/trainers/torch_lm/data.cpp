@@ -23,8 +23,8 @@ Result<std::vector<fs::path>> list_jsonl(const fs::path& path) {
   if (ec) return Status::internal("cannot list " + path.string() + ": " + ec.message());
   std::sort(files.begin(), files.end());
   if (files.empty())
-    return Status::invalid("'" + path.string() +
-                           "' holds no .jsonl file (expected OpenAI-chat JSONL: one "
+    return Status::invalid(path.string() +
+                           ": holds no .jsonl file (expected OpenAI-chat JSONL: one "
                            "{\"messages\": [...]} per line)");
   return files;
 }
@@ -40,18 +40,20 @@ Result<std::vector<Conversation>> read_conversations(const fs::path& path) {
     for (int64_t n = 1; std::getline(in, line); ++n) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       auto msgs = lm::parse_chat_messages(line);
-      if (!msgs)
-        return Status::invalid(f.string() + ":" + std::to_string(n) + ": " +
-                               (msgs.status().message().empty()
-                                    ? std::string("not a chat JSON line")
-                                    : msgs.status().message()) +
-                               " (expected {\"messages\": [{\"role\": ..., \"content\": ...}]})");
-      if (msgs->empty())
-        return Status::invalid(f.string() + ":" + std::to_string(n) + ": no messages");
+      // Built with append: GCC 12 warns falsely (-Wrestrict) on long operator+ chains.
+      std::string where = f.string();
+      where.append(":").append(std::to_string(n)).append(": ");
+      if (!msgs) {
+        const std::string m = msgs.status().message();
+        where.append(m.empty() ? "not a chat JSON line" : m);
+        where.append(" (expected {\"messages\": [{\"role\": ..., \"content\": ...}]})");
+        return Status::invalid(where);
+      }
+      if (msgs->empty()) return Status::invalid(where + "no messages");
       out.push_back(std::move(*msgs));
     }
   }
-  if (out.empty()) return Status::invalid("'" + path.string() + "' holds no conversations");
+  if (out.empty()) return Status::invalid(path.string() + ": holds no conversations");
   return out;
 }
 

@@ -2,6 +2,7 @@
 #include "trainers/torch_lm/run.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -188,6 +189,11 @@ Status run_impl(StepContext& ctx) {
   o.train.checkpoint_dir = o.checkpoint_dir.empty()
                                ? ctx.scratch_dir().parent_path().parent_path() / "checkpoints"
                                : o.checkpoint_dir;
+  if (o.train.threads != 1 && std::getenv("OMP_WAIT_POLICY") == nullptr)
+    ctx.warn(
+        "OMP_WAIT_POLICY is not set: on a busy machine OpenMP threads spin against each "
+        "other and training can be many times slower; set OMP_WAIT_POLICY=passive in the "
+        "environment of llmops (it is read when libtorch loads) or use threads: 1");
   ContextObserver obs(ctx);
   auto res = train_model(model, *train, eval->rows() ? &*eval : nullptr, o.train, obs);
   if (!res) return res.status();
