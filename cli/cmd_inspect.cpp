@@ -268,11 +268,19 @@ int cmd_plugins_describe(const PluginArgs& a) {
   const auto& req = p->params_schema.value("required", nlohmann::json::array());
   if (props.empty()) std::cout << "  (none)\n";
   for (const auto& [name, s] : props.items()) {
-    std::cout << "  " << pad(name, 18) << pad(s.value("type", "any"), 10);
+    std::string type = "any";
+    if (s.contains("type") && s["type"].is_string()) type = s["type"].get<std::string>();
+    if (s.contains("type") && s["type"].is_array()) {
+      type.clear();
+      for (const auto& t : s["type"]) type += (type.empty() ? "" : "|") + t.get<std::string>();
+    }
+    std::cout << "  " << pad(name, 19) << " " << pad(type, 10);
     bool required = std::find(req.begin(), req.end(), name) != req.end();
     if (required) std::cout << "required ";
     if (s.contains("default")) std::cout << "default " << s["default"].dump() << " ";
-    std::cout << s.value("description", "") << "\n";
+    if (s.contains("description") && s["description"].is_string())
+      std::cout << s["description"].get<std::string>();
+    std::cout << "\n";
   }
   std::cout << "\ninputs:\n";
   if (p->inputs.empty()) std::cout << "  (any names)\n";
