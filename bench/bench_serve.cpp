@@ -183,17 +183,17 @@ int main(int argc, char** argv) {
   if (tiny) bench_decode("tiny-llama (2 x 64, 0.1M params)", *tiny, new_tokens);
   LlamaConfig c;
   c.vocab_size = 4096;
-  c.hidden_size = 512;
-  c.intermediate_size = 1408;
-  c.num_hidden_layers = 8;
-  c.num_attention_heads = 8;
-  c.num_key_value_heads = 8;
+  c.hidden_size = 256;
+  c.intermediate_size = 704;
+  c.num_hidden_layers = 4;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 4;
   c.head_dim = 64;
   c.max_position_embeddings = 1024;
   auto small = Model::init(c, 0);
   if (small)
     bench_decode(
-        "random 8 x 512 (" + std::to_string(small->parameter_count() / 1000000) + "M params)",
+        "random 4 x 256 (" + std::to_string(small->parameter_count() / 1000000) + "M params)",
         *small, new_tokens);
 #endif
   return 0;

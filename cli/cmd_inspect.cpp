@@ -32,6 +32,7 @@ nlohmann::json run_json(const store::RunInfo& r) {
           {"trigger", r.trigger},
           {"parent_run", r.parent_run ? nlohmann::json(*r.parent_run) : nlohmann::json()},
           {"cycle", r.cycle},
+          {"trigger_info", nlohmann::json::parse(r.trigger_info_json.empty() ? "{}" : r.trigger_info_json, nullptr, false)},
           {"error", r.error},
           {"params", nlohmann::json::parse(r.params_json, nullptr, false)},
           {"created_at", r.created_at},
@@ -58,7 +59,7 @@ int cmd_runs(const ListArgs& a) {
     print_json(j);
     return kExitOk;
   }
-  std::cout << paint(pad("RUN", 6) + pad("PIPELINE", 22) + pad("STATE", 11) + pad("TRIGGER", 10) +
+  std::cout << paint(pad("RUN", 6) + pad("PIPELINE", 22) + pad("STATE", 11) + pad("TRIGGER", 15) +
                          pad("CYCLE", 6) + pad("STARTED", 21) + "DURATION",
                      "1")
             << "\n";
@@ -68,7 +69,7 @@ int cmd_runs(const ListArgs& a) {
     if (r.parent_run) trig += " <- " + std::to_string(*r.parent_run);
     std::cout << pad(std::to_string(r.id), 6) << pad(r.pipeline, 22)
               << state_colour(r.state) << std::string(r.state.size() < 11 ? 11 - r.state.size() : 1, ' ')
-              << pad(trig, 10) << pad(std::to_string(r.cycle), 6)
+              << pad(trig, 15) << pad(std::to_string(r.cycle), 6)
               << pad(format_time(r.started_at), 21) << format_duration(dur) << "\n";
   }
   return kExitOk;
@@ -127,6 +128,13 @@ int cmd_show(const ShowArgs& a) {
   std::cout << "  file     " << r.pipeline_file << "\n";
   std::cout << "  trigger  " << r.trigger;
   if (r.parent_run) std::cout << " (from run " << *r.parent_run << ", cycle " << r.cycle << ")";
+  {
+    auto info = nlohmann::json::parse(r.trigger_info_json, nullptr, false);
+    if (info.is_object() && info.contains("kind"))
+      std::cout << "\n  because  " << info.value("kind", "") << " raised by "
+                << info.value("step", "?") << ": " << info.value("reason", "")
+                << (info.contains("reenter") ? "; re-entered at " + info.value("reenter", "") : "");
+  }
   std::cout << "\n  started  " << format_time(r.started_at) << "   ended " << format_time(r.ended_at);
   if (r.ended_at > 0 && r.started_at > 0)
     std::cout << "   (" << format_duration(r.ended_at - r.started_at) << ")";

@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "engine/dag.hpp"
+#include "engine/feedback.hpp"
 #include "engine/loader.hpp"
 #include "engine/runner.hpp"
 #include "engine/subprocess_executor.hpp"
@@ -109,7 +110,7 @@ void add_executors(engine::Runner& runner) {
 }
 
 int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
-                engine::RunOptions opts, bool json) {
+                engine::RunOptions opts, bool json, engine::RunSummary* out_summary = nullptr) {
   auto interrupt = std::make_shared<std::atomic<bool>>(false);
   g_interrupt = interrupt.get();
   std::signal(SIGINT, on_sigint);
@@ -123,6 +124,7 @@ int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
   g_interrupt = nullptr;
   if (!summary) return fail(summary.status().message(), kExitFailed);
   const auto& s = summary.value();
+  if (out_summary) *out_summary = s;
   if (json) {
     nlohmann::json j = {{"run", s.run_id}, {"state", s.state}, {"seconds", s.seconds},
                         {"steps", s.step_states}};
@@ -142,6 +144,36 @@ int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
   return s.state == "succeeded" ? kExitOk : kExitFailed;
 }
 
+// Runs the feedback loop: while a finished run raised a trigger that a rule matches, start the
+// re-entry run it asks for. Prints why the loop ran and why it stopped.
+int follow_feedback(store::Store& st, engine::Runner& runner, const engine::PipelineSpec& spec,
+                    const std::string& text, const std::vector<engine::FeedbackRule>& rules,
+                    const engine::RunOptions& opts, bool json, int rc, engine::RunSummary last) {
+  std::ostream& out = json ? std::cerr : std::cout;
+  std::vector<std::pair<int64_t, std::string>> chain{{last.run_id, last.state}};
+  while (rc == kExitOk && !rules.empty()) {
+    std::string note;
+    auto next = engine::plan_reentry(st, runner, spec, text, rules, last, &note);
+    if (!next) return fail(next.status().message(), kExitFailed);
+    if (!next.value()) {
+      if (!note.empty()) out << paint("feedback: ", "1") << note << "\n";
+      else if (chain.size() > 1) out << paint("feedback: ", "1") << "no trigger raised: the loop is done\n";
+      break;
+    }
+    out << paint("feedback: ", "1") << next.value()->why << " -> run " << next.value()->run_id
+        << " re-enters the pipeline\n";
+    rc = execute_run(st, runner, next.value()->run_id, opts, json, &last);
+    chain.emplace_back(last.run_id, last.state);
+  }
+  if (chain.size() > 1) {
+    out << "cycles:";
+    for (size_t i = 0; i < chain.size(); ++i)
+      out << (i ? " -> " : " ") << "run " << chain[i].first << " (" << chain[i].second << ")";
+    out << "\n";
+  }
+  return rc;
+}
+
 }  // namespace
 
 int cmd_validate(const ValidateArgs& a) {
@@ -149,6 +181,7 @@ int cmd_validate(const ValidateArgs& a) {
   if (!parse_overrides(a.params, &overrides)) return kExitInvalid;
   auto host = scan_plugins();
   auto r = engine::check_pipeline_file(a.file, overrides, *host);
+  if (r.spec) engine::parse_feedback(*r.spec, &r.diagnostics);
   const bool bad = has_errors(r.diagnostics);
   if (a.json) {
     nlohmann::json j = {{"file", a.file}, {"valid", !bad}, {"diagnostics", nlohmann::json::array()}};
@@ -171,6 +204,8 @@ int cmd_run(const RunArgs& a) {
   if (a.max_parallel < 0) return fail("--max-parallel must be at least 1");
   auto host = scan_plugins();
   auto r = engine::check_pipeline_file(a.file, overrides, *host);
+  std::vector<engine::FeedbackRule> rules;
+  if (r.spec) rules = engine::parse_feedback(*r.spec, &r.diagnostics);
   print_diagnostics(r.diagnostics);
   if (has_errors(r.diagnostics) || !r.spec) return kExitInvalid;
   const auto& spec = *r.spec;
@@ -206,9 +241,12 @@ int cmd_run(const RunArgs& a) {
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;
   opts.fail_fast = a.fail_fast;
-  auto id = runner.start(spec, read_file(a.file), opts);
+  const std::string text = read_file(a.file);
+  auto id = runner.start(spec, text, opts);
   if (!id) return fail(id.status().message(), kExitFailed);
-  return execute_run(*st, runner, id.value(), opts, a.json);
+  engine::RunSummary summary;
+  int rc = execute_run(*st, runner, id.value(), opts, a.json, &summary);
+  return follow_feedback(*st, runner, spec, text, rules, opts, a.json, rc, summary);
 }
 
 int cmd_resume(const ResumeArgs& a) {

@@ -7,6 +7,10 @@
 
 #include "cli/common.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace llmops::cli {
 
 struct ValidateArgs {
@@ -52,6 +56,11 @@ struct PluginArgs {
   bool json = false;
 };
 
+struct SchedulerArgs {
+  std::string dir = "pipelines";
+  double poll_s = 5;
+};
+
 int cmd_validate(const ValidateArgs& a);
 int cmd_run(const RunArgs& a);
 int cmd_resume(const ResumeArgs& a);
@@ -63,5 +72,11 @@ int cmd_lineage(const LineageArgs& a);
 int cmd_artifacts(const ListArgs& a);
 int cmd_plugins_list(const PluginArgs& a);
 int cmd_plugins_describe(const PluginArgs& a);
+int cmd_scheduler(const SchedulerArgs& a);  // cli/cmd_scheduler.cpp
+
+// `schedule next|list` and `scheduler` (cli/cmd_schedule.cpp): registered on `app`; after parsing,
+// run_schedule_commands() runs the one given and returns its exit code, or -1 when none was.
+void add_schedule_commands(CLI::App& app);
+int run_schedule_commands();
 
 }  // namespace llmops::cli

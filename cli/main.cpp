@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   pdesc->add_option("name", pa.name, "kind/name")->required();
   pdesc->add_flag("--json", pa.json, "Machine-readable output");
 
+  add_schedule_commands(app);
+
   // Internal: the worker of the subprocess executor (protocol on fd 3).
   if (argc == 3 && std::string(argv[1]) == "exec-step")
     return llmops::engine::exec_step_main(argv[2], 3);
@@ -123,7 +125,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && argv[1][0] != '-') {
     static const std::set<std::string> builtin = {"validate", "run", "resume", "runs",
                                                   "show", "logs", "graph", "lineage",
-                                                  "artifacts", "plugins"};
+                                                  "artifacts", "plugins", "schedule", "scheduler"};
     if (!builtin.count(argv[1])) {
       run_external(argc, argv);
       // Fall through: CLI11 prints the usual "unknown command" help.
@@ -148,5 +150,6 @@ int main(int argc, char** argv) {
   if (*artifacts) return cmd_artifacts(al);
   if (*plist) return cmd_plugins_list(pa);
   if (*pdesc) return cmd_plugins_describe(pa);
+  if (int rc = run_schedule_commands(); rc >= 0) return rc;
   return kExitInvalid;
 }

@@ -37,6 +37,7 @@ struct MetricPoint {
 
 struct TriggerRecord {
   std::string kind, reason, payload_json;
+  std::string step;  // filled by the Runner
 };
 
 struct StepRequest {

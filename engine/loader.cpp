@@ -104,6 +104,10 @@ LoadResult Loader::load(const std::string& text) {
     return result;
   }
   spec_.file = file_;
+  {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines_.push_back(line);
+  }
   const SourcePos root_pos = pos_of(root);
   std::map<std::string, Entry> top;
   for (auto& e : entries(root, root_pos, "the pipeline", kTopKeys)) top[e.key] = e;
@@ -152,6 +156,7 @@ LoadResult Loader::load(const std::string& text) {
     (std::string(key) == "feedback" ? spec_.feedback : spec_.schedule) = yaml_to_json(e.value);
     (std::string(key) == "feedback" ? spec_.feedback_pos : spec_.schedule_pos) = e.key_pos;
   }
+  if (top.count("schedule")) load_schedule(top["schedule"]);
   result.spec = std::move(spec_);
   result.diagnostics = std::move(diags_);
   return result;

@@ -62,6 +62,13 @@ class Loader {
   void load_steps(const Entry& e);
   void load_step(StepSpec& step, const Entry& e, const std::vector<std::string>& step_names);
   void load_resources(StepSpec& step, const Entry& e);
+  // `schedule:` (loader_schedule.cpp): one mapping or a list of them -> spec_.schedules.
+  void load_schedule(const Entry& e);
+  void load_schedule_entry(const YAML::Node& node, SourcePos where, const std::string& id,
+                           const std::string& what);
+  // Where, in the file, character `offset` of the one-line scalar `node` is (quotes and all);
+  // the scalar's own position when it spans lines or holds escapes.
+  SourcePos pos_in_scalar(const YAML::Node& node, size_t offset) const;
   void collect_templates(StepSpec& step, const std::string& text, SourcePos pos,
                          const std::string& where, bool whole_expression);
   void walk_with_templates(StepSpec& step, const nlohmann::json& value, const std::string& pointer,
@@ -75,6 +82,7 @@ class Loader {
   bool require_params_;
   PipelineSpec spec_;
   std::vector<Diagnostic> diags_;
+  std::vector<std::string> lines_;  // the source text, for columns inside scalars
 };
 
 }  // namespace llmops::engine::detail

@@ -13,13 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-namespace llmops::engine {
+#include "engine/pipeline_pos.hpp"
+#include "engine/schedule.hpp"
 
-// 1-based line and column; 0 when unknown.
-struct SourcePos {
-  int line = 0;
-  int col = 0;
-};
+namespace llmops::engine {
 
 // One error or warning tied to a place in the pipeline file.
 struct Diagnostic {
@@ -105,7 +102,8 @@ struct PipelineSpec {
   Defaults defaults;
   std::vector<StepSpec> steps;  // in file order
   nlohmann::json feedback;      // reserved: later issues give it meaning (null when absent)
-  nlohmann::json schedule;      // reserved
+  nlohmann::json schedule;      // the `schedule:` block as written (null when absent)
+  std::vector<ScheduleSpec> schedules;  // typed, in file order (engine/schedule.hpp)
   SourcePos feedback_pos, schedule_pos;
 
   const StepSpec* find_step(const std::string& name) const;

@@ -141,6 +141,24 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   SchedulerCore core(std::move(sched), so);
 
   RunScope scope(spec.param_values, run_id, run->cycle);
+  // A feedback re-entry passes artifacts of the triggering run to the re-entered step.
+  std::map<std::string, std::vector<store::Event>> extra_inputs;
+  {
+    auto info = nlohmann::json::parse(run->trigger_info_json, nullptr, false);
+    if (info.is_object() && info.contains("extra_inputs") && info["extra_inputs"].is_object())
+      for (const auto& [step, list] : info["extra_inputs"].items())
+        for (const auto& a : list) {
+          store::Event e;
+          e.role = a.value("role", "");
+          e.artifact.digest = a.value("digest", "");
+          e.artifact.kind = a.value("kind", "");
+          e.artifact.name = a.value("name", "");
+          e.artifact.uri = a.value("uri", "");
+          e.artifact.size = a.value("size", int64_t(0));
+          e.artifact.metadata_json = a.value("metadata", "{}");
+          extra_inputs[step].push_back(std::move(e));
+        }
+  }
   auto interrupted = st.fail_interrupted(run_id);
   if (!interrupted) return interrupted.status();
   auto prior = st.list_steps(run_id);
@@ -218,7 +236,8 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
         return;
       }
     }
-    auto prepared = prep.prepare(s, p, *req);
+    auto ex_it = extra_inputs.find(s.name);
+    auto prepared = prep.prepare(s, p, *req, ex_it == extra_inputs.end() ? nullptr : &ex_it->second);
     const double now = now_s();
     if (!prepared) {
       // Bad template values or inputs: the attempt fails before it starts.
@@ -311,8 +330,13 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       view.state = "succeeded";
       for (const auto& ev : er.outputs) view.outputs[ev.role] = ev.artifact;
       for (const auto& m : er.metrics) view.metrics[m.name] = m.value;
-      for (auto& t : r.triggers) summary.triggers.push_back(t);
-      emit({RunEvent::kState, s.name, "succeeded", attempt, ""});
+      std::string note;
+      for (auto& t : r.triggers) {
+        t.step = s.name;
+        summary.triggers.push_back(t);
+        note += (note.empty() ? "raised " : "; raised ") + t.kind + ": " + t.reason;
+      }
+      emit({RunEvent::kState, s.name, "succeeded", attempt, note});
     } else if (fr.retry_at) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "retry in %.1fs", fr.retry_delay);

@@ -62,7 +62,7 @@ Result<std::vector<store::Event>> seal_outputs(store::BlobStore& blobs,
 }
 
 Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugin,
-                                   StepRequest& request) {
+                                   StepRequest& request, const std::vector<store::Event>* extra) {
   Prepared out;
   auto params = render_json(step.with, scope_);
   if (!params) return Status::invalid("with: " + params.status().message());
@@ -110,8 +110,17 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
     out.input_events.push_back(std::move(ev));
   }
 
+  if (extra)
+    for (const auto& ev : *extra) {
+      request.inputs.push_back({ev.role, ev.artifact.uri, ev.artifact.digest, ev.artifact.kind,
+                                ev.artifact.metadata_json});
+      out.input_events.push_back(ev);
+    }
   out.plugin_digest = host_.digest(plugin);
-  if (!step.cache || no_cache_) return out;
+  // Monitors observe a world that changes and deployers act on one: their results are never
+  // reused, whatever the cache settings say.
+  const bool uncacheable = plugin.kind == "monitor" || plugin.kind == "deployer";
+  if (!step.cache || no_cache_ || uncacheable) return out;
   out.cache_key = compute_cache_key(plugin, out.plugin_digest, request.params, out.input_events);
   auto hit = store_.find_cached(out.cache_key);
   if (!hit || !hit.value()) return out;

@@ -27,7 +27,9 @@ class StepPrep {
 
   // Fills request.params and request.inputs. On a cache hit records the cached execution and
   // fills the scope with its outputs and metrics.
-  Result<Prepared> prepare(const StepSpec& step, const PluginInfo& plugin, StepRequest& request);
+  // `extra`: inputs beyond the step's own (feedback re-entry), appended to them.
+  Result<Prepared> prepare(const StepSpec& step, const PluginInfo& plugin, StepRequest& request,
+                           const std::vector<store::Event>* extra = nullptr);
 
  private:
   store::Store& store_;

@@ -112,6 +112,17 @@ struct LineageGraph {
   std::vector<LineageEdge> edges;
 };
 
+// One row of the `schedules` table: what the cron scheduler remembers about a schedule.
+struct ScheduleState {
+  std::string name;  // the schedule id ("PIPELINE" or "PIPELINE/ENTRY")
+  std::string pipeline_file;
+  std::string cron;
+  std::string timezone = "UTC";
+  std::optional<double> last_nominal_fire;  // unix seconds of the last fire handled
+  std::optional<int64_t> last_run_id;
+  double updated_at = 0;
+};
+
 class Store {
  public:
   // Opens (creating when needed) `home`/llmops.db and `home`/blobs, running pending migrations.
@@ -154,6 +165,15 @@ class Store {
   Result<std::vector<Artifact>> list_artifacts(int limit = 100);
   // Artifacts whose digest starts with `prefix` (with or without "sha256:").
   Result<std::vector<Artifact>> find_artifacts(const std::string& prefix);
+
+  // Schedules (store/schedules.cpp).
+  Result<std::vector<ScheduleState>> list_schedules();
+  Result<std::optional<ScheduleState>> get_schedule(const std::string& name);
+  // Inserts or replaces the row named `state.name` (updated_at is set to now).
+  Status put_schedule(const ScheduleState& state);
+  // Runs with trigger 'cron' started by schedule `name` (trigger_info_json.schedule) that are still
+  // pending or running, oldest first.
+  Result<std::vector<int64_t>> schedule_runs_in_flight(const std::string& name);
 
   // Lineage from artifacts (digests) walking producers (upstream) or consumers (downstream),
   // recursive CTEs bounded by `depth` execution hops.

@@ -80,6 +80,7 @@ class HttpDeployer : public Plugin {
                 {"model_digest", r.model_digest},
                 {"canary_percent", r.canary_percent},
                 {"started", res->started},
+                {"action", res->state["history"].back().value("action", "")},
                 {"state_file", (serve::deployments_dir() / (r.name + ".json")).string()},
                 {"request_log", st.value("log_dir", "")}};
     const auto dir = ctx.output("deployment", "deployment");

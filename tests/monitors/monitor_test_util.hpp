@@ -1,0 +1,174 @@
+// Helpers for the monitor tests: temporary folders, a StepContext fake that records triggers and
+// metadata, and synthetic traffic (the curators' generator) turned into request-log lines.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "llmops/plugin.hpp"
+#include "synth.hpp"
+
+namespace monitor_test {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> n{0};
+    path = fs::temp_directory_path() /
+           ("llmops-monitor-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+struct Trigger {
+  std::string kind, reason, payload;
+};
+
+class FakeContext : public llmops::StepContext {
+ public:
+  FakeContext(fs::path work, json params) : params_(std::move(params)), work_(std::move(work)) {}
+  json params_;
+  std::vector<llmops::Input> inputs_;
+  std::map<std::string, double> metrics;
+  std::map<std::string, std::string> metadata;
+  std::vector<Trigger> triggers;
+  std::map<std::string, fs::path> outputs;
+
+  void add_input(const std::string& name, const fs::path& p, const std::string& kind) {
+    inputs_.push_back({name, p, "", kind, "{}"});
+  }
+  std::string run_id() const override { return "run"; }
+  std::string step_name() const override { return "monitor"; }
+  int attempt() const override { return 1; }
+  const json* find(const std::string& n) const {
+    auto it = params_.find(n);
+    return it == params_.end() ? nullptr : &*it;
+  }
+  bool has_param(const std::string& n) const override { return find(n) != nullptr; }
+  std::string param_string(const std::string& n, const std::string& d) const override {
+    auto* v = find(n);
+    return v && v->is_string() ? v->get<std::string>() : d;
+  }
+  int64_t param_int(const std::string& n, int64_t d) const override {
+    auto* v = find(n);
+    return v && v->is_number() ? v->get<int64_t>() : d;
+  }
+  double param_double(const std::string& n, double d) const override {
+    auto* v = find(n);
+    return v && v->is_number() ? v->get<double>() : d;
+  }
+  bool param_bool(const std::string& n, bool d) const override {
+    auto* v = find(n);
+    return v && v->is_boolean() ? v->get<bool>() : d;
+  }
+  std::string param_json(const std::string& n) const override {
+    auto* v = find(n);
+    return v ? v->dump() : "null";
+  }
+  std::string params_json() const override { return params_.dump(); }
+  std::vector<llmops::Input> inputs() const override { return inputs_; }
+  std::optional<llmops::Input> input(const std::string& n) const override {
+    for (const auto& i : inputs_)
+      if (i.name == n) return i;
+    return std::nullopt;
+  }
+  fs::path output(const std::string& name, const std::string&) override {
+    auto p = work_ / "outputs" / name;
+    fs::remove_all(p);
+    fs::create_directories(p);
+    outputs[name] = p;
+    return p;
+  }
+  void set_output_metadata(const std::string& name, const std::string& j) override {
+    metadata[name] = j;
+  }
+  fs::path scratch_dir() override {
+    auto p = work_ / "scratch";
+    fs::create_directories(p);
+    return p;
+  }
+  void metric(const std::string& name, double value, int64_t) override { metrics[name] = value; }
+  void progress(double, double, const std::string&) override {}
+  void log(llmops::LogLevel, const std::string&) override {}
+  bool cancelled() const override { return false; }
+  void trigger(const std::string& kind, const std::string& reason,
+               const std::string& payload) override {
+    triggers.push_back({kind, reason, payload});
+  }
+
+ private:
+  fs::path work_;
+};
+
+// Clean synthetic chat JSONL (no injected dirt) of a scenario.
+inline std::string synth(const std::string& scenario, uint64_t seed, int64_t count) {
+  llmops::curators::SynthOptions o;
+  o.seed = seed;
+  o.count = count;
+  o.scenario = scenario;
+  o.exact_duplicate_rate = o.near_duplicate_rate = o.pii_rate = o.malformed_json_rate = 0;
+  o.invalid_utf8_rate = o.empty_turn_rate = o.wrong_order_rate = o.overlong_rate = 0;
+  o.off_topic_rate = 0;
+  std::ostringstream out;
+  auto r = llmops::curators::generate_synthetic(o, out);
+  return r ? out.str() : std::string();
+}
+
+// Each first user turn of the chat JSONL as a logged completion answered with the data's reply.
+inline std::string as_request_log(const std::string& chat_jsonl, const std::string& version,
+                                  double latency_ms = 50) {
+  std::istringstream in(chat_jsonl);
+  std::ostringstream out;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    auto c = json::parse(line, nullptr, false);
+    if (!c.is_object()) continue;
+    json msgs = json::array(), rec;
+    for (const auto& m : c["messages"]) {
+      msgs.push_back(m);
+      if (m["role"] == "user") break;
+    }
+    rec = {{"type", "completion"}, {"id", "chatcmpl-" + std::to_string(n)},
+           {"time", 1700000000 + n}, {"route", "/v1/chat/completions"},
+           {"version", version},      {"status", 200},
+           {"latency_ms", latency_ms}, {"messages", msgs}};
+    const auto& ms = c["messages"];
+    for (size_t i = msgs.size(); i < ms.size(); ++i)
+      if (ms[i]["role"] == "assistant") {
+        if (ms[i].contains("tool_calls")) {
+          rec["tool_calls"] = ms[i]["tool_calls"];
+          rec["output"] = "";
+        } else {
+          rec["output"] = ms[i].value("content", "");
+        }
+        break;
+      }
+    out << rec.dump() << "\n";
+    ++n;
+  }
+  return out.str();
+}
+
+inline void write_file(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+}  // namespace monitor_test

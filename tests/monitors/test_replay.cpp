@@ -1,0 +1,84 @@
+// monitor/drift's replay: a chat dataset sent to an in-process model server (fake backend) over
+// loopback, read back from the server's request log and analysed.
+#include <dlfcn.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "../deployers/deployer_test_util.hpp"
+#include "monitor_test_util.hpp"
+
+namespace {
+
+llmops::Plugin* make_plugin() {
+  const auto so = std::filesystem::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-plugin-monitor-drift.so";
+  void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);  // never closed (libtorch may be linked)
+  if (!lib) return nullptr;
+  auto create = reinterpret_cast<llmops::Plugin* (*)()>(dlsym(lib, "llmops_plugin_create"));
+  return create ? create() : nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("replay sends each user turn to the deployment and monitors the logged traffic",
+          "[monitor][replay]") {
+  monitor_test::TempDir t;
+  llmops::serve::ServerOptions o;
+  o.name = "tasks";
+  o.log.dir = t.path / "logs";
+  auto backend = std::make_shared<dtest::FakeBackend>("I'm sorry, I can't help with that.");
+  dtest::InProcessServer server(
+      o,
+      [backend](const llmops::serve::LoadRequest&)
+          -> llmops::Result<std::shared_ptr<llmops::serve::Backend>> {
+        return std::shared_ptr<llmops::serve::Backend>(backend);
+      },
+      "v1");
+
+  const auto shifted = monitor_test::synth("production-shift", 5, 40);
+  int64_t user_turns = 0;
+  {
+    std::istringstream in(shifted);
+    for (std::string line; std::getline(in, line);) {
+      const auto conv = nlohmann::json::parse(line);
+      for (const auto& m : conv["messages"]) user_turns += m["role"] == "user" ? 1 : 0;
+    }
+  }
+  monitor_test::write_file(t.path / "replay" / "data.jsonl", shifted);
+  monitor_test::write_file(t.path / "ref" / "data.jsonl", monitor_test::synth("base", 1, 400));
+  monitor_test::write_file(t.path / "dep" / "deployment.json",
+                           nlohmann::json{{"name", "tasks"},
+                                          {"host", "127.0.0.1"},
+                                          {"port", server.port()},
+                                          {"version", "v1"},
+                                          {"request_log", (t.path / "logs").string()}}
+                               .dump());
+  monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 10}, {"replay_max_tokens", 16}});
+  ctx.add_input("deployment", t.path / "dep", "deployment");
+  ctx.add_input("reference", t.path / "ref", "dataset");
+  ctx.add_input("replay", t.path / "replay", "dataset");
+  std::unique_ptr<llmops::Plugin> p(make_plugin());
+  REQUIRE(p);
+  auto st = p->run(ctx);
+  REQUIRE(st);
+
+  const auto report =
+      nlohmann::json::parse(std::ifstream(ctx.outputs.at("report") / "report.json"));
+  CHECK(report["context"]["replayed"] == user_turns);
+  CHECK(report["requests"] == user_turns);
+  CHECK(report["values"]["error_rate"] == 0);
+  // Every answer is a refusal, and the prompts carry the new vocabulary and intents.
+  CHECK(report["values"]["refusal_rate"] == 1);
+  std::vector<std::string> kinds;
+  for (const auto& tr : ctx.triggers) kinds.push_back(tr.kind);
+  CHECK(std::find(kinds.begin(), kinds.end(), "drift") != kinds.end());
+  std::ifstream data(ctx.outputs.at("production") / "data.jsonl");
+  int64_t lines = 0;
+  for (std::string line; std::getline(data, line);) {
+    const auto j = nlohmann::json::parse(line);
+    CHECK(j["messages"].back()["role"] == "assistant");
+    CHECK(j["metadata"]["source"] == "production");
+    ++lines;
+  }
+  CHECK(lines == user_turns);
+}
