@@ -241,6 +241,9 @@ int cmd_run(const RunArgs& a) {
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;
   opts.fail_fast = a.fail_fast;
+  // Set by `llmops scheduler` for the runs it starts: the trigger and its nominal fire time.
+  if (const char* t = std::getenv("LLMOPS_TRIGGER"); t && *t) opts.trigger = t;
+  if (const char* i = std::getenv("LLMOPS_TRIGGER_INFO"); i && *i) opts.trigger_info_json = i;
   const std::string text = read_file(a.file);
   auto id = runner.start(spec, text, opts);
   if (!id) return fail(id.status().message(), kExitFailed);

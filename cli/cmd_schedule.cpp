@@ -68,8 +68,13 @@ int cmd_schedule_next(const NextArgs& a) {
 int cmd_schedule_list(const ScheduleListArgs& a) {
   auto files = load_schedule_files(a.dir);
   if (!files) return fail(files.status().message());
-  auto store = open_store();
-  if (!store) return kExitFailed;
+  // Read-only use: a store that does not exist yet is not created (no fire recorded anyway).
+  std::unique_ptr<store::Store> store;
+  std::error_code ec;
+  if (fs::exists(home_dir() / "llmops.db", ec)) {
+    store = open_store();
+    if (!store) return kExitFailed;
+  }
   const SysSeconds now = now_seconds();
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& f : *files) {
@@ -88,13 +93,18 @@ int cmd_schedule_list(const ScheduleListArgs& a) {
                             {"catchup", engine::to_string(s.catchup)},
                             {"last", nullptr},
                             {"next", nullptr}};
-      auto st = store->get_schedule(s.id);
+      auto st = store ? store->get_schedule(s.id)
+                      : Result<std::optional<store::ScheduleState>>(std::nullopt);
       if (st && st.value() && st.value()->last_nominal_fire) {
         SysSeconds last{
             std::chrono::seconds(static_cast<long long>(*st.value()->last_nominal_fire))};
-        row["last"] = {{"local", engine::format_local_iso(last, s.timezone)},
-                       {"utc", engine::format_local_iso(last, "UTC")}};
-        if (st.value()->last_run_id) row["last_run"] = *st.value()->last_run_id;
+        // A schedule that never fired holds the time the scheduler first saw it: not a fire.
+        auto fire = s.cron->next_after(last - std::chrono::seconds(1));
+        if (fire && *fire == last) {
+          row["last"] = {{"local", engine::format_local_iso(last, s.timezone)},
+                         {"utc", engine::format_local_iso(last, "UTC")}};
+          if (st.value()->last_run_id) row["last_run"] = *st.value()->last_run_id;
+        }
       }
       if (auto next = s.cron->next_after(now); next && !s.suspend) {
         row["next"] = {{"local", engine::format_local_iso(*next, s.timezone)},

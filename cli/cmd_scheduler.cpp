@@ -53,8 +53,14 @@ class DaemonClock : public engine::Clock {
     if (const char* v = std::getenv("LLMOPS_SCHEDULER_TEST_CLOCK"); v && *v) {
       std::string s = v;
       auto colon = s.find(':');
-      anchor_ = std::stod(s.substr(0, colon));
-      scale_ = colon == std::string::npos ? 1.0 : std::stod(s.substr(colon + 1));
+      try {
+        anchor_ = std::stod(s.substr(0, colon));
+        scale_ = colon == std::string::npos ? 1.0 : std::stod(s.substr(colon + 1));
+      } catch (const std::exception&) {
+        anchor_ = 0;
+        scale_ = 1.0;  // malformed: real time
+      }
+      if (!(scale_ > 0)) scale_ = 1.0;
     }
   }
   SysSeconds now() const override {

@@ -48,6 +48,30 @@ struct Flight {
   std::string cancel_reason;  // why the engine asked the step to stop
 };
 
+// A `deployment` artifact (written by a deployer) is also recorded in the deployments table, so
+// the store knows what serves where and keeps an append-only history of every change.
+void record_deployments(store::Store& st, int64_t run_id, int64_t execution_id,
+                        const std::vector<store::Event>& outputs) {
+  for (const auto& ev : outputs) {
+    if (ev.artifact.kind != "deployment") continue;
+    auto m = nlohmann::json::parse(ev.artifact.metadata_json, nullptr, false);
+    if (!m.is_object() || !m.contains("name")) continue;
+    store::DeploymentRecord d;
+    d.name = m.value("name", "");
+    d.action = m.value("action", "start");
+    d.artifact_digest = m.value("model_digest", "");
+    d.state = "running";
+    d.endpoint = m.value("endpoint", "");
+    d.info_json = m.dump();
+    d.run_id = run_id;
+    d.execution_id = execution_id;
+    if (!st.record_deployment(d)) {
+      d.artifact_digest.clear();  // a model the store does not know: keep the record anyway
+      (void)st.record_deployment(d);
+    }
+  }
+}
+
 }  // namespace
 
 struct Runner::Impl {
@@ -319,6 +343,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       status = w;
       er.state = "failed";
     }
+    if (status.is_ok()) record_deployments(st, run_id, f.execution_id, er.outputs);
     std::error_code ec;
     if (status.is_ok()) fs::remove_all(f.request->work_dir, ec);
     if (!status.is_ok())

@@ -123,6 +123,23 @@ struct ScheduleState {
   double updated_at = 0;
 };
 
+// One deployment change: upserts `deployments` and appends to `deployment_history`.
+struct DeploymentRecord {
+  std::string name;
+  std::string action;           // start | load | canary | rollback | stop
+  std::string artifact_digest;  // the model served (must be a known artifact, or empty)
+  std::string state;            // running | stopped
+  std::string endpoint;
+  std::string info_json = "{}";
+  std::optional<int64_t> run_id, execution_id;
+};
+
+struct DeploymentInfo {
+  std::string name, artifact_digest, state, endpoint, info_json;
+  std::optional<int64_t> run_id, execution_id;
+  double updated_at = 0;
+};
+
 class Store {
  public:
   // Opens (creating when needed) `home`/llmops.db and `home`/blobs, running pending migrations.
@@ -161,6 +178,11 @@ class Store {
                                 const std::string& plugin_id, const std::string& plugin_version,
                                 const std::string& plugin_digest, const std::string& cache_key,
                                 const ExecutionResult& result);
+
+  // Deployments: current state per name and the append-only history (store/deployments.cpp).
+  Status record_deployment(const DeploymentRecord& d);
+  Result<std::vector<DeploymentInfo>> list_deployments();
+  Result<std::vector<DeploymentRecord>> deployment_history(const std::string& name);
 
   Result<std::vector<Artifact>> list_artifacts(int limit = 100);
   // Artifacts whose digest starts with `prefix` (with or without "sha256:").

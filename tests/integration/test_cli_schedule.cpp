@@ -44,7 +44,7 @@ long long unix_of(const std::string& iso) {
 
 }  // namespace
 
-TEST_CASE("schedule next prints local fire times; an invalid expression exits 2",
+TEST_CASE("schedule next prints local fire times, and an invalid expression exits 2",
           "[cli][schedule]") {
   TempHome t;
   auto r = run_cli(t, {"schedule", "next", "30 2 * * *", "--tz", "America/New_York", "--after",
@@ -145,12 +145,16 @@ TEST_CASE("scheduler: SIGKILL and restart neither fire twice nor forget missed f
   auto last = sql(db_path(t), "SELECT last_nominal_fire FROM schedules WHERE name = 'ticker'");
   REQUIRE(last.size() == 1);
   CHECK(std::llround(std::stod(last[0][0])) == unix_of(all.back()));
+  // `schedule list` shows it as the last fire.
+  auto listed = run_cli(t, {"schedule", "list", "--dir", dir, "--json"});
+  REQUIRE(listed.exit_code == 0);
+  CHECK(listed.json()[0]["last"]["utc"] == all.back());
 }
 
 TEST_CASE("scheduler: an invalid edit keeps the previous definition, and its runs still work",
           "[cli][scheduler]") {
   TempHome t;
-  auto file = t.write("pipes/ticker.yaml", kEveryMinute);
+  t.write("pipes/ticker.yaml", kEveryMinute);
   const auto anchor = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();

@@ -145,9 +145,9 @@ inline std::string as_request_log(const std::string& chat_jsonl, const std::stri
       msgs.push_back(m);
       if (m["role"] == "user") break;
     }
-    rec = {{"type", "completion"}, {"id", "chatcmpl-" + std::to_string(n)},
-           {"time", 1700000000 + n}, {"route", "/v1/chat/completions"},
-           {"version", version},      {"status", 200},
+    rec = {{"type", "completion"},     {"id", "chatcmpl-" + std::to_string(n)},
+           {"time", 1700000000 + n},   {"route", "/v1/chat/completions"},
+           {"version", version},       {"status", 200},
            {"latency_ms", latency_ms}, {"messages", msgs}};
     const auto& ms = c["messages"];
     for (size_t i = msgs.size(); i < ms.size(); ++i)

@@ -58,20 +58,23 @@ TEST_CASE("words, n-grams and percentiles", "[monitor][stats]") {
   CHECK(percentile({10, 20}, 99) == Approx(19.9));
 }
 
-TEST_CASE("the request-log reader reads rotations, feedback and skips bad lines", "[monitor][log]") {
+TEST_CASE("the request-log reader reads rotations, feedback and skips bad lines",
+          "[monitor][log]") {
   TempDir t;
-  write_file(t.path / "requests.jsonl.1",
-             R"({"type":"completion","id":"a","time":10,"status":200,"latency_ms":12.5,"version":"v1","messages":[{"role":"system","content":"s"},{"role":"user","content":"list my tasks"}],"tool_calls":[{"id":"c","type":"function","function":{"name":"list_tasks","arguments":"{}"}}],"finish_reason":"tool_calls"})"
-             "\n{not json\n");
-  write_file(t.path / "requests.jsonl",
-             R"({"type":"admin","action":"load","version":"v2"})"
-             "\n"
-             R"({"type":"completion","id":"b","time":20,"status":429,"latency_ms":1,"version":"v2","error":"busy","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]})"
-             "\n"
-             R"({"type":"completion","id":"c","time":30,"status":200,"latency_ms":40,"version":"v2","prompt":"raw","output":"I'm sorry, I can't do that."})"
-             "\n"
-             R"({"type":"feedback","id":"c","time":31,"feedback":{"id":"c","score":-1,"comment":"bad"}})"
-             "\n");
+  write_file(
+      t.path / "requests.jsonl.1",
+      R"({"type":"completion","id":"a","time":10,"status":200,"latency_ms":12.5,"version":"v1","messages":[{"role":"system","content":"s"},{"role":"user","content":"list my tasks"}],"tool_calls":[{"id":"c","type":"function","function":{"name":"list_tasks","arguments":"{}"}}],"finish_reason":"tool_calls"})"
+      "\n{not json\n");
+  write_file(
+      t.path / "requests.jsonl",
+      R"({"type":"admin","action":"load","version":"v2"})"
+      "\n"
+      R"({"type":"completion","id":"b","time":20,"status":429,"latency_ms":1,"version":"v2","error":"busy","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]})"
+      "\n"
+      R"({"type":"completion","id":"c","time":30,"status":200,"latency_ms":40,"version":"v2","prompt":"raw","output":"I'm sorry, I can't do that."})"
+      "\n"
+      R"({"type":"feedback","id":"c","time":31,"feedback":{"id":"c","score":-1,"comment":"bad"}})"
+      "\n");
   auto log = read_request_log(t.path);
   REQUIRE(log);
   REQUIRE(log->requests.size() == 3);
@@ -89,7 +92,8 @@ TEST_CASE("the request-log reader reads rotations, feedback and skips bad lines"
   CHECK(select_window(log->requests, "", 0, 1).back().id == "c");
   CHECK_FALSE(read_request_log(t.path / "missing"));
 
-  CHECK_FALSE(tool_calls_valid(json::array({{{"function", {{"name", "f"}, {"arguments", "{bad"}}}}}), ""));
+  CHECK_FALSE(
+      tool_calls_valid(json::array({{{"function", {{"name", "f"}, {"arguments", "{bad"}}}}}), ""));
   CHECK_FALSE(tool_calls_valid(json::array(), "<tool_call>{\"name\": oops"));
 }
 
@@ -119,14 +123,14 @@ TEST_CASE("no drift on same-distribution traffic, drift on production-shift", "[
   const auto shifted = analyze(profile, traffic("production-shift", 7, 300), {}, t);
   INFO("base: " << same.values.dump());
   INFO("shifted: " << shifted.values.dump());
-  WARN("base psi_unigram=" << same.values["psi_unigram"] << " js_unigram="
-                           << same.values["js_unigram"] << " psi_bigram="
+  INFO("base psi_unigram=" << same.values["psi_unigram"]
+                           << " js_unigram=" << same.values["js_unigram"] << " psi_bigram="
                            << same.values["psi_bigram"] << " js_bigram=" << same.values["js_bigram"]
                            << " oov=" << same.values["oov_rate"]
                            << " unknown_intent=" << same.values["unknown_intent_rate"]);
-  WARN("shift psi_unigram=" << shifted.values["psi_unigram"] << " js_unigram="
-                            << shifted.values["js_unigram"] << " psi_bigram="
-                            << shifted.values["psi_bigram"] << " js_bigram="
+  INFO("shift psi_unigram=" << shifted.values["psi_unigram"]
+                            << " js_unigram=" << shifted.values["js_unigram"]
+                            << " psi_bigram=" << shifted.values["psi_bigram"] << " js_bigram="
                             << shifted.values["js_bigram"] << " oov=" << shifted.values["oov_rate"]
                             << " unknown_intent=" << shifted.values["unknown_intent_rate"]);
   CHECK(same.findings.empty());
@@ -165,7 +169,8 @@ TEST_CASE("quality and latency findings, and too little data never triggers", "[
   CHECK(few.findings.empty());
 }
 
-TEST_CASE("the plugin writes the report and production data and raises triggers", "[monitor][plugin]") {
+TEST_CASE("the plugin writes the report and production data and raises triggers",
+          "[monitor][plugin]") {
   const auto so = fs::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-plugin-monitor-drift.so";
   void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   REQUIRE(lib != nullptr);
@@ -210,4 +215,19 @@ TEST_CASE("the plugin writes the report and production data and raises triggers"
   CHECK(lines == 201);
   CHECK(last == correction);
   // Not dlclose()d: libtorch, which the plugin may link, does not unload cleanly.
+}
+
+TEST_CASE("the plugin's descriptor is valid JSON and names monitor/drift", "[monitor][plugin]") {
+  const auto so = fs::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-plugin-monitor-drift.so";
+  void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(lib != nullptr);
+  auto* d = static_cast<const llmops_plugin_descriptor_t*>(dlsym(lib, "llmops_plugin_descriptor"));
+  REQUIRE(d != nullptr);
+  CHECK(std::string(d->kind) == "monitor");
+  CHECK(std::string(d->name) == "drift");
+  CHECK(std::string(d->executor) == "inprocess");
+  const auto params = json::parse(d->params_schema);
+  CHECK(params["properties"]["psi"]["default"] == 0.2);
+  CHECK(json::parse(d->inputs).size() == 8);
+  CHECK(json::parse(d->outputs).size() == 2);
 }

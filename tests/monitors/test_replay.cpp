@@ -82,3 +82,31 @@ TEST_CASE("replay sends each user turn to the deployment and monitors the logged
   }
   CHECK(lines == user_turns);
 }
+
+#ifdef LLMOPS_MONITOR_HAVE_LM
+TEST_CASE("with a model, the report compares live-prompt and reference perplexity",
+          "[monitor][perplexity]") {
+  monitor_test::TempDir t;
+  monitor_test::write_file(t.path / "ref" / "data.jsonl", monitor_test::synth("base", 1, 50));
+  monitor_test::write_file(
+      t.path / "log" / "requests.jsonl",
+      monitor_test::as_request_log(monitor_test::synth("production-shift", 2, 30), "v1"));
+  monitor_test::write_file(t.path / "eval" / "report.json",
+                           R"({"candidate":{"metrics":{"perplexity":3.5}}})");
+  monitor_test::FakeContext ctx(t.path / "work", {{"perplexity_samples", 8}, {"min_requests", 5}});
+  ctx.add_input("requests", t.path / "log", "file");
+  ctx.add_input("reference", t.path / "ref", "dataset");
+  ctx.add_input("model", dtest::tiny_model(), "model");
+  ctx.add_input("tokenizer", dtest::bpe_tokenizer(), "tokenizer");
+  ctx.add_input("eval_report", t.path / "eval", "report");
+  std::unique_ptr<llmops::Plugin> p(make_plugin());
+  REQUIRE(p);
+  auto st = p->run(ctx);
+  INFO(st.message());
+  REQUIRE(st);
+  CHECK(ctx.metrics.at("live_prompt_perplexity") > 1);
+  CHECK(ctx.metrics.at("reference_prompt_perplexity") > 1);
+  CHECK(ctx.metrics.at("perplexity_ratio") > 0);
+  CHECK(ctx.metrics.at("eval_perplexity") == 3.5);
+}
+#endif

@@ -102,8 +102,8 @@ Analysis analyze(const Profile& ref, const std::vector<LoggedRequest>& window,
                    const std::string& what) {
     v[metric] = value;
     if (value > limit)
-      a.findings.push_back({trigger, what + " " + fmt(value) + " > " + fmt(limit), metric, value,
-                            limit});
+      a.findings.push_back(
+          {trigger, what + " " + fmt(value) + " > " + fmt(limit), metric, value, limit});
   };
 
   // Inputs.
@@ -172,14 +172,15 @@ Analysis analyze(const Profile& ref, const std::vector<LoggedRequest>& window,
   v["response_chars_reference"] = ref.mean_response_chars;
   if (texts > 0 && ref.mean_response_chars > 0 && mean_chars > 0) {
     const double ratio = mean_chars / ref.mean_response_chars;
-    check("quality", "response_length_ratio", std::max(ratio, 1.0 / ratio),
-          t.response_length_ratio, "reply length off the training data by a factor of");
+    check("quality", "response_length_ratio", std::max(ratio, 1.0 / ratio), t.response_length_ratio,
+          "reply length off the training data by a factor of");
   }
   if (model.eval_perplexity) v["eval_perplexity"] = *model.eval_perplexity;
   if (model.reference_perplexity) v["reference_prompt_perplexity"] = *model.reference_perplexity;
   if (model.live_perplexity) {
     v["live_prompt_perplexity"] = *model.live_perplexity;
-    const auto base = model.reference_perplexity ? model.reference_perplexity : model.eval_perplexity;
+    const auto base =
+        model.reference_perplexity ? model.reference_perplexity : model.eval_perplexity;
     if (base && *base > 0)
       check("quality", "perplexity_ratio", *model.live_perplexity / *base, t.perplexity_ratio,
             "live-prompt perplexity over the reference's");
@@ -195,7 +196,8 @@ Analysis analyze(const Profile& ref, const std::vector<LoggedRequest>& window,
         "share of negative user feedback");
 
   // Service.
-  check("latency", "latency_p99_ms", percentile(latencies, 99), t.latency_p99_ms, "latency p99 (ms)");
+  check("latency", "latency_p99_ms", percentile(latencies, 99), t.latency_p99_ms,
+        "latency p99 (ms)");
   v["latency_p50_ms"] = percentile(latencies, 50);
   check("latency", "error_rate", share(errors, static_cast<double>(window.size())), t.error_rate,
         "error rate");
@@ -256,8 +258,8 @@ std::string report_markdown(const Analysis& a, const Thresholds& t, const json& 
   }
   md << "| Signal | Value |\n|---|---|\n";
   for (auto it = a.values.begin(); it != a.values.end(); ++it)
-    md << "| " << it.key() << " | "
-       << (it->is_number() ? fmt(it->get<double>()) : it->dump()) << " |\n";
+    md << "| " << it.key() << " | " << (it->is_number() ? fmt(it->get<double>()) : it->dump())
+       << " |\n";
   if (!context.empty()) md << "\n## Context\n\n```json\n" << context.dump(2) << "\n```\n";
   return md.str();
 }

@@ -18,22 +18,22 @@ namespace llmops::monitor {
 
 // Defaults are the documented ones (docs/monitor.md); each is a step parameter of the same name.
 struct Thresholds {
-  size_t top_k = 100;                   // bins: the reference's top-k n-grams plus "<other>"
-  double psi = 0.2;                     // unigram or bigram PSI above this: drift
-  double js = 0.1;                      // unigram or bigram JS divergence (bits) above this: drift
-  double oov = 0.1;                     // share of requests with >= oov_min_words unseen words
-  int64_t oov_min_words = 2;            // (one unseen word is usually a typo)
-  double unknown_intent = 0.1;          // share of requests whose phrasing the reference lacks
-  double novelty = 0.34;                // a request is novel when this share of its skeleton
-                                        // bigrams never occurs in the reference
-  double tool_call_invalid = 0.05;      // share of tool-call responses with invalid JSON
-  double refusal_increase = 0.15;       // refusal rate above the reference's by more than this
-  double response_length_ratio = 2.0;   // mean reply length off by this factor either way
-  double perplexity_ratio = 1.5;        // live-prompt perplexity / reference-prompt perplexity
-  double latency_p99_ms = 5000;         // SLO
-  double error_rate = 0.05;             // SLO: share of non-2xx responses
-  double negative_feedback = 0.2;       // share of feedback with score <= 0
-  int64_t min_requests = 20;            // fewer requests: report only, never trigger
+  size_t top_k = 100;                  // bins: the reference's top-k n-grams plus "<other>"
+  double psi = 0.2;                    // unigram or bigram PSI above this: drift
+  double js = 0.1;                     // unigram or bigram JS divergence (bits) above this: drift
+  double oov = 0.1;                    // share of requests with >= oov_min_words unseen words
+  int64_t oov_min_words = 2;           // (one unseen word is usually a typo)
+  double unknown_intent = 0.1;         // share of requests whose phrasing the reference lacks
+  double novelty = 0.34;               // a request is novel when this share of its skeleton
+                                       // bigrams never occurs in the reference
+  double tool_call_invalid = 0.05;     // share of tool-call responses with invalid JSON
+  double refusal_increase = 0.15;      // refusal rate above the reference's by more than this
+  double response_length_ratio = 2.0;  // mean reply length off by this factor either way
+  double perplexity_ratio = 1.5;       // live-prompt perplexity / reference-prompt perplexity
+  double latency_p99_ms = 5000;        // SLO
+  double error_rate = 0.05;            // SLO: share of non-2xx responses
+  double negative_feedback = 0.2;      // share of feedback with score <= 0
+  int64_t min_requests = 20;           // fewer requests: report only, never trigger
 };
 
 // What the reference data looks like, built once.

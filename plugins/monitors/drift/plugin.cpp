@@ -60,8 +60,9 @@ llmops::Result<int64_t> replay(llmops::StepContext& ctx, const fs::path& data, c
                        {"temperature", 0}};
           body["messages"].push_back({{"role", "user"}, {"content", m.value("content", json(""))}});
           if (conv.contains("tools") && conv["tools"].is_array()) body["tools"] = conv["tools"];
-          auto r = client.request("POST", "/v1/chat/completions", body.dump(-1, ' ', false,
-                                  json::error_handler_t::replace), headers);
+          auto r =
+              client.request("POST", "/v1/chat/completions",
+                             body.dump(-1, ' ', false, json::error_handler_t::replace), headers);
           ++sent;
           if (!r) ++failed;
           ctx.progress(static_cast<double>(sent), static_cast<double>(limit), "replay");
@@ -114,13 +115,16 @@ class Drift : public llmops::Plugin {
       context["deployment"] = dep;
     }
     fs::path log_path;
-    if (auto r = ctx.input("requests")) log_path = r->path;
+    if (auto r = ctx.input("requests"))
+      log_path = r->path;
     else if (dep.contains("request_log") && dep["request_log"].is_string())
       log_path = dep["request_log"].get<std::string>();
     if (log_path.empty())
-      return Status::invalid("monitor/drift needs input `requests` or a `deployment` with a request_log");
+      return Status::invalid(
+          "monitor/drift needs input `requests` or a `deployment` with a request_log");
     auto ref_in = ctx.input("reference");
-    if (!ref_in) return Status::invalid("monitor/drift needs input `reference` (the training data)");
+    if (!ref_in)
+      return Status::invalid("monitor/drift needs input `reference` (the training data)");
 
     if (auto rp = ctx.input("replay")) {
       auto n = replay(ctx, rp->path, dep);
@@ -140,8 +144,8 @@ class Drift : public llmops::Plugin {
     std::string version = ctx.param_string("version", "");
     if (version.empty() && ctx.param_bool("current_version_only", true))
       version = dep.value("version", std::string());
-    const auto window = mon::select_window(log->requests, version,
-                                           ctx.param_double("since", 0), ctx.param_int("window", 0));
+    const auto window = mon::select_window(log->requests, version, ctx.param_double("since", 0),
+                                           ctx.param_int("window", 0));
     context["request_log"] = log_path.string();
     context["version"] = version;
     context["logged_requests"] = log->requests.size();
@@ -207,7 +211,8 @@ class Drift : public llmops::Plugin {
     for (const auto& kind : a.triggers()) {
       const auto payload = a.payload(kind);
       std::string reason;
-      for (const auto& r : payload["reasons"]) reason += (reason.empty() ? "" : "; ") + r.get<std::string>();
+      for (const auto& r : payload["reasons"])
+        reason += (reason.empty() ? "" : "; ") + r.get<std::string>();
       ctx.warn(kind + ": " + reason);
       ctx.trigger(kind, reason, payload.dump());
     }
@@ -249,7 +254,7 @@ constexpr char kParams[] = R"JSON({"type":"object","additionalProperties":false,
 
 constexpr char kInputs[] = R"JSON([
   {"name":"deployment","kind":"deployment","required":false},
-  {"name":"requests","kind":"file","required":false},
+  {"name":"requests","kind":"any","required":false},
   {"name":"reference","kind":"dataset","required":true},
   {"name":"model","kind":"model","required":false},
   {"name":"tokenizer","kind":"tokenizer","required":false},

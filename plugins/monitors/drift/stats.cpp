@@ -85,7 +85,8 @@ Divergence compare(const Counts& ref, const Counts& cur, size_t top_k) {
   constexpr double kPerBin = 20;
   double n = 0;
   for (const auto& [k, v] : cur) n += v;
-  const auto k = std::clamp<size_t>(static_cast<size_t>(n / kPerBin), 10, std::max<size_t>(top_k, 10));
+  const auto k =
+      std::clamp<size_t>(static_cast<size_t>(n / kPerBin), 10, std::max<size_t>(top_k, 10));
   const auto bins = top_features(ref, std::min(k, top_k));
   const auto p = binned(ref, bins), q = binned(cur, bins);
   return {psi(p, q), js_divergence(p, q), q.back()};

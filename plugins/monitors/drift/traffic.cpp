@@ -60,10 +60,17 @@ std::string content_text(const json& content) {
 }
 
 bool looks_like_refusal(const std::string& text) {
-  static const char* kMarkers[] = {"i can't",          "i cannot",      "i can’t",
-                                   "i'm sorry",        "i am sorry",    "unable to",
-                                   "i'm not able to",  "i am not able", "i won't",
-                                   "not something i can", "i don't have access"};
+  static const char* kMarkers[] = {"i can't",
+                                   "i cannot",
+                                   "i can’t",
+                                   "i'm sorry",
+                                   "i am sorry",
+                                   "unable to",
+                                   "i'm not able to",
+                                   "i am not able",
+                                   "i won't",
+                                   "not something i can",
+                                   "i don't have access"};
   const auto t = lower(text.substr(0, 200));
   for (const char* m : kMarkers)
     if (t.find(m) != std::string::npos) return true;
@@ -103,7 +110,8 @@ Result<RequestLog> read_request_log(const fs::path& path) {
   if (fs::is_directory(path, ec)) {
     std::vector<std::pair<int, fs::path>> rotated;
     for (const auto& e : fs::directory_iterator(path, ec))
-      if (e.is_regular_file() && rotation(e.path()) > 0) rotated.emplace_back(rotation(e.path()), e.path());
+      if (e.is_regular_file() && rotation(e.path()) > 0)
+        rotated.emplace_back(rotation(e.path()), e.path());
     std::sort(rotated.begin(), rotated.end(), [](auto& a, auto& b) { return a.first > b.first; });
     for (auto& [n, p] : rotated) files.push_back(p);
     for (const auto& p : jsonl_files(path)) files.push_back(p);

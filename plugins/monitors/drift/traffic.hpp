@@ -73,9 +73,9 @@ bool looks_like_refusal(const std::string& text);
 bool tool_calls_valid(const nlohmann::json& tool_calls, const std::string& output);
 
 struct ProductionStats {
-  int64_t logged = 0;      // conversations written from the log
-  int64_t corrections = 0; // reviewed corrections appended
-  int64_t replaced = 0;    // logged exchanges dropped because a correction has the same prompt
+  int64_t logged = 0;       // conversations written from the log
+  int64_t corrections = 0;  // reviewed corrections appended
+  int64_t replaced = 0;     // logged exchanges dropped because a correction has the same prompt
 };
 // Writes `out_file` (chat JSONL): each successful logged exchange as a conversation (request
 // messages + the assistant's reply) with metadata {source: "production", id, version}, then the
