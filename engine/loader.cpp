@@ -246,8 +246,9 @@ void Loader::apply_overrides() {
     if (!p.required) spec_.param_values[p.name] = p.default_value;
   }
   for (const auto& [key, text] : overrides_) {
+    const std::string& name = key;  // (clang 14 cannot capture a structured binding)
     auto it = std::find_if(spec_.params.begin(), spec_.params.end(),
-                           [&](const ParamSpec& p) { return p.name == key; });
+                           [&](const ParamSpec& p) { return p.name == name; });
     if (it == spec_.params.end()) {
       std::string known = names.empty() ? "the pipeline declares no parameters"
                                         : "the pipeline declares: " + join(names);

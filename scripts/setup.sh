@@ -9,6 +9,7 @@ packages=(
   libspdlog-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libssl-dev
   libhowardhinnant-date-dev tzdata
   libtorch-dev libopenblas0-pthread libsentencepiece-dev libicu-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

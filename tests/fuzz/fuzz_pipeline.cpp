@@ -1,0 +1,28 @@
+// libFuzzer target for the pipeline loader and the expression language: any bytes given as a
+// pipeline file must load or produce diagnostics (never a crash, hang or uncaught exception), and
+// any bytes given as a `when:` expression must evaluate or produce an error. The first byte picks.
+//   see tests/fuzz/run_fuzzers.sh for the build command
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/loader.hpp"
+#include "engine/template.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace llmops::engine;
+  if (size < 1) return 0;
+  const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (data[0] & 1) {
+    auto r = load_pipeline_text(text, "fuzz.yaml", {{"x", "1"}});
+    for (const auto& d : r.diagnostics) (void)d.str();
+  } else {
+    JsonScope scope(nlohmann::json{{"params", {{"a", 1}, {"s", "text"}, {"b", true}}},
+                                   {"steps", {{"t", {{"metrics", {{"loss", 0.5}}}}}}}});
+    (void)expression_refs(text);
+    (void)evaluate_expression(text, scope);
+    (void)evaluate_condition(text, scope);
+    (void)render_string(text, scope);
+  }
+  return 0;
+}
