@@ -131,8 +131,13 @@ void Server::Impl::serve_connection(tcp::socket socket) {
                             std::to_string(opt.max_body_bytes) + " bytes."
                       : "The request headers are too large.",
                  "invalid_request_error", "", body ? "request_too_large" : "headers_too_large"};
-      ex.send_error(e);
+      // Counted before the answer goes out: a client that hangs up mid-write must still count.
       metrics.request(label(), "other", e.status);
+      try {
+        ex.send_error(e);
+      } catch (const std::exception&) {
+        break;
+      }
       // Read what the client is still sending so that closing does not reset the connection
       // before it has read the answer.
       socket.shutdown(tcp::socket::shutdown_send, ec);
@@ -154,8 +159,11 @@ void Server::Impl::serve_connection(tcp::socket socket) {
       dummy.version(11);
       dummy.keep_alive(false);
       Exchange ex(socket, dummy);
-      ex.send_error(ApiError{400, "Malformed HTTP request: " + ec.message()});
       metrics.request(label(), "other", 400);
+      try {
+        ex.send_error(ApiError{400, "Malformed HTTP request: " + ec.message()});
+      } catch (const std::exception&) {
+      }
       break;
     }
     auto req = parser.release();
