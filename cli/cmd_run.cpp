@@ -4,6 +4,7 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -144,6 +145,48 @@ int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
   return s.state == "succeeded" ? kExitOk : kExitFailed;
 }
 
+// What each run of a chain produced that a person asks about first: the evaluators' verdicts and
+// the metrics their gates name, where deployments listen, and how to see the lineage.
+void print_outcome(store::Store& st, const engine::PipelineSpec& spec,
+                   const std::vector<std::pair<int64_t, std::string>>& chain, std::ostream& out) {
+  std::string lineage_ref, fallback_ref;
+  for (const auto& [run_id, state] : chain) {
+    auto execs = st.list_executions(run_id);
+    if (!execs) continue;
+    std::string line;
+    for (const auto& e : execs.value()) {
+      if (e.state != "succeeded" && e.state != "cached") continue;
+      const auto* step = spec.find_step(e.step);
+      if (!step) continue;
+      if (auto outs = st.execution_events(e.id, true))
+        for (const auto& ev : outs.value())
+          if (ev.artifact.kind == "deployment") lineage_ref = std::to_string(run_id) + ":" + e.step;
+      if (e.plugin_id.rfind("evaluator/", 0) != 0) continue;
+      const std::string gates = step->with.contains("gates") ? step->with["gates"].dump() : "";
+      auto mets = st.execution_metrics(e.id);
+      if (!mets) continue;
+      std::map<std::string, double> last;
+      for (const auto& m : mets.value()) last[m.name] = m.value;
+      for (const auto& [name, v] : last) {
+        if (name != "blessed" && gates.find("\"" + name) == std::string::npos &&
+            gates.find(name + " ") == std::string::npos)
+          continue;
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " %s=%.3g", name.c_str(), v);
+        line += buf;
+      }
+    }
+    if (!line.empty()) out << "  run " << run_id << ":" << line << "\n";
+    if (!execs->empty()) fallback_ref = std::to_string(run_id) + ":" + execs->back().step;
+  }
+  if (lineage_ref.empty()) lineage_ref = fallback_ref;
+  if (auto deps = st.list_deployments(); deps && !deps->empty())
+    for (const auto& d : deps.value())
+      if (d.state == "running" && d.run_id && d.run_id == chain.back().first)
+        out << "  serving " << d.name << " at " << d.endpoint << "\n";
+  if (!lineage_ref.empty()) out << "  lineage: llmops lineage " << lineage_ref << "\n";
+}
+
 // Runs the feedback loop: while a finished run raised a trigger that a rule matches, start the
 // re-entry run it asks for. Prints why the loop ran and why it stopped.
 int follow_feedback(store::Store& st, engine::Runner& runner, const engine::PipelineSpec& spec,
@@ -171,6 +214,7 @@ int follow_feedback(store::Store& st, engine::Runner& runner, const engine::Pipe
       out << (i ? " -> " : " ") << "run " << chain[i].first << " (" << chain[i].second << ")";
     out << "\n";
   }
+  print_outcome(st, spec, chain, out);
   return rc;
 }
 
