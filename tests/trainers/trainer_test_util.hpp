@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "llmops/plugin.hpp"
+#include "tests/common/fake_step_context.hpp"
 
 namespace trainer_test {
 
@@ -36,57 +37,16 @@ struct TempDir {
   }
 };
 
-class FakeContext : public llmops::StepContext {
+class FakeContext : public llmops::testing::FakeStepContextBase {
  public:
-  FakeContext(fs::path work, json params) : params_(std::move(params)), work_(std::move(work)) {}
+  FakeContext(fs::path work, json params)
+      : FakeStepContextBase(std::move(params), "train"), work_(std::move(work)) {}
 
-  json params_;
-  std::vector<llmops::Input> inputs_;
   std::map<std::string, std::vector<std::pair<int64_t, double>>> metrics;
   std::vector<std::string> logs;
   std::map<std::string, fs::path> outputs;
   int64_t cancel_after = -1;  // cancelled() turns true once progress reaches this step
   double last_done = 0;
-
-  void add_input(const std::string& name, const fs::path& p, const std::string& kind) {
-    inputs_.push_back({name, p, "", kind, "{}"});
-  }
-
-  std::string run_id() const override { return "run"; }
-  std::string step_name() const override { return "train"; }
-  int attempt() const override { return 1; }
-  const json* find(const std::string& n) const {
-    auto it = params_.find(n);
-    return it == params_.end() ? nullptr : &*it;
-  }
-  bool has_param(const std::string& n) const override { return find(n) != nullptr; }
-  std::string param_string(const std::string& n, const std::string& d) const override {
-    auto* v = find(n);
-    return v && v->is_string() ? v->get<std::string>() : d;
-  }
-  int64_t param_int(const std::string& n, int64_t d) const override {
-    auto* v = find(n);
-    return v && v->is_number() ? v->get<int64_t>() : d;
-  }
-  double param_double(const std::string& n, double d) const override {
-    auto* v = find(n);
-    return v && v->is_number() ? v->get<double>() : d;
-  }
-  bool param_bool(const std::string& n, bool d) const override {
-    auto* v = find(n);
-    return v && v->is_boolean() ? v->get<bool>() : d;
-  }
-  std::string param_json(const std::string& n) const override {
-    auto* v = find(n);
-    return v ? v->dump() : "null";
-  }
-  std::string params_json() const override { return params_.dump(); }
-  std::vector<llmops::Input> inputs() const override { return inputs_; }
-  std::optional<llmops::Input> input(const std::string& n) const override {
-    for (const auto& i : inputs_)
-      if (i.name == n) return i;
-    return std::nullopt;
-  }
   fs::path output(const std::string& name, const std::string&) override {
     auto p = work_ / "attempt" / "outputs" / name;
     fs::remove_all(p);
