@@ -6,13 +6,17 @@ namespace llmops::store {
 namespace {
 
 void bind_opt(detail::Cached& q, int i, const std::optional<int64_t>& v) {
-  if (v) q.bind(i, *v);
-  else q.bind(i);
+  if (v)
+    q.bind(i, *v);
+  else
+    q.bind(i);
 }
 
 void bind_digest(detail::Cached& q, int i, const std::string& d) {
-  if (d.empty()) q.bind(i);
-  else q.bind(i, d);
+  if (d.empty())
+    q.bind(i);
+  else
+    q.bind(i, d);
 }
 
 }  // namespace
@@ -39,10 +43,11 @@ Status Store::record_deployment(const DeploymentRecord& d) {
     bind_opt(up, 7, d.execution_id);
     up.bind(8, now);
     up.exec();
-    detail::Cached hist(db,
-                        "INSERT INTO deployment_history(deployment, action, artifact_digest, state, "
-                        "info_json, run_id, execution_id, created_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    detail::Cached hist(
+        db,
+        "INSERT INTO deployment_history(deployment, action, artifact_digest, state, "
+        "info_json, run_id, execution_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     hist.bind(1, d.name);
     hist.bind(2, d.action);
     bind_digest(hist, 3, d.artifact_digest);

@@ -61,11 +61,11 @@ Status no_step(int64_t run_id, const std::string& step) {
 Status write_result(SQLite::Database& db, int64_t execution_id, const ExecutionResult& result,
                     double now) {
   detail::Cached art(db,
-                        "INSERT OR IGNORE INTO artifacts(digest, kind, name, uri, size, "
-                        "metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                     "INSERT OR IGNORE INTO artifacts(digest, kind, name, uri, size, "
+                     "metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
   detail::Cached ev(db,
-                       "INSERT OR IGNORE INTO events(execution_id, artifact_digest, direction, "
-                       "role) VALUES (?, ?, ?, ?)");
+                    "INSERT OR IGNORE INTO events(execution_id, artifact_digest, direction, "
+                    "role) VALUES (?, ?, ?, ?)");
   for (const auto* list : {&result.inputs, &result.outputs}) {
     const char* direction = list == &result.inputs ? "input" : "output";
     for (const Event& e : *list) {
@@ -118,9 +118,9 @@ Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, 
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
     detail::Cached ins(db,
-                          "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
-                          "plugin_version, plugin_digest, cache_key, started_at, log_path) "
-                          "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)");
+                       "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
+                       "plugin_version, plugin_digest, cache_key, started_at, log_path) "
+                       "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)");
     ins.bind(1, run_id);
     ins.bind(2, step);
     ins.bind(3, attempt);
@@ -134,9 +134,9 @@ Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, 
     const int64_t id = db.getLastInsertRowid();
     // The step's start is its first attempt's start; later attempts keep it.
     detail::Cached up(db,
-                         "UPDATE run_steps SET state = 'running', attempts = ?1, reason = '', "
-                         "started_at = CASE WHEN started_at IS NULL OR ?1 <= 1 THEN ?2 "
-                         "ELSE started_at END, ended_at = NULL WHERE run_id = ?3 AND step = ?4");
+                      "UPDATE run_steps SET state = 'running', attempts = ?1, reason = '', "
+                      "started_at = CASE WHEN started_at IS NULL OR ?1 <= 1 THEN ?2 "
+                      "ELSE started_at END, ended_at = NULL WHERE run_id = ?3 AND step = ?4");
     up.bind(1, attempt);
     up.bind(2, now);
     up.bind(3, run_id);
@@ -169,8 +169,7 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
       return Status::precondition("execution " + std::to_string(execution_id) + " is already " +
                                   state);
     }
-    detail::Cached up(db,
-                         "UPDATE executions SET state = ?, error = ?, ended_at = ? WHERE id = ?");
+    detail::Cached up(db, "UPDATE executions SET state = ?, error = ?, ended_at = ? WHERE id = ?");
     up.bind(1, result.state);
     up.bind(2, result.error);
     up.bind(3, now);
@@ -178,8 +177,8 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
     up.exec();
     if (Status s = write_result(db, execution_id, result, now); !s) return s;
     detail::Cached st(db,
-                         "UPDATE run_steps SET state = ?, reason = ?, ended_at = ? "
-                         "WHERE run_id = ? AND step = ?");
+                      "UPDATE run_steps SET state = ?, reason = ?, ended_at = ? "
+                      "WHERE run_id = ? AND step = ?");
     st.bind(1, result.state);
     st.bind(2, result.error);
     st.bind(3, now);
@@ -199,15 +198,15 @@ Result<int> Store::fail_interrupted(int64_t run_id) {
     // Steps left running (with or without an execution row yet) go back to pending, so a resume
     // runs them again.
     detail::Cached steps(db,
-                            "UPDATE run_steps SET state = 'pending', ended_at = NULL "
-                            "WHERE run_id = ?1 AND (state = 'running' OR step IN (SELECT step FROM "
-                            "executions WHERE run_id = ?1 AND state = 'running'))");
+                         "UPDATE run_steps SET state = 'pending', ended_at = NULL "
+                         "WHERE run_id = ?1 AND (state = 'running' OR step IN (SELECT step FROM "
+                         "executions WHERE run_id = ?1 AND state = 'running'))");
     steps.bind(1, run_id);
     steps.exec();
     detail::Cached ex(db,
-                         "UPDATE executions SET state = 'failed', "
-                         "error = 'interrupted (engine stopped)', ended_at = ? "
-                         "WHERE run_id = ? AND state = 'running'");
+                      "UPDATE executions SET state = 'failed', "
+                      "error = 'interrupted (engine stopped)', ended_at = ? "
+                      "WHERE run_id = ? AND state = 'running'");
     ex.bind(1, detail::unix_now());
     ex.bind(2, run_id);
     const int count = ex.exec();
@@ -220,7 +219,7 @@ Result<std::vector<ExecutionInfo>> Store::list_executions(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_executions", [&]() -> Result<std::vector<ExecutionInfo>> {
     detail::Cached q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
-                                       " FROM executions WHERE run_id = ? ORDER BY id");
+                                    " FROM executions WHERE run_id = ? ORDER BY id");
     q.bind(1, run_id);
     std::vector<ExecutionInfo> out;
     while (q.executeStep()) out.push_back(detail::read_execution(q));
@@ -231,11 +230,10 @@ Result<std::vector<ExecutionInfo>> Store::list_executions(int64_t run_id) {
 Result<std::vector<Event>> Store::execution_events(int64_t execution_id, bool outputs) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("execution_events", [&]() -> Result<std::vector<Event>> {
-    detail::Cached q(
-        impl_->db,
-        "SELECT e.role, a.digest, a.kind, a.name, a.uri, a.size, a.metadata_json, "
-        "a.created_at FROM events e JOIN artifacts a ON a.digest = e.artifact_digest "
-        "WHERE e.execution_id = ? AND e.direction = ? ORDER BY e.id");
+    detail::Cached q(impl_->db,
+                     "SELECT e.role, a.digest, a.kind, a.name, a.uri, a.size, a.metadata_json, "
+                     "a.created_at FROM events e JOIN artifacts a ON a.digest = e.artifact_digest "
+                     "WHERE e.execution_id = ? AND e.direction = ? ORDER BY e.id");
     q.bind(1, execution_id);
     q.bind(2, outputs ? "output" : "input");
     std::vector<Event> out;
@@ -253,8 +251,8 @@ Result<std::vector<Metric>> Store::execution_metrics(int64_t execution_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("execution_metrics", [&]() -> Result<std::vector<Metric>> {
     detail::Cached q(impl_->db,
-                        "SELECT name, value, step, time FROM metrics WHERE execution_id = ? "
-                        "ORDER BY id");
+                     "SELECT name, value, step, time FROM metrics WHERE execution_id = ? "
+                     "ORDER BY id");
     q.bind(1, execution_id);
     std::vector<Metric> out;
     while (q.executeStep()) {
@@ -274,8 +272,8 @@ Result<std::optional<ExecutionInfo>> Store::find_cached(const std::string& cache
   std::lock_guard lock(impl_->mu);
   return detail::guarded("find_cached", [&]() -> Result<std::optional<ExecutionInfo>> {
     detail::Cached q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
-                                       " FROM executions WHERE cache_key = ? AND state IN "
-                                       "('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
+                                    " FROM executions WHERE cache_key = ? AND state IN "
+                                    "('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
     q.bind(1, cache_key);
     if (!q.executeStep()) return std::optional<ExecutionInfo>{};
     return std::optional<ExecutionInfo>(detail::read_execution(q));
@@ -294,9 +292,9 @@ Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
     detail::Cached ins(db,
-                          "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
-                          "plugin_version, plugin_digest, cache_key, started_at, ended_at) "
-                          "VALUES (?, ?, 0, 'cached', ?, ?, ?, ?, ?, ?)");
+                       "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
+                       "plugin_version, plugin_digest, cache_key, started_at, ended_at) "
+                       "VALUES (?, ?, 0, 'cached', ?, ?, ?, ?, ?, ?)");
     ins.bind(1, run_id);
     ins.bind(2, step);
     ins.bind(3, plugin_id);
@@ -309,9 +307,9 @@ Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
     const int64_t id = db.getLastInsertRowid();
     if (Status s = write_result(db, id, result, now); !s) return s;
     detail::Cached st(db,
-                         "UPDATE run_steps SET state = 'cached', reason = '', "
-                         "started_at = COALESCE(started_at, ?1), ended_at = ?1 "
-                         "WHERE run_id = ?2 AND step = ?3");
+                      "UPDATE run_steps SET state = 'cached', reason = '', "
+                      "started_at = COALESCE(started_at, ?1), ended_at = ?1 "
+                      "WHERE run_id = ?2 AND step = ?3");
     st.bind(1, now);
     st.bind(2, run_id);
     st.bind(3, step);
@@ -325,7 +323,7 @@ Result<std::vector<Artifact>> Store::list_artifacts(int limit) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_artifacts", [&]() -> Result<std::vector<Artifact>> {
     detail::Cached q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
-                                       " FROM artifacts ORDER BY created_at DESC, digest LIMIT ?");
+                                    " FROM artifacts ORDER BY created_at DESC, digest LIMIT ?");
     q.bind(1, limit < 0 ? -1 : limit);
     std::vector<Artifact> out;
     while (q.executeStep()) out.push_back(detail::read_artifact(q));
@@ -342,8 +340,8 @@ Result<std::vector<Artifact>> Store::find_artifacts(const std::string& prefix) {
     // A key range rather than LIKE: no wildcards to escape, and it uses the primary key. '~'
     // sorts after every character a digest contains.
     detail::Cached q(impl_->db, std::string("SELECT ") + detail::kArtifactColumns +
-                                       " FROM artifacts WHERE digest >= ?1 AND digest < ?1 || '~' "
-                                       "ORDER BY digest");
+                                    " FROM artifacts WHERE digest >= ?1 AND digest < ?1 || '~' "
+                                    "ORDER BY digest");
     q.bind(1, p);
     std::vector<Artifact> out;
     while (q.executeStep()) out.push_back(detail::read_artifact(q));

@@ -63,9 +63,9 @@ Result<LineageGraph> Store::lineage(const std::vector<std::string>& start_digest
     LineageGraph g;
 
     detail::Cached arts(db, cte +
-                                   "SELECT a.digest, a.kind, a.name, arts.depth FROM arts "
-                                   "JOIN artifacts a ON a.digest = arts.digest "
-                                   "ORDER BY arts.depth, a.digest");
+                                "SELECT a.digest, a.kind, a.name, arts.depth FROM arts "
+                                "JOIN artifacts a ON a.digest = arts.digest "
+                                "ORDER BY arts.depth, a.digest");
     bind_walk(arts, start_digests, upstream, depth);
     std::set<std::string> found;
     while (arts.executeStep()) {
@@ -84,10 +84,10 @@ Result<LineageGraph> Store::lineage(const std::vector<std::string>& start_digest
     }
 
     detail::Cached execs(db, cte +
-                                    "SELECT x.id, x.run_id, x.step, x.plugin_id, x.plugin_version, "
-                                    "x.state, execs.depth FROM execs "
-                                    "JOIN executions x ON x.id = execs.id "
-                                    "ORDER BY execs.depth, x.id");
+                                 "SELECT x.id, x.run_id, x.step, x.plugin_id, x.plugin_version, "
+                                 "x.state, execs.depth FROM execs "
+                                 "JOIN executions x ON x.id = execs.id "
+                                 "ORDER BY execs.depth, x.id");
     bind_walk(execs, start_digests, upstream, depth);
     while (execs.executeStep()) {
       LineageNode n;
@@ -102,11 +102,11 @@ Result<LineageGraph> Store::lineage(const std::vector<std::string>& start_digest
     }
 
     detail::Cached edges(db, cte +
-                                    "SELECT e.execution_id, e.artifact_digest, e.direction, e.role "
-                                    "FROM events e JOIN execs ON execs.id = e.execution_id "
-                                    "JOIN arts ON arts.digest = e.artifact_digest "
-                                    "ORDER BY e.execution_id, e.direction, e.role, "
-                                    "e.artifact_digest");
+                                 "SELECT e.execution_id, e.artifact_digest, e.direction, e.role "
+                                 "FROM events e JOIN execs ON execs.id = e.execution_id "
+                                 "JOIN arts ON arts.digest = e.artifact_digest "
+                                 "ORDER BY e.execution_id, e.direction, e.role, "
+                                 "e.artifact_digest");
     bind_walk(edges, start_digests, upstream, depth);
     while (edges.executeStep()) {
       LineageEdge e;

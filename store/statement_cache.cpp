@@ -51,6 +51,8 @@ void forget_statements(SQLite::Database& db) {
 
 }  // namespace detail
 
-Store::Impl::~Impl() { detail::forget_statements(db); }
+Store::Impl::~Impl() {
+  detail::forget_statements(db);
+}
 
 }  // namespace llmops::store

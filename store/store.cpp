@@ -117,12 +117,11 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
     SQLite::Database& db = impl_->db;
     const double now = detail::unix_now();
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    detail::Cached pipe(
-        db,
-        "INSERT INTO pipelines(name, file, last_spec_digest, created_at, "
-        "updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO UPDATE SET "
-        "file = excluded.file, last_spec_digest = excluded.last_spec_digest, "
-        "updated_at = excluded.updated_at");
+    detail::Cached pipe(db,
+                        "INSERT INTO pipelines(name, file, last_spec_digest, created_at, "
+                        "updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO UPDATE SET "
+                        "file = excluded.file, last_spec_digest = excluded.last_spec_digest, "
+                        "updated_at = excluded.updated_at");
     pipe.bind(1, run.pipeline);
     pipe.bind(2, run.pipeline_file);
     pipe.bind(3, run.spec_digest);
@@ -130,9 +129,9 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
     pipe.exec();
 
     detail::Cached ins(db,
-                          "INSERT INTO runs(pipeline, pipeline_file, spec_digest, spec_text, "
-                          "params_json, state, trigger_kind, trigger_info_json, parent_run, cycle, "
-                          "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)");
+                       "INSERT INTO runs(pipeline, pipeline_file, spec_digest, spec_text, "
+                       "params_json, state, trigger_kind, trigger_info_json, parent_run, cycle, "
+                       "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)");
     ins.bind(1, run.pipeline);
     ins.bind(2, run.pipeline_file);
     ins.bind(3, run.spec_digest);
@@ -172,11 +171,11 @@ Status Store::set_run_state(int64_t run_id, const std::string& state, const std:
     SQLite::Database& db = impl_->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     detail::Cached q(db,
-                        "UPDATE runs SET state = ?1, error = ?2, "
-                        "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
-                        "ELSE started_at END, "
-                        "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN ?3 "
-                        "ELSE NULL END WHERE id = ?4");
+                     "UPDATE runs SET state = ?1, error = ?2, "
+                     "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
+                     "ELSE started_at END, "
+                     "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN ?3 "
+                     "ELSE NULL END WHERE id = ?4");
     q.bind(1, state);
     q.bind(2, error);
     q.bind(3, detail::unix_now());
@@ -195,11 +194,11 @@ Status Store::set_step_state(int64_t run_id, const std::string& step, const std:
     SQLite::Database& db = impl_->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     detail::Cached q(db,
-                        "UPDATE run_steps SET state = ?1, reason = ?2, "
-                        "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
-                        "ELSE started_at END, "
-                        "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'skipped', 'cached', "
-                        "'cancelled') THEN ?3 ELSE NULL END WHERE run_id = ?4 AND step = ?5");
+                     "UPDATE run_steps SET state = ?1, reason = ?2, "
+                     "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
+                     "ELSE started_at END, "
+                     "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'skipped', 'cached', "
+                     "'cancelled') THEN ?3 ELSE NULL END WHERE run_id = ?4 AND step = ?5");
     q.bind(1, state);
     q.bind(2, reason);
     q.bind(3, detail::unix_now());
@@ -216,8 +215,7 @@ Status Store::set_step_state(int64_t run_id, const std::string& step, const std:
 Result<RunInfo> Store::get_run(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("get_run", [&]() -> Result<RunInfo> {
-    detail::Cached q(impl_->db,
-                        std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?");
+    detail::Cached q(impl_->db, std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?");
     q.bind(1, run_id);
     if (!q.executeStep()) return Status::not_found("no run " + std::to_string(run_id));
     return read_run(q);
@@ -227,8 +225,8 @@ Result<RunInfo> Store::get_run(int64_t run_id) {
 Result<std::vector<RunInfo>> Store::list_runs(int limit) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_runs", [&]() -> Result<std::vector<RunInfo>> {
-    detail::Cached q(
-        impl_->db, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id DESC LIMIT ?");
+    detail::Cached q(impl_->db,
+                     std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id DESC LIMIT ?");
     q.bind(1, limit < 0 ? -1 : limit);
     std::vector<RunInfo> out;
     while (q.executeStep()) out.push_back(read_run(q));
@@ -240,8 +238,8 @@ Result<std::vector<StepInfo>> Store::list_steps(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_steps", [&]() -> Result<std::vector<StepInfo>> {
     detail::Cached q(impl_->db,
-                        "SELECT run_id, step, state, reason, attempts, started_at, ended_at "
-                        "FROM run_steps WHERE run_id = ? ORDER BY ordinal, step");
+                     "SELECT run_id, step, state, reason, attempts, started_at, ended_at "
+                     "FROM run_steps WHERE run_id = ? ORDER BY ordinal, step");
     q.bind(1, run_id);
     std::vector<StepInfo> out;
     while (q.executeStep()) {
