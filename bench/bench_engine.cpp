@@ -52,6 +52,8 @@ std::string cpu_model() {
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
+  // Optional second argument: run only the cases whose "plugin shape executor" contains it.
+  const std::string only = argc > 2 ? argv[2] : "";
   const auto host = engine::PluginHost::scan(engine::default_plugin_dirs());
   if (!host->find("testing/noop", "")) {
     std::fprintf(stderr, "bench_engine: test plugins not found (build them first)\n");
@@ -66,14 +68,16 @@ int main(int argc, char** argv) {
     const double t1 = now_s();
     auto diags = engine::validate_pipeline(*r.spec, *host);
     const double t2 = now_s();
-    std::printf("load %d-step pipeline: %.1f ms; validate (plugins, templates, DAG): %.1f ms; "
-                "total %.1f ms%s\n",
-                n, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t2 - t0) * 1e3,
-                diags.empty() && r.ok() ? "" : " (with diagnostics!)");
+    std::printf(
+        "load %d-step pipeline: %.1f ms; validate (plugins, templates, DAG): %.1f ms; "
+        "total %.1f ms%s\n",
+        n, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t2 - t0) * 1e3,
+        diags.empty() && r.ok() ? "" : " (with diagnostics!)");
   }
 
   std::error_code ec;
-  const auto worker = fs::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "cli" / "llmops";
+  const auto worker =
+      fs::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "cli" / "llmops";
   struct Case {
     const char* uses;
     const char* shape;
@@ -81,12 +85,13 @@ int main(int argc, char** argv) {
     int n;
   };
   const int nsub = std::max(1, n / 10);
-  for (const auto& c : {Case{"testing/noop", "chain", "inprocess", n},
-                        Case{"testing/noop", "wide", "inprocess", n},
-                        Case{"testing/write", "wide", "inprocess", n},
-                        Case{"testing/noop", "chain", "subprocess", nsub},
-                        Case{"testing/write", "wide", "subprocess", nsub}}) {
+  for (const auto& c :
+       {Case{"testing/noop", "chain", "inprocess", n}, Case{"testing/noop", "wide", "inprocess", n},
+        Case{"testing/write", "wide", "inprocess", n},
+        Case{"testing/noop", "chain", "subprocess", nsub},
+        Case{"testing/write", "wide", "subprocess", nsub}}) {
     const std::string uses = c.uses, shape = c.shape, executor = c.executor;
+    if ((uses + " " + shape + " " + executor).find(only) == std::string::npos) continue;
     const int steps = c.n;
     const auto home = fs::temp_directory_path() / ("llmops-bench-" + std::to_string(getpid()));
     fs::remove_all(home);

@@ -182,7 +182,7 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
     }
   }
   bool misspelt_uses = false;  // then "unknown key 'use'; did you mean 'uses'?" says it all
-  for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+  for (auto it = e.value.begin(); !has_uses && it != e.value.end(); ++it) {
     if (it->first.IsScalar() && closest_match(it->first.Scalar(), kStepKeys) == "uses")
       misspelt_uses = true;
   }

@@ -17,11 +17,25 @@ std::string Diagnostic::str() const {
   return out;
 }
 
-const StepSpec* PipelineSpec::find_step(const std::string& step_name) const {
-  for (const auto& step : steps) {
-    if (step.name == step_name) return &step;
-  }
-  return nullptr;
+StepIndex& StepIndex::operator=(const StepIndex&) {
+  std::lock_guard lock(mu_);
+  pos_.clear();
+  return *this;
+}
+
+const StepSpec* StepIndex::find(const std::vector<StepSpec>& steps, const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto hit = [&]() -> const StepSpec* {
+    auto it = pos_.find(name);
+    if (it == pos_.end() || it->second >= steps.size() || steps[it->second].name != name)
+      return nullptr;
+    return &steps[it->second];
+  };
+  if (const StepSpec* s = hit()) return s;
+  // Not indexed yet, stale, or a name the pipeline lacks: rebuild (O(steps), as a scan costs).
+  pos_.clear();
+  for (size_t i = 0; i < steps.size(); ++i) pos_.emplace(steps[i].name, i);
+  return hit();
 }
 
 std::optional<double> parse_duration(const std::string& text) {

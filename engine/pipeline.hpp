@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -92,6 +94,20 @@ struct Defaults {
   std::string executor;
 };
 
+// Step name -> position in PipelineSpec::steps, built on first use and checked on every hit, so
+// edits to `steps` are safe (a stale entry is rebuilt). Copies start empty. Thread-safe.
+class StepIndex {
+ public:
+  StepIndex() = default;
+  StepIndex(const StepIndex&) {}
+  StepIndex& operator=(const StepIndex&);
+  const StepSpec* find(const std::vector<StepSpec>& steps, const std::string& name) const;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, size_t> pos_;
+};
+
 struct PipelineSpec {
   std::string file;  // path as given, for messages
   std::string api_version;
@@ -100,13 +116,14 @@ struct PipelineSpec {
   std::vector<ParamSpec> params;
   nlohmann::json param_values = nlohmann::json::object();  // defaults + `-p` overrides, typed
   Defaults defaults;
-  std::vector<StepSpec> steps;  // in file order
-  nlohmann::json feedback;      // reserved: later issues give it meaning (null when absent)
-  nlohmann::json schedule;      // the `schedule:` block as written (null when absent)
+  std::vector<StepSpec> steps;          // in file order
+  nlohmann::json feedback;              // reserved: later issues give it meaning (null when absent)
+  nlohmann::json schedule;              // the `schedule:` block as written (null when absent)
   std::vector<ScheduleSpec> schedules;  // typed, in file order (engine/schedule.hpp)
   SourcePos feedback_pos, schedule_pos;
 
-  const StepSpec* find_step(const std::string& name) const;
+  const StepSpec* find_step(const std::string& name) const { return step_index.find(steps, name); }
+  StepIndex step_index;
 };
 
 // Parses "30s", "1.5m", "2h", "1h30m", "500ms", "1d" into seconds. nullopt when malformed.

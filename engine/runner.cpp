@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/post.hpp>
@@ -37,6 +38,7 @@ struct Completion {
   int step = -1;
   uint64_t token = 0;
   StepResult result;
+  std::vector<store::Event> sealed;  // the outputs, sealed on the worker thread when it succeeded
 };
 
 // One attempt in flight.
@@ -121,9 +123,11 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   const double t0 = now_s();
   auto run = st.get_run(run_id);
   if (!run) return run.status();
-  auto loaded = load_pipeline_text(run->spec_text, run->pipeline_file, {}, /*require_params=*/false);
+  auto loaded =
+      load_pipeline_text(run->spec_text, run->pipeline_file, {}, /*require_params=*/false);
   if (!loaded.ok() || !loaded.spec)
-    return Status::invalid("run " + std::to_string(run_id) + ": its recorded pipeline no longer loads");
+    return Status::invalid("run " + std::to_string(run_id) +
+                           ": its recorded pipeline no longer loads");
   PipelineSpec spec = std::move(*loaded.spec);
   auto params = nlohmann::json::parse(run->params_json, nullptr, false);
   if (params.is_object()) spec.param_values = params;
@@ -227,6 +231,8 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   RunSummary summary;
   summary.run_id = run_id;
   StepPrep prep(st, *impl_->host, scope, options.no_cache);
+  // Deployments seen in a round, recorded once the round's batch is committed.
+  std::vector<std::pair<int64_t, store::Event>> deployments;
 
   auto launch = [&](int i, int attempt) {
     const StepSpec& s = *specs[i];
@@ -261,13 +267,15 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       }
     }
     auto ex_it = extra_inputs.find(s.name);
-    auto prepared = prep.prepare(s, p, *req, ex_it == extra_inputs.end() ? nullptr : &ex_it->second);
+    auto prepared =
+        prep.prepare(s, p, *req, ex_it == extra_inputs.end() ? nullptr : &ex_it->second);
     const double now = now_s();
     if (!prepared) {
       // Bad template values or inputs: the attempt fails before it starts.
-      auto ex = st.begin_execution(run_id, s.name, attempt, p.id, p.version,
-                                   impl_->host->digest(p), "", req->log_path.string());
-      if (ex) (void)st.finish_execution(ex.value(), {"failed", prepared.status().message(), {}, {}, {}});
+      auto ex = st.begin_execution(run_id, s.name, attempt, p.id, p.version, impl_->host->digest(p),
+                                   "", req->log_path.string());
+      if (ex)
+        (void)st.finish_execution(ex.value(), {"failed", prepared.status().message(), {}, {}, {}});
       append_step_log(req->log_path, LogLevel::kError, prepared.status().message());
       auto fr = core.on_finished(i, false, false, now);
       emit({RunEvent::kState, s.name, to_string(fr.state), attempt, prepared.status().message()});
@@ -296,16 +304,29 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     f.request = req;
     f.inputs = std::move(prepared->input_events);
     flights[i] = f;
-    const std::string exec_name = !s.executor.empty()           ? s.executor
+    const std::string exec_name = !s.executor.empty()               ? s.executor
                                   : !spec.defaults.executor.empty() ? spec.defaults.executor
                                                                     : p.executor;
     auto it = impl_->executors.find(exec_name);
     std::shared_ptr<Executor> executor =
         it != impl_->executors.end() ? it->second : impl_->executors["inprocess"];
-    auto job = [executor, req, i, token = f.token, &mu, &cv, &done] {
-      StepResult r = executor->execute(*req);
+    // The worker also seals the outputs (hashing can be long), so the scheduler thread only
+    // records the result.
+    auto job = [executor, req, i, token = f.token, &mu, &cv, &done, &st] {
+      Completion c{i, token, executor->execute(*req), {}};
+      if (c.result.status.is_ok()) {
+        auto sealed = seal_outputs(st.blobs(), c.result.outputs);
+        if (!sealed)
+          c.result.status = sealed.status();
+        else
+          c.sealed = std::move(sealed.value());
+      }
+      if (c.result.status.is_ok()) {
+        std::error_code ec;
+        fs::remove_all(req->work_dir, ec);
+      }
       std::lock_guard lock(mu);
-      done.push_back({i, token, std::move(r)});
+      done.push_back(std::move(c));
       cv.notify_one();
     };
     // A pool thread may be stuck in an abandoned in-process step: do not queue behind it.
@@ -327,28 +348,26 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     er.inputs = f.inputs;
     for (const auto& m : r.metrics) er.metrics.push_back({m.name, m.value, m.step, m.time});
     Status status = r.status;
-    if (status.is_ok()) {
-      auto sealed = seal_outputs(st.blobs(), r.outputs);
-      if (!sealed) status = sealed.status();
-      else er.outputs = std::move(sealed.value());
-    }
+    if (status.is_ok()) er.outputs = std::move(c.sealed);
     const bool was_cancel = f.request->cancel->load();
     // Only a run-wide stop (Ctrl-C, --fail-fast) makes a step `cancelled`; a timeout is a failure.
     const bool timed_out = was_cancel && f.cancel_reason.rfind("timed out", 0) == 0;
     if (!status.is_ok() && timed_out)
-      status = Status(StatusCode::kDeadlineExceeded, f.cancel_reason + " (" + status.message() + ")");
+      status =
+          Status(StatusCode::kDeadlineExceeded, f.cancel_reason + " (" + status.message() + ")");
     er.state = status.is_ok() ? "succeeded" : (was_cancel && !timed_out ? "cancelled" : "failed");
     er.error = status.message();
     if (auto w = st.finish_execution(f.execution_id, er); !w) {
       status = w;
       er.state = "failed";
     }
-    if (status.is_ok()) record_deployments(st, run_id, f.execution_id, er.outputs);
-    std::error_code ec;
-    if (status.is_ok()) fs::remove_all(f.request->work_dir, ec);
+    if (status.is_ok())
+      for (const auto& ev : er.outputs)
+        if (ev.artifact.kind == "deployment") deployments.push_back({f.execution_id, ev});
     if (!status.is_ok())
-      append_step_log(f.request->log_path, LogLevel::kError,
-                      "attempt " + std::to_string(attempt) + " " + er.state + ": " + status.message());
+      append_step_log(
+          f.request->log_path, LogLevel::kError,
+          "attempt " + std::to_string(attempt) + " " + er.state + ": " + status.message());
     auto fr = core.on_finished(c.step, status.is_ok(), was_cancel && !timed_out, now_s());
     if (status.is_ok()) {
       auto& view = scope.step(s.name);
@@ -365,8 +384,10 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     } else if (fr.retry_at) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "retry in %.1fs", fr.retry_delay);
-      (void)st.set_step_state(run_id, s.name, "pending", std::string(buf) + " after: " + status.message());
-      emit({RunEvent::kState, s.name, "retrying", attempt, std::string(buf) + ": " + status.message()});
+      (void)st.set_step_state(run_id, s.name, "pending",
+                              std::string(buf) + " after: " + status.message());
+      emit({RunEvent::kState, s.name, "retrying", attempt,
+            std::string(buf) + ": " + status.message()});
     } else {
       scope.step(s.name).state = to_string(fr.state);
       (void)st.set_step_state(run_id, s.name, to_string(fr.state), status.message());
@@ -374,12 +395,42 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     }
   };
 
+  // Group commit: the store writes of consecutive scheduling rounds share one transaction while
+  // completions keep arriving within kLinger of each other (short steps), up to kMaxBatch old.
+  // Before a longer wait the batch is committed, so the store is never more than kMaxBatch behind
+  // the engine, and a killed engine redoes at most the steps that finished in that window (their
+  // outputs are content-addressed, so nothing is duplicated). Without a batch (another batch open
+  // or a busy store) each call commits on its own.
+  constexpr double kLinger = 0.002, kMaxBatch = 0.05;
+  std::optional<store::Store::Batch> round;
+  double round_opened = 0;
+  auto commit_round = [&]() -> Status {
+    if (round) {
+      Status c = round->commit();
+      round.reset();
+      if (!c) return c;
+    }
+    for (const auto& [execution_id, ev] : deployments)
+      record_deployments(st, run_id, execution_id, {ev});
+    deployments.clear();
+    return Status::ok();
+  };
+
   bool interrupt_seen = false;
+  std::deque<Completion> arrived;
   while (!core.finished()) {
     if (options.interrupt && options.interrupt->load() && !interrupt_seen) {
       interrupt_seen = true;
       core.cancel_all("interrupted");
     }
+    if (!round) {
+      if (auto b = st.batch()) {
+        round.emplace(std::move(b.value()));
+        round_opened = now_s();
+      }
+    }
+    for (auto& c : arrived) finish(c);
+    arrived.clear();
     const auto actions = core.poll(now_s());
     for (const auto& a : actions) {
       const std::string& name = specs[a.step]->name;
@@ -406,7 +457,8 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
             auto s = core.state(a.step);
             if (s != StepState::kPending)
               (void)st.set_step_state(run_id, name, to_string(s), a.reason);
-            emit({RunEvent::kState, name, s == StepState::kPending ? "retrying" : to_string(s), a.attempt, a.reason});
+            emit({RunEvent::kState, name, s == StepState::kPending ? "retrying" : to_string(s),
+                  a.attempt, a.reason});
           }
           break;
         case SchedAction::kSkip: {
@@ -418,6 +470,9 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
         }
       }
     }
+    if (core.finished() || !deployments.empty() || now_s() - round_opened > kMaxBatch) {
+      if (Status c = commit_round(); !c) return c;
+    }
     if (core.finished()) break;
     std::unique_lock lock(mu);
     // Steps finished synchronously (cache hits, skips) may have unblocked others: poll again at
@@ -426,13 +481,18 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       auto deadline = core.next_deadline();
       double wait = deadline ? std::max(0.0, *deadline - now_s()) : 0.1;
       wait = std::min(wait, 0.1);
-      cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return !done.empty(); });
+      auto arrived_any = [&] { return !done.empty(); };
+      if (round &&
+          !cv.wait_for(lock, std::chrono::duration<double>(std::min(wait, kLinger)), arrived_any)) {
+        lock.unlock();
+        if (Status c = commit_round(); !c) return c;
+        lock.lock();
+      }
+      if (!round) cv.wait_for(lock, std::chrono::duration<double>(wait), arrived_any);
     }
-    std::deque<Completion> batch;
-    batch.swap(done);
-    lock.unlock();
-    for (auto& c : batch) finish(c);
+    arrived.swap(done);
   }
+  if (Status c = commit_round(); !c) return c;
 
   if (abandoned > 0)
     (void)pool.release();  // a thread is stuck in a plugin that ignored cancellation

@@ -115,7 +115,7 @@ Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, 
   return detail::guarded("begin_execution", [&]() -> Result<int64_t> {
     SQLite::Database& db = impl_->db;
     const double now = detail::unix_now();
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    detail::WriteTx tx(db, impl_->batch);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
     detail::Cached ins(db,
                        "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "
@@ -157,7 +157,7 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
   return detail::guarded("finish_execution", [&]() -> Status {
     SQLite::Database& db = impl_->db;
     const double now = detail::unix_now();
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    detail::WriteTx tx(db, impl_->batch);
     detail::Cached get(db, "SELECT run_id, step, state FROM executions WHERE id = ?");
     get.bind(1, execution_id);
     if (!get.executeStep())
@@ -194,7 +194,7 @@ Result<int> Store::fail_interrupted(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("fail_interrupted", [&]() -> Result<int> {
     SQLite::Database& db = impl_->db;
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    detail::WriteTx tx(db, impl_->batch);
     // Steps left running (with or without an execution row yet) go back to pending, so a resume
     // runs them again.
     detail::Cached steps(db,
@@ -289,7 +289,7 @@ Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
   return detail::guarded("record_cached", [&]() -> Result<int64_t> {
     SQLite::Database& db = impl_->db;
     const double now = detail::unix_now();
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    detail::WriteTx tx(db, impl_->batch);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
     detail::Cached ins(db,
                        "INSERT INTO executions(run_id, step, attempt, state, plugin_id, "

@@ -116,7 +116,7 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
   return detail::guarded("create_run", [&]() -> Result<int64_t> {
     SQLite::Database& db = impl_->db;
     const double now = detail::unix_now();
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    detail::WriteTx tx(db, impl_->batch);
     detail::Cached pipe(db,
                         "INSERT INTO pipelines(name, file, last_spec_digest, created_at, "
                         "updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO UPDATE SET "
@@ -169,7 +169,7 @@ Status Store::set_run_state(int64_t run_id, const std::string& state, const std:
   std::lock_guard lock(impl_->mu);
   return detail::guarded("set_run_state", [&]() -> Status {
     SQLite::Database& db = impl_->db;
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    detail::WriteTx tx(db, impl_->batch);
     detail::Cached q(db,
                      "UPDATE runs SET state = ?1, error = ?2, "
                      "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "
@@ -192,7 +192,7 @@ Status Store::set_step_state(int64_t run_id, const std::string& step, const std:
   std::lock_guard lock(impl_->mu);
   return detail::guarded("set_step_state", [&]() -> Status {
     SQLite::Database& db = impl_->db;
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    detail::WriteTx tx(db, impl_->batch);
     detail::Cached q(db,
                      "UPDATE run_steps SET state = ?1, reason = ?2, "
                      "started_at = CASE WHEN ?1 = 'running' AND started_at IS NULL THEN ?3 "

@@ -116,11 +116,33 @@ struct LineageGraph {
 struct ScheduleState {
   std::string name;  // the schedule id ("PIPELINE" or "PIPELINE/ENTRY")
   std::string pipeline_file;
+  std::string kind = "cron";  // cron | watch
   std::string cron;
   std::string timezone = "UTC";
-  std::optional<double> last_nominal_fire;  // unix seconds of the last fire handled
-  std::optional<int64_t> last_run_id;
+  std::string watch_json;                   // watch: {"glob": [...], "poll": s} as scheduled
+  std::optional<double> last_nominal_fire;  // cron: unix seconds of the last fire handled
+  // watch: digest of the files that started the last run (or, before any, the first seen).
+  std::optional<std::string> last_digest;
+  std::optional<double> last_started_at;  // unix seconds the scheduler last started a run
+  std::optional<int64_t> last_run_id;     // the run of the newest fire that recorded one
   double updated_at = 0;
+};
+
+// One process the scheduler started for a schedule (table `schedule_fires`): kept while it is
+// in flight, so a restarted scheduler knows what is still running and which run it is.
+struct ScheduleFire {
+  int64_t id = 0;
+  std::string schedule;
+  std::string kind;               // cron | watch
+  std::string token;              // unique; the run carries it as trigger_info_json.fire
+  std::optional<double> nominal;  // cron: the nominal fire time
+  std::string digest;             // watch: the digest of the files that started it
+  std::optional<int64_t> pid;     // set once the process started
+  std::optional<int64_t> run_id;  // set once its run is recorded (linked)
+  int64_t runs_before = 0;        // the highest run id when it was recorded
+  std::string state;              // starting | running | cancelling | ended
+  std::string note;               // how it ended
+  double created_at = 0, ended_at = 0;
 };
 
 // One deployment change: upserts `deployments` and appends to `deployment_history`.
@@ -132,6 +154,7 @@ struct DeploymentRecord {
   std::string endpoint;
   std::string info_json = "{}";
   std::optional<int64_t> run_id, execution_id;
+  double created_at = 0;  // unix seconds; set by deployment_history, ignored by record_deployment
 };
 
 struct DeploymentInfo {
@@ -148,6 +171,28 @@ class Store {
 
   const std::filesystem::path& home() const;
   BlobStore& blobs();
+
+  // Groups the writes of several calls into one transaction: one commit, one WAL append, instead
+  // of one per call (the runner opens one per scheduling round). Every call inside stays
+  // all-or-nothing through a savepoint. commit() makes the writes durable; a batch destroyed
+  // without commit() rolls them all back. One batch at a time, used from one thread; calls made
+  // meanwhile from other threads join it.
+  class Batch {
+   public:
+    ~Batch();
+    Batch(Batch&& other) noexcept;
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    Batch& operator=(Batch&&) = delete;
+    Status commit();
+
+   private:
+    friend class Store;
+    explicit Batch(Store* store) : store_(store) {}
+    Store* store_;
+  };
+  // Fails when a batch is already open.
+  Result<Batch> batch();
 
   // Runs and their planned steps (all `pending`), in one transaction.
   Result<int64_t> create_run(const NewRun& run, const std::vector<std::string>& steps);
@@ -193,9 +238,23 @@ class Store {
   Result<std::optional<ScheduleState>> get_schedule(const std::string& name);
   // Inserts or replaces the row named `state.name` (updated_at is set to now).
   Status put_schedule(const ScheduleState& state);
-  // Runs with trigger 'cron' started by schedule `name` (trigger_info_json.schedule) that are still
-  // pending or running, oldest first.
+  // Runs with trigger 'cron' or 'watch' started by schedule `name` (trigger_info_json.schedule)
+  // that are still pending or running, oldest first.
   Result<std::vector<int64_t>> schedule_runs_in_flight(const std::string& name);
+  // Fires (store/schedule_fires.cpp). Records a fire about to start (state `starting`, a fresh
+  // token, runs_before) and returns it.
+  Result<ScheduleFire> add_schedule_fire(const ScheduleFire& fire);
+  // Sets the state (and, for `running`, the pid; `ended` also sets ended_at and the note).
+  Status set_schedule_fire_state(int64_t fire, const std::string& state,
+                                 std::optional<int64_t> pid = std::nullopt,
+                                 const std::string& note = "");
+  // Fires not ended, oldest first (all schedules when `schedule` is empty).
+  Result<std::vector<ScheduleFire>> open_schedule_fires(const std::string& schedule = "");
+  // Finds the run whose trigger_info_json.fire is the fire's token; when found, links it and sets
+  // the schedule's last_run_id (when no newer fire of it has a run). Returns the run, if any.
+  Result<std::optional<int64_t>> link_schedule_fire(int64_t fire);
+  // Runs of `name` in flight that no fire knows (started before fires were recorded).
+  Result<std::vector<int64_t>> schedule_runs_untracked(const std::string& name);
 
   // Lineage from artifacts (digests) walking producers (upstream) or consumers (downstream),
   // recursive CTEs bounded by `depth` execution hops.

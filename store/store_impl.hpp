@@ -12,6 +12,11 @@
 
 namespace llmops::store {
 
+namespace detail {
+// A Store::Batch: none open; open with nothing written yet; its transaction begun.
+enum class BatchState { kNone, kArmed, kBegun };
+}  // namespace detail
+
 struct Store::Impl {
   Impl(std::filesystem::path home_dir, const std::filesystem::path& db_file, int flags, int busy_ms)
       : home(std::move(home_dir)),
@@ -24,6 +29,7 @@ struct Store::Impl {
   SQLite::Database db;
   BlobStore blob_store;
   std::mutex mu;  // one call at a time on the connection
+  detail::BatchState batch = detail::BatchState::kNone;
   ~Impl();
 };
 
@@ -56,6 +62,24 @@ class Cached {
 };
 // Drops the statements of a connection that is closing.
 void forget_statements(SQLite::Database& db);
+
+// The write transaction of one store call: BEGIN IMMEDIATE ... COMMIT on its own, or a savepoint
+// inside an open Store::Batch (whose transaction the first write begins), so each call stays
+// all-or-nothing while the batch commits once. Destroyed uncommitted, it rolls back (to the
+// savepoint). Used under Impl::mu.
+class WriteTx {
+ public:
+  WriteTx(SQLite::Database& db, BatchState& batch);
+  ~WriteTx();
+  WriteTx(const WriteTx&) = delete;
+  WriteTx& operator=(const WriteTx&) = delete;
+  void commit();
+
+ private:
+  SQLite::Database& db_;
+  bool nested_;
+  bool done_ = false;
+};
 
 // Column helpers: NULL reads as 0 / "".
 inline double col_time(const SQLite::Column& c) {
