@@ -65,6 +65,57 @@ int cmd_schedule_next(const NextArgs& a) {
   return kExitOk;
 }
 
+nlohmann::json when_json(SysSeconds t, const std::string& tz) {
+  return {{"local", engine::format_local_iso(t, tz)}, {"utc", engine::format_local_iso(t, "UTC")}};
+}
+
+// One row of `schedule list --json` (see docs/cli.md).
+nlohmann::json schedule_row(const engine::PipelineSpec& pipeline, const fs::path& file,
+                            const engine::ScheduleSpec& s, store::Store* store, SysSeconds now) {
+  const bool watch = s.is_watch();
+  nlohmann::json row = {
+      {"schedule", s.id},
+      {"pipeline", pipeline.name},
+      {"file", file.string()},
+      {"kind", watch ? "watch" : "cron"},
+      {"cron", watch ? nlohmann::json(nullptr) : nlohmann::json(s.expression)},
+      {"timezone", watch ? nlohmann::json(nullptr) : nlohmann::json(s.timezone)},
+      {"state", s.suspend ? "suspended" : "active"},
+      {"concurrency", engine::to_string(s.concurrency)},
+      {"catchup", watch ? nlohmann::json(nullptr) : nlohmann::json(engine::to_string(s.catchup))},
+      {"last", nullptr},
+      {"last_run", nullptr},
+      {"next", nullptr}};
+  if (watch) {
+    row["watch"] = {{"glob", s.watch->globs}, {"poll", s.watch->poll_s}};
+    if (s.watch->settle_s > 0) row["watch"]["settle"] = s.watch->settle_s;
+    row["last_digest"] = nullptr;
+  }
+  auto st =
+      store ? store->get_schedule(s.id) : Result<std::optional<store::ScheduleState>>(std::nullopt);
+  if (st && st.value()) {
+    const store::ScheduleState& state = *st.value();
+    if (state.last_run_id) row["last_run"] = *state.last_run_id;
+    if (watch && state.kind == "watch") {
+      if (state.last_started_at) {
+        row["last"] = when_json(
+            SysSeconds(std::chrono::seconds(static_cast<long long>(*state.last_started_at))),
+            "UTC");
+      }
+      if (state.last_digest) row["last_digest"] = *state.last_digest;
+    } else if (!watch && state.last_nominal_fire) {
+      SysSeconds last{std::chrono::seconds(static_cast<long long>(*state.last_nominal_fire))};
+      // A schedule that never fired holds the time the scheduler first saw it: not a fire.
+      auto fire = s.cron->next_after(last - std::chrono::seconds(1));
+      if (fire && *fire == last) row["last"] = when_json(last, s.timezone);
+    }
+  }
+  if (!watch && !s.suspend) {
+    if (auto next = s.cron->next_after(now)) row["next"] = when_json(*next, s.timezone);
+  }
+  return row;
+}
+
 int cmd_schedule_list(const ScheduleListArgs& a) {
   auto files = load_schedule_files(a.dir);
   if (!files) return fail(files.status().message());
@@ -82,36 +133,8 @@ int cmd_schedule_list(const ScheduleListArgs& a) {
       for (const auto& d : f.diagnostics) std::cerr << d.str() << "\n";
       continue;
     }
-    for (const auto& s : f.spec->schedules) {
-      nlohmann::json row = {{"schedule", s.id},
-                            {"pipeline", f.spec->name},
-                            {"file", f.path.string()},
-                            {"cron", s.expression},
-                            {"timezone", s.timezone},
-                            {"state", s.suspend ? "suspended" : "active"},
-                            {"concurrency", engine::to_string(s.concurrency)},
-                            {"catchup", engine::to_string(s.catchup)},
-                            {"last", nullptr},
-                            {"next", nullptr}};
-      auto st = store ? store->get_schedule(s.id)
-                      : Result<std::optional<store::ScheduleState>>(std::nullopt);
-      if (st && st.value() && st.value()->last_nominal_fire) {
-        SysSeconds last{
-            std::chrono::seconds(static_cast<long long>(*st.value()->last_nominal_fire))};
-        // A schedule that never fired holds the time the scheduler first saw it: not a fire.
-        auto fire = s.cron->next_after(last - std::chrono::seconds(1));
-        if (fire && *fire == last) {
-          row["last"] = {{"local", engine::format_local_iso(last, s.timezone)},
-                         {"utc", engine::format_local_iso(last, "UTC")}};
-          if (st.value()->last_run_id) row["last_run"] = *st.value()->last_run_id;
-        }
-      }
-      if (auto next = s.cron->next_after(now); next && !s.suspend) {
-        row["next"] = {{"local", engine::format_local_iso(*next, s.timezone)},
-                       {"utc", engine::format_local_iso(*next, "UTC")}};
-      }
-      rows.push_back(row);
-    }
+    for (const auto& s : f.spec->schedules)
+      rows.push_back(schedule_row(*f.spec, f.path, s, store.get(), now));
   }
   if (a.json) {
     print_json(rows);
@@ -124,16 +147,25 @@ int cmd_schedule_list(const ScheduleListArgs& a) {
   auto cell = [](const nlohmann::json& v, const char* key) {
     return v.is_null() ? std::string("-") : v[key].get<std::string>();
   };
-  std::cout << std::left << std::setw(28) << "SCHEDULE" << std::setw(18) << "CRON" << std::setw(18)
-            << "TIMEZONE" << std::setw(10) << "STATE" << std::setw(27) << "LAST" << std::setw(27)
-            << "NEXT"
+  std::cout << std::left << std::setw(28) << "SCHEDULE" << std::setw(30) << "TRIGGER"
+            << std::setw(18) << "TIMEZONE" << std::setw(10) << "STATE" << std::setw(27) << "LAST"
+            << std::setw(8) << "RUN" << std::setw(27) << "NEXT"
             << "NEXT (UTC)\n";
   for (const auto& r : rows) {
-    std::cout << std::left << std::setw(28) << r["schedule"].get<std::string>() << std::setw(18)
-              << r["cron"].get<std::string>() << std::setw(18) << r["timezone"].get<std::string>()
-              << std::setw(10) << r["state"].get<std::string>() << std::setw(27)
-              << cell(r["last"], "local") << std::setw(27) << cell(r["next"], "local")
-              << cell(r["next"], "utc") << "\n";
+    const bool watch = r["kind"] == "watch";
+    std::string trigger = watch ? "watch " : r["cron"].get<std::string>();
+    if (watch) {
+      for (const auto& g : r["watch"]["glob"])
+        trigger += (trigger.size() > 6 ? "," : "") + g.get<std::string>();
+    }
+    std::string next = cell(r["next"], "local");
+    if (watch && r["state"] == "active") next = "on change";
+    std::cout << std::left << std::setw(28) << r["schedule"].get<std::string>() << std::setw(30)
+              << trigger << std::setw(18)
+              << (watch ? std::string("-") : r["timezone"].get<std::string>()) << std::setw(10)
+              << r["state"].get<std::string>() << std::setw(27) << cell(r["last"], "local")
+              << std::setw(8) << (r["last_run"].is_null() ? std::string("-") : r["last_run"].dump())
+              << std::setw(27) << next << cell(r["next"], "utc") << "\n";
   }
   return kExitOk;
 }

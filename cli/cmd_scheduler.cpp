@@ -1,16 +1,19 @@
-// `llmops scheduler`: the cron daemon. Loads the pipelines of a folder, asks the CronScheduler
-// (engine/cron_scheduler.hpp) what to do, and starts each run as a child `llmops run FILE -p ...`
-// (the same engine as by hand), one log file per run under LLMOPS_HOME/scheduler/.
+// `llmops scheduler`: the scheduling daemon. Loads the pipelines of a folder (reloading changed
+// files, keeping the last valid definition of a file that became invalid), and hands their
+// schedules to the ScheduleDaemon (engine/schedule_daemon.hpp), which decides what to start,
+// cancel or skip and keeps its state in the store; runs are child `llmops run FILE -p ...`
+// processes (cli/scheduler_launcher.hpp), one log file per run under LLMOPS_HOME/scheduler/.
 //
-// At most once: the new last nominal fire time of a schedule is written to the store before its
-// run is spawned, so a scheduler killed at any point never starts a fire twice (a kill between
-// the write and the spawn loses that one fire, and the log says where it stopped).
+// At most once: the new state of a schedule (last nominal fire time, or the digest of the files a
+// watch saw) is written to the store before its run is spawned, so a scheduler killed at any point
+// never starts a fire twice (a kill between the write and the spawn loses that one fire, and the
+// next scheduler says so). What is in flight is in the store too (schedule_fires), so concurrency
+// policies hold across restarts.
 // One scheduler per store: an flock on LLMOPS_HOME/scheduler.lock, held for the process's life.
 // Test-only: LLMOPS_SCHEDULER_TEST_CLOCK="ANCHOR:SCALE" runs the scheduler's clock SCALE times
 // faster than real time from the unix second ANCHOR, so "* * * * *" fires every 60/SCALE seconds.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,9 +27,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/schedule_files.hpp"
-#include "engine/cron_scheduler.hpp"
-
-extern char** environ;
+#include "cli/scheduler_launcher.hpp"
+#include "engine/schedule_daemon.hpp"
 
 namespace fs = std::filesystem;
 
@@ -82,10 +84,6 @@ void log_line(const std::string& text) {
   std::cout << buf << " " << text << std::endl;
 }
 
-std::string param_text(const nlohmann::json& v) {
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
-
 struct Loaded {
   fs::path file;
   std::string digest;         // of the text on disk; "invalid:..." when that text has errors
@@ -106,51 +104,6 @@ fs::path run_file(const fs::path& home, const Loaded& l) {
     std::ofstream(snap, std::ios::binary) << l.text;
   }
   return snap;
-}
-
-struct Child {
-  std::string schedule;
-  SysSeconds nominal;
-};
-
-pid_t spawn_run(const fs::path& exe, const fs::path& file, const nlohmann::json& params,
-                const fs::path& log_file, const std::string& schedule, SysSeconds nominal) {
-  std::vector<std::string> args = {exe.string(), "run", file.string()};
-  for (auto it = params.begin(); it != params.end(); ++it) {
-    args.push_back("-p");
-    args.push_back(it.key() + "=" + param_text(it.value()));
-  }
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // The trigger for the run's record, for `llmops run` to pick up.
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  env_store.push_back("LLMOPS_TRIGGER=cron");
-  env_store.push_back("LLMOPS_TRIGGER_INFO=" +
-                      nlohmann::json{{"schedule", schedule},
-                                     {"nominal", engine::format_local_iso(nominal, "UTC")},
-                                     {"nominal_unix", nominal.time_since_epoch().count()}}
-                          .dump());
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Own process group: a Ctrl-C at the terminal stops the scheduler, not the runs it started.
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  return rc == 0 ? pid : -1;
 }
 
 }  // namespace
@@ -182,26 +135,20 @@ int cmd_scheduler(const SchedulerArgs& a) {
   sigaction(SIGINT, &sa, nullptr);
 
   DaemonClock clock;
-  engine::CronScheduler scheduler(clock);
+  ProcessLauncher launcher(exe, home / "scheduler");
+  engine::ScheduleDaemon::Options options;
+  options.log = log_line;
+  engine::ScheduleDaemon daemon(*store, clock, launcher, options);
   std::map<fs::path, Loaded> loaded;
-  std::map<pid_t, Child> children;
   double next_scan = 0;
   log_line("scheduler: watching " + a.dir + " (store " + home.string() + ")" +
            (clock.accelerated() ? " [test clock]" : ""));
+  auto report_finished = [&] {
+    for (const auto& line : launcher.reap()) log_line("finished " + line);
+  };
 
   while (g_stop.load() == 0) {
-    // Reap finished runs.
-    for (int status = 0;;) {
-      pid_t pid = waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) break;
-      auto it = children.find(pid);
-      if (it == children.end()) continue;
-      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      log_line("finished " + it->second.schedule + " @ " +
-               engine::format_local_iso(it->second.nominal, "UTC") + " (exit " +
-               std::to_string(code) + ")");
-      children.erase(it);
-    }
+    report_finished();
     // Reload changed files; keep the old definition of a file that became invalid.
     if (real_now() >= next_scan) {
       next_scan = real_now() + a.poll_s;
@@ -243,104 +190,46 @@ int cmd_scheduler(const SchedulerArgs& a) {
         }
       }
     }
-    // Decide.
-    std::vector<engine::ScheduleInput> inputs;
-    std::map<std::string, const Loaded*> owner;
+    // Decide and act.
+    std::vector<engine::ScheduleTarget> targets;
     for (const auto& [path, l] : loaded) {
-      for (const auto& s : l.spec.schedules) {
-        engine::ScheduleInput in;
-        in.spec = &s;
-        auto st = store->get_schedule(s.id);
-        if (st && st.value() && st.value()->last_nominal_fire) {
-          in.last_nominal =
-              SysSeconds(seconds(static_cast<long long>(*st.value()->last_nominal_fire)));
-        }
-        for (const auto& [pid, c] : children)
-          if (c.schedule == s.id) in.running.push_back(pid);
-        inputs.push_back(in);
-        owner[s.id] = &l;
-      }
+      if (l.text_digest.empty()) continue;  // invalid from the start: nothing scheduled
+      const fs::path file = run_file(home, l);
+      for (const auto& s : l.spec.schedules) targets.push_back({&s, l.file, file});
     }
-    auto plan = scheduler.decide(inputs);
-    std::map<std::string, SysSeconds> new_last(plan.last_nominal.begin(), plan.last_nominal.end());
-    // At most once: persist the new state first, then act.
-    for (const auto& [id, t] : new_last) {
-      const Loaded* l = owner[id];
-      const engine::ScheduleSpec* spec = nullptr;
-      for (const auto& s : l->spec.schedules)
-        if (s.id == id) spec = &s;
-      store::ScheduleState st;
-      if (auto old = store->get_schedule(id); old && old.value()) st = *old.value();
-      st.name = id;
-      st.pipeline_file = l->file.string();
-      st.cron = spec->expression;
-      st.timezone = spec->timezone;
-      st.last_nominal_fire = static_cast<double>(t.time_since_epoch().count());
-      if (auto s = store->put_schedule(st); !s) log_line("error: " + s.message());
-    }
-    for (const auto& d : plan.decisions) {
-      const std::string when = engine::format_local_iso(d.nominal, "UTC");
-      using Kind = engine::ScheduleDecision::Kind;
-      if (d.kind == Kind::kCancel) {
-        log_line("cancel " + d.schedule_id + " run (pid " + std::to_string(d.run_id) +
-                 "): " + d.reason);
-        kill(static_cast<pid_t>(d.run_id), SIGINT);
-      } else if (d.kind == Kind::kSkipped || d.kind == Kind::kMissed) {
-        log_line(std::string(engine::to_string(d.kind)) + " " + d.schedule_id + ": " +
-                 std::to_string(d.count) + " fire(s) up to " + when + " (" + d.reason + ")");
-      } else {
-        const Loaded* l = owner[d.schedule_id];
-        std::string stamp = when;
-        for (char& c : stamp)
-          if (c == ':') c = '-';
-        std::string safe_id = d.schedule_id;
-        for (char& c : safe_id)
-          if (c == '/') c = '_';
-        fs::path log_file = home / "scheduler" / (safe_id + "@" + stamp + ".log");
-        pid_t pid =
-            spawn_run(exe, run_file(home, *l), d.params, log_file, d.schedule_id, d.nominal);
-        if (pid < 0) {
-          log_line("error: cannot start " + d.schedule_id + " @ " + when);
-          continue;
-        }
-        children[pid] = {d.schedule_id, d.nominal};
-        log_line("start " + d.schedule_id + " @ " + when + " (pid " + std::to_string(pid) +
-                 ", log " + log_file.string() + ")");
-      }
-    }
+    const auto wake_at = daemon.tick(targets);
+    report_finished();
     // Sleep until the next due time, the next file scan, or a stop (in short steps: a run that
     // ends or a signal is noticed within a fraction of a second).
     double wake = next_scan;
-    if (plan.wake_at) {
-      wake = std::min(wake,
-                      clock.to_real(static_cast<double>(plan.wake_at->time_since_epoch().count())));
+    if (wake_at) {
+      wake =
+          std::min(wake, clock.to_real(static_cast<double>(wake_at->time_since_epoch().count())));
     }
+    // A run just started records itself within moments: look again soon, for its run id.
+    if (daemon.awaiting_runs()) wake = std::min(wake, real_now() + 0.25);
     while (g_stop.load() == 0 && real_now() < wake) {
       std::this_thread::sleep_for(std::chrono::milliseconds(
           static_cast<int>(std::clamp((wake - real_now()) * 1000.0, 1.0, 100.0))));
       siginfo_t info{};
-      if (!children.empty() && waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+      if (launcher.children() > 0 && waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
           info.si_pid != 0)
         break;
     }
   }
 
-  log_line("scheduler: stopping; waiting for " + std::to_string(children.size()) +
+  log_line("scheduler: stopping; waiting for " + std::to_string(launcher.children()) +
            " run(s) (signal again to cancel them; `llmops resume` continues a cancelled run)");
   bool forwarded = false;
-  while (!children.empty()) {
+  while (launcher.children() > 0) {
     if (g_stop.load() > 1 && !forwarded) {
-      for (const auto& [pid, c] : children) kill(pid, SIGINT);
+      launcher.interrupt_all();
       forwarded = true;
     }
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
-      children.erase(pid);
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    report_finished();
+    if (launcher.children() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  daemon.reconcile();  // the fires of the runs that ended, and their run ids, into the store
   log_line("scheduler: stopped");
   return kExitOk;
 }

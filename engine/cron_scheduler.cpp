@@ -187,8 +187,7 @@ void CronScheduler::decide_one(const ScheduleInput& in, SysSeconds now, Schedule
       ++forbidden;
     }
     if (forbidden > 0) {
-      std::string why = busy ? "concurrency forbid: run " + std::to_string(in.running.front()) +
-                                   " is still running"
+      std::string why = busy ? "concurrency forbid: a run is still in flight"
                              : "concurrency forbid: one catch-up run at a time";
       note(Kind::kSkipped, newest, forbidden, why);
     }

@@ -65,7 +65,9 @@ class FakeClock : public Clock {
 struct ScheduleInput {
   const ScheduleSpec* spec = nullptr;      // not owned; must outlive decide()
   std::optional<SysSeconds> last_nominal;  // the last fire handled (started, skipped or missed)
-  std::vector<int64_t> running;            // run ids in flight started by this schedule
+  // Handles of the runs in flight started by this schedule (the daemon passes its own handles;
+  // a kCancel decision names one of them in run_id).
+  std::vector<int64_t> running;
 };
 
 struct ScheduleDecision {
@@ -75,7 +77,7 @@ struct ScheduleDecision {
   SysSeconds nominal{};  // kStart: the fire; kSkipped/kMissed: the most recent one counted
   SysSeconds due{};      // kStart: nominal + jitter
   nlohmann::json params = nlohmann::json::object();  // kStart
-  int64_t run_id = 0;                                // kCancel
+  int64_t run_id = 0;                                // kCancel: a handle from `running`
   int count = 1;                                     // kSkipped/kMissed: how many fires
   std::string reason;                                // for the log
 };

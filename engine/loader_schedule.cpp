@@ -1,8 +1,10 @@
 // Pipeline loading: the `schedule:` block (see engine/schedule.hpp for what each field means).
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "engine/loader_impl.hpp"
+#include "engine/watch.hpp"
 
 namespace llmops::engine {
 
@@ -36,8 +38,12 @@ namespace detail {
 namespace {
 
 const std::vector<std::string> kScheduleKeys = {
-    "name",    "cron",        "timezone", "params",  "concurrency",
-    "catchup", "max_catchup", "jitter",   "suspend", "starting_deadline"};
+    "name",    "cron",        "watch",  "timezone", "params",           "concurrency",
+    "catchup", "max_catchup", "jitter", "suspend",  "starting_deadline"};
+// Keys that mean something for cron entries only.
+const std::vector<std::string> kCronOnlyKeys = {"timezone", "catchup", "max_catchup", "jitter",
+                                                "starting_deadline"};
+constexpr double kMinPoll = 1, kMaxWatchDuration = 7 * 86400;
 const std::vector<std::string> kConcurrency = {"allow", "forbid", "replace"};
 const std::vector<std::string> kCatchup = {"none", "latest", "all"};
 
@@ -49,6 +55,77 @@ bool value_fits(const std::string& type, const json& v) {
   if (type == "list") return v.is_array();
   if (type == "map") return v.is_object();
   return true;
+}
+
+using PosAt = std::function<SourcePos(const YAML::Node&, size_t)>;
+
+// `watch:` of a schedule entry: a glob, or {glob: GLOB | [GLOB, ...], poll: DURATION, settle: ...}.
+// `at(node, offset)` is where character `offset` of a scalar sits, for errors inside a glob.
+std::optional<WatchSpec> parse_watch(Loader& loader, const Entry& e, const std::string& what,
+                                     const PosAt& at) {
+  const std::string where = "'watch' of " + what;
+  WatchSpec w;
+  bool ok = true;
+  auto add_glob = [&](const YAML::Node& node, SourcePos pos) {
+    if (!node.IsScalar() || node.IsNull()) {
+      loader.error(pos, "a glob in " + where + " must be a string, got " + yaml_type_name(node));
+      ok = false;
+      return;
+    }
+    size_t off = 0;
+    if (Status st = check_glob(node.Scalar(), &off); !st) {
+      loader.error(at(node, off), where + ": " + st.message());
+      ok = false;
+      return;
+    }
+    w.globs.push_back(node.Scalar());
+  };
+  if (e.value.IsScalar() && !e.value.IsNull()) {
+    add_glob(e.value, e.value_pos);  // the short form: `watch: "data/incoming/*.jsonl"`
+  } else if (e.value.IsMap()) {
+    bool has_glob = false;
+    for (const auto& item :
+         loader.entries(e.value, e.value_pos, where, {"glob", "poll", "settle"})) {
+      if (item.key == "glob") {
+        has_glob = true;
+        if (!item.value.IsSequence()) {
+          add_glob(item.value, item.value_pos);
+        } else if (item.value.size() == 0) {
+          loader.error(item.value_pos, "'glob' in " + where + " is an empty list: give a glob");
+          ok = false;
+        } else {
+          for (size_t i = 0; i < item.value.size(); ++i) {
+            add_glob(item.value[i], pos_of(item.value[i]));
+          }
+        }
+        continue;
+      }
+      auto v = loader.get_duration(item, where);
+      if (v && item.key == "poll" && *v < kMinPoll) {
+        loader.error(item.value_pos,
+                     "'poll' in " + where + " must be at least 1s, got " + item.value.Scalar());
+        v.reset();
+      } else if (v && *v > kMaxWatchDuration) {
+        loader.error(item.value_pos, "'" + item.key + "' in " + where +
+                                         " must be at most 7d, got " + item.value.Scalar());
+        v.reset();
+      }
+      if (v) (item.key == "poll" ? w.poll_s : w.settle_s) = *v;
+      ok = ok && v;
+    }
+    if (!has_glob) {
+      loader.error(e.value_pos, where + " needs 'glob' (files such as data/incoming/*.jsonl)");
+      ok = false;
+    }
+  } else {
+    loader.error(e.value_pos, where +
+                                  " must be a glob (\"data/incoming/*.jsonl\") or a mapping "
+                                  "{glob, poll, settle}, got " +
+                                  yaml_type_name(e.value));
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return w;
 }
 
 }  // namespace
@@ -120,6 +197,7 @@ void Loader::load_schedule_entry(const YAML::Node& node, SourcePos where, const 
   s.pos = where;
   bool ok = true;
   const Entry* cron_entry = nullptr;
+  const Entry* watch_entry = nullptr;
   const Entry* tz_entry = nullptr;
   auto items = entries(node, where, what, kScheduleKeys);
   for (const auto& item : items) {
@@ -139,6 +217,13 @@ void Loader::load_schedule_entry(const YAML::Node& node, SourcePos where, const 
       if (v) s.expression = *v;
       s.cron_pos = item.value_pos;
       ok = ok && v;
+    } else if (item.key == "watch") {
+      watch_entry = &item;
+      s.watch_pos = item.value_pos;
+      s.watch = parse_watch(*this, item, what, [this](const YAML::Node& n, size_t off) {
+        return pos_in_scalar(n, off);
+      });
+      ok = ok && s.watch;
     } else if (item.key == "timezone") {
       tz_entry = &item;
       auto v = get_string(item, what);
@@ -215,9 +300,28 @@ void Loader::load_schedule_entry(const YAML::Node& node, SourcePos where, const 
       ok = ok && v;
     }
   }
-  if (!cron_entry) {
-    error(where, what + " needs 'cron' (an expression such as \"0 3 * * *\" or @daily)");
+  if (watch_entry) {
+    if (cron_entry) {
+      error(watch_entry->key_pos, what +
+                                      " has both 'cron' and 'watch': give one (two entries can "
+                                      "use one each)");
+      ok = false;
+    }
+    for (const auto& item : items) {
+      if (std::find(kCronOnlyKeys.begin(), kCronOnlyKeys.end(), item.key) == kCronOnlyKeys.end())
+        continue;
+      error(item.key_pos, "'" + item.key + "' applies to cron entries only; " + what +
+                              " is a 'watch' entry (it starts a run when its files change)");
+      ok = false;
+    }
+  }
+  if (!cron_entry && !watch_entry) {
+    error(where, what +
+                     " needs 'cron' (an expression such as \"0 3 * * *\" or @daily) or 'watch' "
+                     "(files such as data/incoming/*.jsonl)");
     ok = false;
+  } else if (!cron_entry) {
+    // A watch entry: nothing more to parse.
   } else if (!s.expression.empty() || cron_entry->value.IsScalar()) {
     size_t off = 0;
     auto parsed = CronSpec::parse(s.expression, s.timezone, &off);

@@ -158,6 +158,35 @@ CREATE TRIGGER deployment_history_no_delete BEFORE DELETE ON deployment_history
 BEGIN SELECT RAISE(ABORT, 'deployment_history is append-only'); END;
 )sql";
 
+// Version 2: watch schedules (their kind, what they watch, the digest that started the last run)
+// and the processes the scheduler started (`schedule_fires`), so a restarted scheduler knows what
+// is still in flight, from which process, and which run each one recorded.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE schedules ADD COLUMN kind TEXT NOT NULL DEFAULT 'cron';
+ALTER TABLE schedules ADD COLUMN watch_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE schedules ADD COLUMN last_digest TEXT;
+ALTER TABLE schedules ADD COLUMN last_started_at REAL;
+
+CREATE TABLE schedule_fires (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  schedule TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  token TEXT NOT NULL UNIQUE,
+  nominal REAL,
+  digest TEXT NOT NULL DEFAULT '',
+  pid INTEGER,
+  run_id INTEGER REFERENCES runs(id),
+  runs_before INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'starting'
+    CHECK (state IN ('starting', 'running', 'cancelling', 'ended')),
+  note TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  ended_at REAL
+);
+CREATE INDEX schedule_fires_open ON schedule_fires(state, schedule);
+CREATE INDEX schedule_fires_run ON schedule_fires(run_id);
+)sql";
+
 constexpr const char* kSchemaVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -168,7 +197,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 }  // namespace
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> kMigrations = {kV1};
+  static const std::vector<std::string> kMigrations = {kV1, kV2};
   return kMigrations;
 }
 

@@ -1,4 +1,5 @@
-// Store: the `schedules` table (state of the cron scheduler) and the runs it has in flight.
+// Store: the `schedules` table (state of the scheduler) and the runs it has in flight. The
+// processes it started (`schedule_fires`) are in schedule_fires.cpp.
 #include "store/store_impl.hpp"
 
 namespace llmops::store {
@@ -6,7 +7,8 @@ namespace llmops::store {
 namespace {
 
 constexpr const char* kScheduleColumns =
-    "name, pipeline_file, cron, timezone, last_nominal_fire, last_run_id, updated_at";
+    "name, pipeline_file, cron, timezone, last_nominal_fire, last_run_id, updated_at, kind, "
+    "watch_json, last_digest, last_started_at";
 
 ScheduleState read_schedule(SQLite::Statement& q) {
   ScheduleState s;
@@ -17,7 +19,20 @@ ScheduleState read_schedule(SQLite::Statement& q) {
   if (!q.getColumn(4).isNull()) s.last_nominal_fire = q.getColumn(4).getDouble();
   if (!q.getColumn(5).isNull()) s.last_run_id = q.getColumn(5).getInt64();
   s.updated_at = detail::col_time(q.getColumn(6));
+  s.kind = detail::col_text(q.getColumn(7));
+  s.watch_json = detail::col_text(q.getColumn(8));
+  if (!q.getColumn(9).isNull()) s.last_digest = q.getColumn(9).getString();
+  if (!q.getColumn(10).isNull()) s.last_started_at = q.getColumn(10).getDouble();
   return s;
+}
+
+template <typename T>
+void bind_optional(detail::Cached& q, int index, const std::optional<T>& v) {
+  if (v) {
+    q.bind(index, *v);
+  } else {
+    q.bind(index);
+  }
 }
 
 }  // namespace
@@ -48,29 +63,31 @@ Result<std::optional<ScheduleState>> Store::get_schedule(const std::string& name
 Status Store::put_schedule(const ScheduleState& s) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("put_schedule", [&]() -> Status {
+    detail::WriteTx tx(impl_->db, impl_->batch);
     detail::Cached q(impl_->db,
                      "INSERT INTO schedules (name, pipeline_file, cron, timezone, "
-                     "last_nominal_fire, last_run_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                     "last_nominal_fire, last_run_id, updated_at, kind, watch_json, last_digest, "
+                     "last_started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT(name) DO UPDATE SET pipeline_file = excluded.pipeline_file, "
                      "cron = excluded.cron, timezone = excluded.timezone, "
                      "last_nominal_fire = excluded.last_nominal_fire, "
-                     "last_run_id = excluded.last_run_id, updated_at = excluded.updated_at");
+                     "last_run_id = excluded.last_run_id, updated_at = excluded.updated_at, "
+                     "kind = excluded.kind, watch_json = excluded.watch_json, "
+                     "last_digest = excluded.last_digest, "
+                     "last_started_at = excluded.last_started_at");
     q.bind(1, s.name);
     q.bind(2, s.pipeline_file);
     q.bind(3, s.cron);
     q.bind(4, s.timezone);
-    if (s.last_nominal_fire) {
-      q.bind(5, *s.last_nominal_fire);
-    } else {
-      q.bind(5);
-    }
-    if (s.last_run_id) {
-      q.bind(6, static_cast<int64_t>(*s.last_run_id));
-    } else {
-      q.bind(6);
-    }
+    bind_optional(q, 5, s.last_nominal_fire);
+    bind_optional(q, 6, s.last_run_id);
     q.bind(7, detail::unix_now());
+    q.bind(8, s.kind.empty() ? std::string("cron") : s.kind);
+    q.bind(9, s.watch_json);
+    bind_optional(q, 10, s.last_digest);
+    bind_optional(q, 11, s.last_started_at);
     q.exec();
+    tx.commit();
     return Status::ok();
   });
 }
@@ -79,8 +96,8 @@ Result<std::vector<int64_t>> Store::schedule_runs_in_flight(const std::string& n
   std::lock_guard lock(impl_->mu);
   return detail::guarded("schedule_runs_in_flight", [&]() -> Result<std::vector<int64_t>> {
     detail::Cached q(impl_->db,
-                     "SELECT id FROM runs WHERE trigger_kind = 'cron' AND state IN ('pending', "
-                     "'running') AND json_extract(trigger_info_json, '$.schedule') = ? "
+                     "SELECT id FROM runs WHERE trigger_kind IN ('cron', 'watch') AND state IN "
+                     "('pending', 'running') AND json_extract(trigger_info_json, '$.schedule') = ? "
                      "ORDER BY id");
     q.bind(1, name);
     std::vector<int64_t> out;

@@ -1,6 +1,7 @@
 // Integration: `llmops schedule next | list` and the `llmops scheduler` daemon on an accelerated
 // test clock (LLMOPS_SCHEDULER_TEST_CLOCK): SIGKILL, restart, nothing fired twice, the missed
-// fires caught up; a second scheduler on the same store is refused.
+// fires caught up; a second scheduler on the same store is refused; a watch entry starts a run
+// when new data arrives, records it as `trigger: watch`, and does not fire again after a restart.
 #include <regex>
 
 #include <catch2/catch.hpp>
@@ -149,6 +150,15 @@ TEST_CASE("scheduler: SIGKILL and restart neither fire twice nor forget missed f
   auto listed = run_cli(t, {"schedule", "list", "--dir", dir, "--json"});
   REQUIRE(listed.exit_code == 0);
   CHECK(listed.json()[0]["last"]["utc"] == all.back());
+  // ... with the run that fire started.
+  auto newest = sql(db_path(t),
+                    "SELECT id FROM runs WHERE json_extract(trigger_info_json, "
+                    "'$.nominal') = '" +
+                        all.back() + "'");
+  REQUIRE(newest.size() == 1);
+  CHECK(listed.json()[0]["last_run"] == std::stoll(newest[0][0]));
+  auto text = run_cli(t, {"schedule", "list", "--dir", dir});
+  CHECK(text.out.find(" " + newest[0][0] + " ") != std::string::npos);
 }
 
 TEST_CASE("scheduler: an invalid edit keeps the previous definition, and its runs still work",
@@ -178,4 +188,80 @@ TEST_CASE("scheduler: an invalid edit keeps the previous definition, and its run
   CHECK(r.out.find("(exit 2)") == std::string::npos);
   CHECK(r.out.find("(exit 0)") != std::string::npos);
   CHECK(r.out.find("YAML syntax error") != std::string::npos);  // the diagnostics are logged
+}
+
+TEST_CASE("scheduler: a watch entry starts a run on new data, once, across a restart",
+          "[cli][scheduler][watch]") {
+  TempHome t;
+  const std::string data = (t.path() / "data").string();
+  fs::create_directories(data);
+  t.write("pipes/sensor.yaml", R"(apiVersion: llmops/v1
+kind: Pipeline
+name: sensor
+steps:
+  a:
+    uses: testing/noop
+schedule:
+  - name: incoming
+    watch: {glob: ")" + data + R"(/*.jsonl", poll: 1s}
+    concurrency: forbid
+)");
+  const std::vector<std::string> args = {"scheduler", "--dir", (t.path() / "pipes").string(),
+                                         "--poll", "0.2"};
+  auto starts = [](const std::string& log) {
+    size_t n = 0;
+    for (size_t at = 0;
+         (at = log.find("start sensor/incoming on new data", at)) != std::string::npos; ++at)
+      ++n;
+    return n;
+  };
+  pid_t first = spawn_cli(t, args, "w1");
+  REQUIRE(first > 0);
+  const auto log1 = [&] { return slurp(t.path() / "w1.out"); };
+  CHECK(wait_until([&] { return log1().find("first look, 0 file(s)") != std::string::npos; }, 30));
+  t.write("data/a.jsonl", "{\"q\": 1}\n");
+  CHECK(wait_until([&] { return starts(log1()) == 1; }, 30));
+  CHECK(wait_until(
+      [&] {
+        auto linked = sql(db_path(t), "SELECT 1 FROM schedules WHERE last_run_id IS NOT NULL");
+        return sql(db_path(t), "SELECT 1 FROM runs WHERE state = 'succeeded'").size() == 1 &&
+               linked.size() == 1;
+      },
+      30));
+  kill(first, SIGKILL);
+  wait_cli(t, first, "w1");
+
+  // Restarted: the same data does not start another run; new data does, once.
+  pid_t again = spawn_cli(t, args, "w2");
+  REQUIRE(again > 0);
+  const auto log2 = [&] { return slurp(t.path() / "w2.out"); };
+  CHECK(wait_until([&] { return log2().find("unchanged since the last run") != std::string::npos; },
+                   30));
+  t.write("data/b.jsonl", "{\"q\": 2}\n");
+  CHECK(wait_until([&] { return starts(log2()) == 1; }, 30));
+  CHECK(wait_until(
+      [&] { return sql(db_path(t), "SELECT 1 FROM runs WHERE state = 'succeeded'").size() == 2; },
+      30));
+  kill(again, SIGTERM);
+  auto stopped = wait_cli_for(t, again, "w2", 30);
+  INFO("first: " << log1() << "\nsecond: " << stopped.out);
+  CHECK(stopped.exit_code == 0);
+  CHECK(starts(stopped.out) == 1);
+  CHECK(stopped.out.find("first look") == std::string::npos);
+
+  auto runs = sql(db_path(t),
+                  "SELECT id, trigger_kind, json_extract(trigger_info_json, '$.files'), "
+                  "json_extract(trigger_info_json, '$.digest') FROM runs ORDER BY id");
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0][1] == "watch");
+  CHECK(runs[0][2] == "[\"" + data + "/a.jsonl\"]");
+  CHECK(runs[1][2] == "[\"" + data + "/a.jsonl\",\"" + data + "/b.jsonl\"]");
+  CHECK(runs[0][3] != runs[1][3]);
+  auto listed = run_cli(t, {"schedule", "list", "--dir", (t.path() / "pipes").string(), "--json"});
+  REQUIRE(listed.exit_code == 0);
+  const json row = listed.json().at(0);
+  CHECK(row["kind"] == "watch");
+  CHECK(row["last_run"] == std::stoll(runs[1][0]));
+  CHECK(row["last_digest"] == runs[1][3]);
+  CHECK(row["next"].is_null());
 }
