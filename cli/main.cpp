@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
   // Internal: the worker of the subprocess executor (protocol on fd 3).
   if (argc == 3 && std::string(argv[1]) == "exec-step")
     return llmops::engine::exec_step_main(argv[2], 3);
+  // Internal: forks those workers warm (engine/fork_server.hpp; control socket on fd 3).
+  if (argc == 2 && std::string(argv[1]) == "fork-server")
+    return llmops::engine::fork_server_main(3);
 
   // Internal: prints one library's descriptor as JSON (run by the plugin scanner).
   if (argc == 3 && std::string(argv[1]) == "scan-plugin") {

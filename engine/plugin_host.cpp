@@ -63,13 +63,16 @@ std::vector<fs::path> default_plugin_dirs() {
   return dirs;
 }
 
-Result<PluginInfo> PluginHost::read_descriptor(const fs::path& library) {
+namespace {
+
+// The descriptor of a loaded library (see read_descriptor).
+Result<PluginInfo> describe(const dll::shared_library& lib, const fs::path& library) {
   PluginInfo info;
   info.path = library.string();
   try {
-    dll::shared_library lib(library, dll::load_mode::rtld_lazy | dll::load_mode::rtld_local);
     if (!lib.has("llmops_plugin_descriptor"))
-      return Status::invalid(library.string() + ": not an llmops plugin (no llmops_plugin_descriptor)");
+      return Status::invalid(library.string() +
+                             ": not an llmops plugin (no llmops_plugin_descriptor)");
     const auto& d = lib.get<const llmops_plugin_descriptor_t>("llmops_plugin_descriptor");
     info.abi_major = d.abi_major;
     info.abi_minor = d.abi_minor;
@@ -99,6 +102,33 @@ Result<PluginInfo> PluginHost::read_descriptor(const fs::path& library) {
     if (!lib.has("llmops_plugin_create")) info.broken = "no llmops_plugin_create factory";
   } catch (const std::exception& e) {
     return Status::invalid(library.string() + ": cannot load: " + e.what());
+  }
+  return info;
+}
+
+}  // namespace
+
+Result<PluginInfo> PluginHost::read_descriptor(const fs::path& library) {
+  try {
+    dll::shared_library lib(library, dll::load_mode::rtld_lazy | dll::load_mode::rtld_local);
+    return describe(lib, library);
+  } catch (const std::exception& e) {
+    return Status::invalid(library.string() + ": cannot load: " + e.what());
+  }
+}
+
+Result<PluginInfo> PluginHost::load(const fs::path& library) {
+  std::shared_ptr<dll::shared_library> lib;
+  try {
+    lib = std::make_shared<dll::shared_library>(
+        library, dll::load_mode::rtld_lazy | dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    return Status::invalid(library.string() + ": cannot load: " + e.what());
+  }
+  auto info = describe(*lib, library);
+  if (info && info->broken.empty()) {
+    std::lock_guard lock(mu_);
+    libraries_[info->path] = lib;
   }
   return info;
 }

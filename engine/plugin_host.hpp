@@ -54,6 +54,9 @@ class PluginHost : public PluginCatalog {
 
   // Reads one library's descriptor (loads the library). Used by scan and by tests.
   static Result<PluginInfo> read_descriptor(const std::filesystem::path& library);
+  // As read_descriptor, but the library stays loaded in this host, so create() does not load it
+  // a second time (the `exec-step` worker reads and runs one plugin).
+  Result<PluginInfo> load(const std::filesystem::path& library);
 
  private:
   std::vector<PluginInfo> plugins_;

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -48,16 +50,22 @@ LogLevel level_from(const std::string& s) {
 
 const char* level_name(LogLevel l) {
   switch (l) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
 
 std::atomic<bool> g_worker_cancel{false};
-void on_worker_term(int) { g_worker_cancel.store(true); }
+void on_worker_term(int) {
+  g_worker_cancel.store(true);
+}
 
 void write_line(int fd, const nlohmann::json& j) {
   std::string s = j.dump() + "\n";
@@ -111,6 +119,13 @@ StepRequest request_from_json(const nlohmann::json& j) {
   return r;
 }
 
+SubprocessExecutor::SubprocessExecutor(fs::path worker, double grace_s, bool fork_server)
+    : worker_(std::move(worker)), grace_s_(grace_s) {
+  if (fork_server) fork_ = std::make_unique<ForkServerClient>(worker_);
+}
+
+SubprocessExecutor::~SubprocessExecutor() = default;
+
 StepResult SubprocessExecutor::execute(const StepRequest& request) {
   StepResult result;
   std::error_code ec;
@@ -133,28 +148,36 @@ StepResult SubprocessExecutor::execute(const StepRequest& request) {
   const std::string worker = worker_.string();
   const std::string req = req_file.string();
   const std::string log = request.log_path.string();
-  const char* argv[] = {worker.c_str(), "exec-step", req.c_str(), nullptr};
-  // posix_spawn (vfork-like) rather than fork: the engine may hold a large heap, and copying its
-  // page tables per step would dominate the cost of a small step.
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 3);  // clears close-on-exec on fd 3
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: kills reach children
-  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, &attr, const_cast<char* const*>(argv), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    close(pipefd[0]);
-    close(pipefd[1]);
-    result.status = Status::internal("cannot start worker " + worker + ": " + strerror(rc));
-    return result;
+  int status_fd = -1;  // from the fork server: "exit <status>" arrives here
+  ForkServerClient::Child child;
+  std::string fork_error;
+  if (fork_ && fork_->spawn(req, log, pipefd[1], &child, &fork_error)) {
+    pid = child.pid;
+    status_fd = child.status_fd;
+  } else {
+    const char* argv[] = {worker.c_str(), "exec-step", req.c_str(), nullptr};
+    // posix_spawn (vfork-like) rather than fork: the engine may hold a large heap, and copying
+    // its page tables per step would dominate the cost of a small step.
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 3);  // clears close-on-exec on fd 3
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: kills reach children
+    posix_spawnattr_setpgroup(&attr, 0);
+    const int rc = posix_spawn(&pid, argv[0], &fa, &attr, const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+      close(pipefd[0]);
+      close(pipefd[1]);
+      result.status = Status::internal("cannot start worker " + worker + ": " + strerror(rc));
+      return result;
+    }
   }
   close(pipefd[1]);
 
@@ -208,8 +231,24 @@ StepResult SubprocessExecutor::execute(const StepRequest& request) {
   }
   close(pipefd[0]);
   int status = 0;
-  // The pipe closed; the worker is exiting. Wait, still honouring the kill deadline.
-  while (waitpid(pid, &status, WNOHANG) == 0) {
+  // The pipe closed; the worker is exiting. Wait, still honouring the kill deadline: for the
+  // fork server's report, or on a pidfd, which becomes readable the moment a spawned worker
+  // exits (a fixed sleep here would cost more than a small step), or with a short back-off where
+  // pidfds are missing.
+  const int pidfd = status_fd >= 0 ? -1 : static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  int backoff_us = 50;
+  bool lost = false;  // the fork server ended without reporting this child
+  for (;;) {
+    if (status_fd >= 0) {
+      const int r = read_exit_status(status_fd, 0, &status);
+      if (r != 0) {
+        lost = r < 0;
+        break;
+      }
+    } else {
+      const pid_t w = waitpid(pid, &status, WNOHANG);
+      if (w == pid || (w < 0 && errno != EINTR)) break;
+    }
     if (request.cancel->load() && term_sent_at == 0) {
       kill(-pid, SIGTERM);
       term_sent_at = now_s();
@@ -218,11 +257,22 @@ StepResult SubprocessExecutor::execute(const StepRequest& request) {
       kill(-pid, SIGKILL);
       killed = true;
     }
-    poll(nullptr, 0, 10);
+    if (status_fd >= 0 || pidfd >= 0) {
+      pollfd p{status_fd >= 0 ? status_fd : pidfd, POLLIN, 0};
+      poll(&p, 1, 50);
+    } else {
+      usleep(backoff_us);
+      backoff_us = std::min(backoff_us * 2, 10000);
+    }
   }
-  kill(-pid, SIGKILL);  // anything the plugin left behind in its group
+  if (pidfd >= 0) close(pidfd);
+  if (status_fd >= 0) close(status_fd);
+  if (lost && got_result) status = 0;  // it reported its result; only its exit code went missing
+  kill(-pid, SIGKILL);                 // anything the plugin left behind in its group
   if (!got_result) {
-    result.status = Status::internal(describe_exit(status));
+    result.status = Status::internal(lost ? "worker ended without a result, and the fork server "
+                                            "that started it is gone"
+                                          : describe_exit(status));
   } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && result.status.is_ok()) {
     result.status = Status::internal(describe_exit(status));
   }
@@ -245,7 +295,9 @@ int exec_step_main(const fs::path& request_file, int protocol_fd) {
   }
   if (req.memory_limit > 0) {
     // Address-space limit: an allocation past it fails in the plugin instead of swapping the host.
-    struct rlimit rl{rlim_t(req.memory_limit), rlim_t(req.memory_limit)};
+    struct rlimit rl {
+      rlim_t(req.memory_limit), rlim_t(req.memory_limit)
+    };
     setrlimit(RLIMIT_AS, &rl);
   }
   struct sigaction sa {};
@@ -258,12 +310,13 @@ int exec_step_main(const fs::path& request_file, int protocol_fd) {
   req.on_log = [protocol_fd](LogLevel l, const std::string& m) {
     write_line(protocol_fd, {{"type", "log"}, {"level", level_name(l)}, {"message", m}});
   };
-  auto info = PluginHost::read_descriptor(req.plugin.path);
+  PluginHost host;
+  auto info = host.load(req.plugin.path);
   if (!info) {
-    write_line(protocol_fd, {{"type", "result"}, {"ok", false}, {"error", info.status().message()}});
+    write_line(protocol_fd,
+               {{"type", "result"}, {"ok", false}, {"error", info.status().message()}});
     return 1;
   }
-  PluginHost host;
   auto plugin = host.create(info.value());
   if (!plugin) {
     write_line(protocol_fd,
@@ -279,12 +332,16 @@ int exec_step_main(const fs::path& request_file, int protocol_fd) {
                         {"metrics", nlohmann::json::array()},
                         {"triggers", nlohmann::json::array()}};
   for (const auto& o : r.outputs)
-    out["outputs"].push_back(
-        {{"name", o.name}, {"kind", o.kind}, {"path", o.path.string()}, {"metadata", o.metadata_json}});
+    out["outputs"].push_back({{"name", o.name},
+                              {"kind", o.kind},
+                              {"path", o.path.string()},
+                              {"metadata", o.metadata_json}});
   for (const auto& m : r.metrics)
-    out["metrics"].push_back({{"name", m.name}, {"value", m.value}, {"step", m.step}, {"time", m.time}});
+    out["metrics"].push_back(
+        {{"name", m.name}, {"value", m.value}, {"step", m.step}, {"time", m.time}});
   for (const auto& t : r.triggers)
-    out["triggers"].push_back({{"kind", t.kind}, {"reason", t.reason}, {"payload", t.payload_json}});
+    out["triggers"].push_back(
+        {{"kind", t.kind}, {"reason", t.reason}, {"payload", t.payload_json}});
   write_line(protocol_fd, out);
   plugin.value().reset();
   return r.status.is_ok() ? 0 : 1;

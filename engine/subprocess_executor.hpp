@@ -2,28 +2,33 @@
 // plugin that crashes, aborts, calls exit(), runs out of memory or hangs fails its own step only.
 //
 // Protocol: the engine writes the request as JSON to <work_dir>/request.json and starts the worker
-// with a pipe on fd 3; the worker writes one JSON object per line to it (progress, log, result).
-// The plugin's own stdout and stderr go to the step log. Cancellation sends SIGTERM, then SIGKILL
-// after the grace period. A memory limit (resources.memory) is applied with RLIMIT_AS.
-// Thread safety: execute() may run concurrently for different steps.
+// with a pipe on fd 3 (forked by the fork server, or spawned); the worker writes one JSON object
+// per line to it (progress, log, result). The plugin's own stdout and stderr go to the step log.
+// Cancellation sends SIGTERM, then SIGKILL after the grace period. A memory limit
+// (resources.memory) is applied with RLIMIT_AS. Thread safety: execute() may run concurrently for
+// different steps.
 #pragma once
 
 #include <filesystem>
 
 #include "engine/executor.hpp"
+#include "engine/fork_server.hpp"
 
 namespace llmops::engine {
 
 class SubprocessExecutor : public Executor {
  public:
-  // `worker`: the llmops binary that implements `exec-step`.
-  SubprocessExecutor(std::filesystem::path worker, double grace_s = 5.0)
-      : worker_(std::move(worker)), grace_s_(grace_s) {}
+  // `worker`: the llmops binary that implements `exec-step` and `fork-server`. With
+  // `fork_server`, workers are forked by a warm server (engine/fork_server.hpp) instead of being
+  // started from scratch (exec, dynamic linking) for every step; the plain way is the fallback.
+  SubprocessExecutor(std::filesystem::path worker, double grace_s = 5.0, bool fork_server = true);
+  ~SubprocessExecutor() override;
   StepResult execute(const StepRequest& request) override;
 
  private:
   std::filesystem::path worker_;
   double grace_s_;
+  std::unique_ptr<ForkServerClient> fork_;
 };
 
 // The worker side: reads the request file, runs the plugin, reports on `protocol_fd`.

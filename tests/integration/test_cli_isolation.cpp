@@ -69,8 +69,9 @@ TEST_CASE("a plugin built for another ABI is refused, naming both ABIs", "[integ
     CHECK_THAT(p["broken"].get<std::string>(), Catch::Contains("ABI 1."));
   }
   CHECK(seen);
-  auto file = t.write("p.yaml", "apiVersion: llmops/v1\nkind: Pipeline\nname: abi\nsteps:\n"
-                                "  a: {uses: testing/bad-abi}\n");
+  auto file = t.write("p.yaml",
+                      "apiVersion: llmops/v1\nkind: Pipeline\nname: abi\nsteps:\n"
+                      "  a: {uses: testing/bad-abi}\n");
   auto r = run_cli_env(t, {"validate", file.string()}, {"LLMOPS_PLUGIN_PATH=" + dir, cache});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::Contains("testing/bad-abi"));
@@ -115,4 +116,54 @@ steps:
   CHECK_THAT(logs2.out, Catch::Contains("a; touch PWNED $(touch PWNED2)"));
   CHECK_FALSE(fs::exists(t.home() / "runs" / "1" / "work" / "make" / "1" / "scratch" / "PWNED"));
   CHECK_FALSE(fs::exists("PWNED"));
+}
+
+namespace {
+
+// Processes running `llmops fork-server` for this test's LLMOPS_HOME (from /proc).
+int fork_servers_of(const TempHome& t) {
+  const std::string home = "LLMOPS_HOME=" + t.home().string();
+  int count = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string cmd = slurp(e.path() / "cmdline");
+    if (cmd.find("fork-server") == std::string::npos) continue;
+    const std::string env = slurp(e.path() / "environ");
+    size_t at = 0;
+    for (size_t nul; (nul = env.find('\0', at)) != std::string::npos; at = nul + 1)
+      if (env.compare(at, nul - at, home) == 0) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("workers are forked by a fork server that ends with the run",
+          "[integration][isolation]") {
+  TempHome t;
+  auto file = t.write("p.yaml", R"(apiVersion: llmops/v1
+kind: Pipeline
+name: forked
+defaults: {executor: subprocess}
+steps:
+  segv: {uses: testing/crash, with: {mode: segv}}
+  a: {uses: testing/write, with: {text: a}}
+  c: {uses: testing/concat, inputs: {x: "${{ steps.a.outputs.out }}"}}
+  slow: {uses: testing/sleep, needs: [c], with: {seconds: 30}}
+)");
+  const pid_t pid = spawn_cli(t, {"run", file.string()}, "run");
+  REQUIRE(pid > 0);
+  // While the run is on, its workers come from one fork server.
+  CHECK(wait_until([&] { return fork_servers_of(t) == 1; }, 20));
+  CHECK(wait_until([&] { return step_of(show_json(t, 1), "slow")["state"] == "running"; }, 20));
+  kill(pid, SIGINT);  // cancels the sleeping step
+  auto r = wait_cli_for(t, pid, "run", 30);
+  CHECK(r.exit_code != 0);
+  auto show = show_json(t, 1);
+  CHECK(step_of(show, "segv")["state"] == "failed");
+  // A crash in one worker leaves the server able to fork the next ones.
+  CHECK(step_of(show, "c")["state"] == "succeeded");
+  CHECK(read_artifact(output_of(show, "c", "out")["uri"]) == "a");
+  // No server outlives the run that started it.
+  CHECK(wait_until([&] { return fork_servers_of(t) == 0; }, 10));
 }
