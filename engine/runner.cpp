@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -231,6 +232,8 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   RunSummary summary;
   summary.run_id = run_id;
   StepPrep prep(st, *impl_->host, scope, options.no_cache);
+  // Steps started in this round, dispatched once its batch is committed ("the store first").
+  std::vector<std::function<void()>> ready;
   // Deployments seen in a round, recorded once the round's batch is committed.
   std::vector<std::pair<int64_t, store::Event>> deployments;
 
@@ -329,11 +332,8 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       done.push_back(std::move(c));
       cv.notify_one();
     };
-    // A pool thread may be stuck in an abandoned in-process step: do not queue behind it.
-    if (abandoned > 0)
-      std::thread(job).detach();
-    else
-      boost::asio::post(*pool, job);
+    // Dispatched once the round's writes (this step's start among them) are committed.
+    ready.push_back(std::move(job));
   };
 
   auto finish = [&](Completion& c) {
@@ -395,15 +395,11 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     }
   };
 
-  // Group commit: the store writes of consecutive scheduling rounds share one transaction while
-  // completions keep arriving within kLinger of each other (short steps), up to kMaxBatch old.
-  // Before a longer wait the batch is committed, so the store is never more than kMaxBatch behind
-  // the engine, and a killed engine redoes at most the steps that finished in that window (their
-  // outputs are content-addressed, so nothing is duplicated). Without a batch (another batch open
-  // or a busy store) each call commits on its own.
-  constexpr double kLinger = 0.002, kMaxBatch = 0.05;
+  // One write transaction per scheduling round: the completions that arrived and the starts
+  // they unblock commit together, before the started steps are dispatched, so everything the
+  // engine decided is in the store before it acts on it. Without a batch (another batch open or
+  // a busy store) each call commits on its own.
   std::optional<store::Store::Batch> round;
-  double round_opened = 0;
   auto commit_round = [&]() -> Status {
     if (round) {
       Status c = round->commit();
@@ -413,6 +409,14 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     for (const auto& [execution_id, ev] : deployments)
       record_deployments(st, run_id, execution_id, {ev});
     deployments.clear();
+    for (auto& job : ready) {
+      // A pool thread may be stuck in an abandoned in-process step: do not queue behind it.
+      if (abandoned > 0)
+        std::thread(job).detach();
+      else
+        boost::asio::post(*pool, job);
+    }
+    ready.clear();
     return Status::ok();
   };
 
@@ -423,12 +427,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       interrupt_seen = true;
       core.cancel_all("interrupted");
     }
-    if (!round) {
-      if (auto b = st.batch()) {
-        round.emplace(std::move(b.value()));
-        round_opened = now_s();
-      }
-    }
+    if (auto b = st.batch()) round.emplace(std::move(b.value()));
     for (auto& c : arrived) finish(c);
     arrived.clear();
     const auto actions = core.poll(now_s());
@@ -470,9 +469,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
         }
       }
     }
-    if (core.finished() || !deployments.empty() || now_s() - round_opened > kMaxBatch) {
-      if (Status c = commit_round(); !c) return c;
-    }
+    if (Status c = commit_round(); !c) return c;
     if (core.finished()) break;
     std::unique_lock lock(mu);
     // Steps finished synchronously (cache hits, skips) may have unblocked others: poll again at
@@ -481,14 +478,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       auto deadline = core.next_deadline();
       double wait = deadline ? std::max(0.0, *deadline - now_s()) : 0.1;
       wait = std::min(wait, 0.1);
-      auto arrived_any = [&] { return !done.empty(); };
-      if (round &&
-          !cv.wait_for(lock, std::chrono::duration<double>(std::min(wait, kLinger)), arrived_any)) {
-        lock.unlock();
-        if (Status c = commit_round(); !c) return c;
-        lock.lock();
-      }
-      if (!round) cv.wait_for(lock, std::chrono::duration<double>(wait), arrived_any);
+      cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return !done.empty(); });
     }
     arrived.swap(done);
   }
