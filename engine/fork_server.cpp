@@ -139,8 +139,11 @@ int fork_server_main(int control_fd) {
       int fds[2], nfds = 0;
       const ssize_t n = recv_with_fds(control_fd, &text, fds, &nfds);
       if (n <= 0) {
-        accepting = false;  // the engine is gone or done: finish reporting, then exit
+        // The engine is gone (finished, or killed): a step still running here was abandoned and
+        // nobody will read its result, so end it (a resume runs it again), report, and exit.
+        accepting = false;
         for (int i = 0; i < nfds; ++i) close(fds[i]);
+        for (const auto& [pid, fd] : children) kill(-pid, SIGKILL);
         continue;
       }
       if (nfds != 2) {
@@ -154,6 +157,7 @@ int fork_server_main(int control_fd) {
       const pid_t pid = fork();
       if (pid == 0) run_child(request, log, result_fd, children, control_fd, signal_fd);
       close(result_fd);
+      if (pid > 0) setpgid(pid, pid);  // as the child does: the group exists before we answer
       if (pid < 0) {
         send_with_fds(status_fd, std::string("error fork: ") + strerror(errno), nullptr, 0);
         close(status_fd);

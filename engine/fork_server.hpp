@@ -10,7 +10,8 @@
 //   server -> engine, on the status socket: "pid <pid>" once forked (or "error <message>"), then
 //     "exit <wait status>" when the child has ended; then the server closes it.
 // The child runs exec_step_main(request, 3) with stdin on /dev/null and stdout/stderr appended to
-// the log. The server never loads a plugin itself and exits when the control socket closes.
+// the log. The server never loads a plugin itself. When the control socket closes (the engine
+// ended or was killed) it kills the children still running (abandoned steps) and exits.
 #pragma once
 
 #include <sys/types.h>

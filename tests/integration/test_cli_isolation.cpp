@@ -5,6 +5,27 @@
 
 using namespace llmops::testing;
 
+namespace {
+
+// Processes running `llmops fork-server` for this test's LLMOPS_HOME (from /proc): servers and
+// the workers they forked, which keep the server's command line.
+int fork_servers_of(const TempHome& t) {
+  const std::string home = "LLMOPS_HOME=" + t.home().string();
+  int count = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string cmd = slurp(e.path() / "cmdline");
+    if (cmd.find("fork-server") == std::string::npos) continue;
+    const std::string env = slurp(e.path() / "environ");
+    size_t at = 0;
+    for (size_t nul; (nul = env.find('\0', at)) != std::string::npos; at = nul + 1)
+      if (env.compare(at, nul - at, home) == 0) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
 TEST_CASE("crashing plugins fail only their own step", "[integration][isolation]") {
   TempHome t;
   auto file = t.write("p.yaml", R"(apiVersion: llmops/v1
@@ -42,6 +63,8 @@ steps:
   CHECK(steps["fine"]["state"] == "succeeded");
   CHECK(steps["after"]["state"] == "succeeded");
   CHECK(read_artifact(steps["after"]["executions"].back()["outputs"]["out"]["uri"]) == "fine");
+  // The hung worker, abandoned after its timeout, does not outlive the run.
+  CHECK(wait_until([&] { return fork_servers_of(t) == 0; }, 10));
 }
 
 TEST_CASE("a plugin built for another ABI is refused, naming both ABIs", "[integration][abi]") {
@@ -117,26 +140,6 @@ steps:
   CHECK_FALSE(fs::exists(t.home() / "runs" / "1" / "work" / "make" / "1" / "scratch" / "PWNED"));
   CHECK_FALSE(fs::exists("PWNED"));
 }
-
-namespace {
-
-// Processes running `llmops fork-server` for this test's LLMOPS_HOME (from /proc).
-int fork_servers_of(const TempHome& t) {
-  const std::string home = "LLMOPS_HOME=" + t.home().string();
-  int count = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    const std::string cmd = slurp(e.path() / "cmdline");
-    if (cmd.find("fork-server") == std::string::npos) continue;
-    const std::string env = slurp(e.path() / "environ");
-    size_t at = 0;
-    for (size_t nul; (nul = env.find('\0', at)) != std::string::npos; at = nul + 1)
-      if (env.compare(at, nul - at, home) == 0) ++count;
-  }
-  return count;
-}
-
-}  // namespace
 
 TEST_CASE("workers are forked by a fork server that ends with the run",
           "[integration][isolation]") {
