@@ -8,29 +8,73 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lm/llama.hpp"
 #include "trainers/torch_lm/optim.hpp"
 
+extern char** environ;
+
 namespace {
 
-std::string python_cmd(const std::map<std::string, int64_t>& a, const std::string& script) {
-  std::string cmd = "python3 " + script;
-  for (const auto& [k, v] : a) cmd += " --" + k + " " + std::to_string(v);
-  return cmd + " 2>&1";
+// Runs the Python half without a shell: Debian's interpreter (the one python3-torch installs
+// into) unless LLMOPS_PYTHON names another. Returns its stdout and stderr and its exit status.
+int run_python(const std::map<std::string, int64_t>& a, const std::string& script,
+               std::string* out) {
+  const char* env = std::getenv("LLMOPS_PYTHON");
+  const std::string python = env && *env                                   ? env
+                             : std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3"
+                                                                           : "python3";
+  std::vector<std::string> args = {python, script};
+  for (const auto& [k, v] : a) {
+    args.push_back("--" + k);
+    args.push_back(std::to_string(v));
+  }
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  int fd[2];
+  if (pipe(fd) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
+  posix_spawn_file_actions_addclose(&fa, fd[0]);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fd[1]);
+  if (rc == 0) {
+    char buf[512];
+    for (ssize_t n; (n = read(fd[0], buf, sizeof buf)) > 0;) out->append(buf, size_t(n));
+  }
+  close(fd[0]);
+  int status = 0;
+  if (rc != 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenMP reads OMP_WAIT_POLICY when it loads, before main: set it as the llmops CLI does (idle
+  // threads sleep instead of spinning against the BLAS threads) and start again. The Python half
+  // inherits it, so both sides run alike.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);
+  }
   std::map<std::string, int64_t> a = {{"hidden", 256}, {"layers", 4},         {"heads", 4},
                                       {"kv-heads", 4}, {"intermediate", 688}, {"vocab", 2048},
                                       {"seq", 256},    {"batch", 8},          {"steps", 10},
@@ -100,15 +144,12 @@ int main(int argc, char** argv) {
               1000 * secs / a["steps"], loss);
   if (!python) return 0;
   const std::string script = std::string(LLMOPS_BENCH_DIR) + "/bench_trainer.py";
-  FILE* p = popen(python_cmd(a, script).c_str(), "r");
   std::string out;
-  char buf[512];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = p ? pclose(p) : -1;
+  const int rc = run_python(a, script, &out);
   const auto pos = out.find("tokens_per_s=");
   if (rc != 0 || pos == std::string::npos) {
     std::printf(
-        "Python (PyTorch): not run (needs python3 with torch: apt install python3-torch)\n");
+        "Python (PyTorch): not run (needs Debian python3-torch: scripts/setup.sh --bench)\n");
     if (!out.empty()) std::printf("  python said: %s", out.substr(0, 300).c_str());
     return 0;
   }

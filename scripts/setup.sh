@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages llmops needs to build and test. Idempotent: does nothing when all
 # are present. Needs root (or sudo) only when something is missing.
+#   scripts/setup.sh          what the build and the tests need
+#   scripts/setup.sh --bench  also the peers bench/ compares with (Snakemake, PyTorch for Python)
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,10 @@ packages=(
   libtorch-dev libopenblas0-pthread libsentencepiece-dev libicu-dev
   clang libclang-rt-14-dev
 )
+
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(snakemake python3-torch)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
