@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -89,6 +90,7 @@ ssize_t recv_with_fds(int sock, std::string* text, int* fds, int* nfds) {
   close(signal_fd);
   for (const auto& [pid, fd] : others) close(fd);
   setpgid(0, 0);  // its own group: the engine's kill(-pid) reaches whatever it starts
+  prctl(PR_SET_NAME, "llmops-step");  // tells workers from the server in ps and top
   const int in = open("/dev/null", O_RDONLY);
   const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (in >= 0) dup2(in, 0);

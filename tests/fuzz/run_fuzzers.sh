@@ -28,8 +28,8 @@ build fuzz_curator_line -Iplugins/curators/common tests/fuzz/fuzz_curator_line.c
 build fuzz_serve_request -Iplugins -Iplugins/deployers/serve tests/fuzz/fuzz_serve_request.cpp \
   plugins/deployers/serve/api.cpp
 build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp \
-  engine/{loader,loader_steps,loader_util,loader_schedule,pipeline,template,expression,semver}.cpp \
-  engine/cron.cpp engine/cron_parse.cpp -lyaml-cpp -ldate-tz
+  engine/{loader,loader_steps,loader_util,loader_schedule,pipeline,template,expression,semver,watch}.cpp \
+  engine/cron.cpp engine/cron_parse.cpp store/sha256.cpp -lyaml-cpp -ldate-tz -lcrypto
 for f in fuzz_cron fuzz_curator_line fuzz_serve_request fuzz_pipeline; do
   mkdir -p "$work/corpus-$f"
   echo "== $f: $runs inputs"

@@ -7,15 +7,16 @@ using namespace llmops::testing;
 
 namespace {
 
-// Processes running `llmops fork-server` for this test's LLMOPS_HOME (from /proc): servers and
-// the workers they forked, which keep the server's command line.
-int fork_servers_of(const TempHome& t) {
+// Processes running `llmops fork-server` for this test's LLMOPS_HOME (from /proc): the servers
+// and, unless servers_only, the workers they forked (named llmops-step, same command line).
+int fork_servers_of(const TempHome& t, bool servers_only = false) {
   const std::string home = "LLMOPS_HOME=" + t.home().string();
   int count = 0;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/proc", ec)) {
     const std::string cmd = slurp(e.path() / "cmdline");
     if (cmd.find("fork-server") == std::string::npos) continue;
+    if (servers_only && slurp(e.path() / "comm").rfind("llmops-step", 0) == 0) continue;
     const std::string env = slurp(e.path() / "environ");
     size_t at = 0;
     for (size_t nul; (nul = env.find('\0', at)) != std::string::npos; at = nul + 1)
@@ -157,9 +158,10 @@ steps:
   const pid_t pid = spawn_cli(t, {"run", file.string()}, "run");
   REQUIRE(pid > 0);
   // While the run is on, its workers come from one fork server.
-  CHECK(wait_until([&] { return fork_servers_of(t) == 1; }, 20));
   CHECK(wait_until([&] { return step_of(show_json(t, 1), "slow")["state"] == "running"; }, 20));
-  kill(pid, SIGINT);  // cancels the sleeping step
+  CHECK(fork_servers_of(t, /*servers_only=*/true) == 1);
+  CHECK(fork_servers_of(t) == 2);  // the server and the sleeping step's worker
+  kill(pid, SIGINT);               // cancels the sleeping step
   auto r = wait_cli_for(t, pid, "run", 30);
   CHECK(r.exit_code != 0);
   auto show = show_json(t, 1);
