@@ -110,8 +110,8 @@ void add_executors(engine::Runner& runner) {
   if (!ec) runner.add_executor("subprocess", std::make_shared<engine::SubprocessExecutor>(self));
 }
 
-int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
-                engine::RunOptions opts, bool json, engine::RunSummary* out_summary = nullptr) {
+int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id, engine::RunOptions opts,
+                bool json, engine::RunSummary* out_summary = nullptr) {
   auto interrupt = std::make_shared<std::atomic<bool>>(false);
   g_interrupt = interrupt.get();
   std::signal(SIGINT, on_sigint);
@@ -127,8 +127,8 @@ int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
   const auto& s = summary.value();
   if (out_summary) *out_summary = s;
   if (json) {
-    nlohmann::json j = {{"run", s.run_id}, {"state", s.state}, {"seconds", s.seconds},
-                        {"steps", s.step_states}};
+    nlohmann::json j = {
+        {"run", s.run_id}, {"state", s.state}, {"seconds", s.seconds}, {"steps", s.step_states}};
     print_json(j);
   } else {
     std::map<std::string, int> counts;
@@ -145,12 +145,20 @@ int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id,
   return s.state == "succeeded" ? kExitOk : kExitFailed;
 }
 
+// One run of a feedback chain and the pipeline it ran.
+struct ChainLink {
+  int64_t run_id = 0;
+  std::string state;
+  std::shared_ptr<engine::FeedbackPipeline> pipeline;
+};
+
 // What each run of a chain produced that a person asks about first: the evaluators' verdicts and
 // the metrics their gates name, where deployments listen, and how to see the lineage.
-void print_outcome(store::Store& st, const engine::PipelineSpec& spec,
-                   const std::vector<std::pair<int64_t, std::string>>& chain, std::ostream& out) {
+void print_outcome(store::Store& st, const std::vector<ChainLink>& chain, std::ostream& out) {
   std::string lineage_ref, fallback_ref;
-  for (const auto& [run_id, state] : chain) {
+  for (const auto& link : chain) {
+    const int64_t run_id = link.run_id;
+    const auto& spec = link.pipeline->spec;
     auto execs = st.list_executions(run_id);
     if (!execs) continue;
     std::string line;
@@ -176,45 +184,73 @@ void print_outcome(store::Store& st, const engine::PipelineSpec& spec,
         line += buf;
       }
     }
-    if (!line.empty()) out << "  run " << run_id << ":" << line << "\n";
+    if (!line.empty()) out << "  run " << run_id << " (" << spec.name << "):" << line << "\n";
     if (!execs->empty()) fallback_ref = std::to_string(run_id) + ":" + execs->back().step;
   }
   if (lineage_ref.empty()) lineage_ref = fallback_ref;
   if (auto deps = st.list_deployments(); deps && !deps->empty())
     for (const auto& d : deps.value())
-      if (d.state == "running" && d.run_id && d.run_id == chain.back().first)
-        out << "  serving " << d.name << " at " << d.endpoint << "\n";
+      for (const auto& link : chain)
+        if (d.state == "running" && d.run_id && *d.run_id == link.run_id)
+          out << "  serving " << d.name << " at " << d.endpoint << " (run " << link.run_id << ")\n";
   if (!lineage_ref.empty()) out << "  lineage: llmops lineage " << lineage_ref << "\n";
 }
 
-// Runs the feedback loop: while a finished run raised a trigger that a rule matches, start the
-// re-entry run it asks for. Prints why the loop ran and why it stopped.
-int follow_feedback(store::Store& st, engine::Runner& runner, const engine::PipelineSpec& spec,
-                    const std::string& text, const std::vector<engine::FeedbackRule>& rules,
-                    const engine::RunOptions& opts, bool json, int rc, engine::RunSummary last) {
+// Loads another pipeline that a feedback rule re-enters, validated as `llmops run` would.
+engine::PipelineLoader pipeline_loader(std::shared_ptr<engine::PluginHost> host) {
+  return [host](const fs::path& file) -> Result<std::shared_ptr<engine::FeedbackPipeline>> {
+    auto r = engine::check_pipeline_file(file, {}, *host);
+    auto p = std::make_shared<engine::FeedbackPipeline>();
+    if (r.spec) {
+      p->text = read_file(file);
+      p->rules = engine::parse_feedback(*r.spec, &r.diagnostics, p->text);
+    }
+    std::string errors;
+    for (const auto& d : r.diagnostics)
+      if (!d.warning) errors += "\n  " + d.str();
+    if (!errors.empty() || !r.spec)
+      return Status::invalid("pipeline " + file.string() + " does not validate:" + errors);
+    p->spec = std::move(*r.spec);
+    return p;
+  };
+}
+
+// Runs the feedback loop: while a finished run raised a trigger that a rule of its pipeline
+// matches, start the re-entry run it asks for (possibly of another pipeline). Prints why the loop
+// ran and why it stopped.
+int follow_feedback(store::Store& st, engine::Runner& runner,
+                    std::shared_ptr<engine::FeedbackPipeline> first,
+                    const engine::PipelineLoader& load, const engine::RunOptions& opts, bool json,
+                    int rc, engine::RunSummary last) {
   std::ostream& out = json ? std::cerr : std::cout;
-  std::vector<std::pair<int64_t, std::string>> chain{{last.run_id, last.state}};
-  while (rc == kExitOk && !rules.empty()) {
+  std::vector<ChainLink> chain{{last.run_id, last.state, first}};
+  while (rc == kExitOk) {
+    const auto& cur = chain.back().pipeline;
+    if (cur->rules.empty()) break;
     std::string note;
-    auto next = engine::plan_reentry(st, runner, spec, text, rules, last, &note);
+    auto next =
+        engine::plan_reentry(st, runner, cur->spec, cur->text, cur->rules, last, &note, load);
     if (!next) return fail(next.status().message(), kExitFailed);
     if (!next.value()) {
-      if (!note.empty()) out << paint("feedback: ", "1") << note << "\n";
-      else if (chain.size() > 1) out << paint("feedback: ", "1") << "no trigger raised: the loop is done\n";
+      if (!note.empty())
+        out << paint("feedback: ", "1") << note << "\n";
+      else if (chain.size() > 1)
+        out << paint("feedback: ", "1") << "no trigger raised: the loop is done\n";
       break;
     }
-    out << paint("feedback: ", "1") << next.value()->why << " -> run " << next.value()->run_id
-        << " re-enters the pipeline\n";
-    rc = execute_run(st, runner, next.value()->run_id, opts, json, &last);
-    chain.emplace_back(last.run_id, last.state);
+    const auto& re = *next.value();
+    out << paint("feedback: ", "1") << re.why << " -> run " << re.run_id << " re-enters "
+        << (re.other ? "pipeline " + re.other->spec.name : std::string("the pipeline")) << "\n";
+    rc = execute_run(st, runner, re.run_id, opts, json, &last);
+    chain.push_back({last.run_id, last.state, re.other ? re.other : cur});
   }
   if (chain.size() > 1) {
     out << "cycles:";
     for (size_t i = 0; i < chain.size(); ++i)
-      out << (i ? " -> " : " ") << "run " << chain[i].first << " (" << chain[i].second << ")";
+      out << (i ? " -> " : " ") << "run " << chain[i].run_id << " (" << chain[i].state << ")";
     out << "\n";
   }
-  print_outcome(st, spec, chain, out);
+  print_outcome(st, chain, out);
   return rc;
 }
 
@@ -228,7 +264,8 @@ int cmd_validate(const ValidateArgs& a) {
   if (r.spec) engine::parse_feedback(*r.spec, &r.diagnostics);
   const bool bad = has_errors(r.diagnostics);
   if (a.json) {
-    nlohmann::json j = {{"file", a.file}, {"valid", !bad}, {"diagnostics", nlohmann::json::array()}};
+    nlohmann::json j = {
+        {"file", a.file}, {"valid", !bad}, {"diagnostics", nlohmann::json::array()}};
     for (const auto& d : r.diagnostics) j["diagnostics"].push_back(diag_json(d));
     if (r.spec) j["steps"] = r.spec->steps.size();
     print_json(j);
@@ -288,12 +325,15 @@ int cmd_run(const RunArgs& a) {
   // Set by `llmops scheduler` for the runs it starts: the trigger and its nominal fire time.
   if (const char* t = std::getenv("LLMOPS_TRIGGER"); t && *t) opts.trigger = t;
   if (const char* i = std::getenv("LLMOPS_TRIGGER_INFO"); i && *i) opts.trigger_info_json = i;
-  const std::string text = read_file(a.file);
-  auto id = runner.start(spec, text, opts);
+  auto pipeline = std::make_shared<engine::FeedbackPipeline>();
+  pipeline->spec = spec;
+  pipeline->text = read_file(a.file);
+  pipeline->rules = std::move(rules);
+  auto id = runner.start(spec, pipeline->text, opts);
   if (!id) return fail(id.status().message(), kExitFailed);
   engine::RunSummary summary;
   int rc = execute_run(*st, runner, id.value(), opts, a.json, &summary);
-  return follow_feedback(*st, runner, spec, text, rules, opts, a.json, rc, summary);
+  return follow_feedback(*st, runner, pipeline, pipeline_loader(host), opts, a.json, rc, summary);
 }
 
 int cmd_resume(const ResumeArgs& a) {
@@ -332,7 +372,8 @@ int cmd_graph(const GraphArgs& a) {
     for (const auto& s : spec.steps)
       std::cout << "  " << quote(s.name) << " [label=" << quote(s.name + "\\n" + s.uses) << "];\n";
     for (const auto& s : spec.steps)
-      for (const auto& n : s.needs) std::cout << "  " << quote(n) << " -> " << quote(s.name) << ";\n";
+      for (const auto& n : s.needs)
+        std::cout << "  " << quote(n) << " -> " << quote(s.name) << ";\n";
     std::cout << "}\n";
   }
   return kExitOk;

@@ -18,8 +18,13 @@ double unix_now() {
 
 nlohmann::json artifact_to_json(const store::Event& e) {
   const auto& a = e.artifact;
-  return {{"role", e.role}, {"digest", a.digest}, {"kind", a.kind},         {"name", a.name},
-          {"uri", a.uri},   {"size", a.size},     {"metadata", a.metadata_json}};
+  return {{"role", e.role},
+          {"digest", a.digest},
+          {"kind", a.kind},
+          {"name", a.name},
+          {"uri", a.uri},
+          {"size", a.size},
+          {"metadata", a.metadata_json}};
 }
 
 // The latest good execution of every step of a run, with its events and metrics.
@@ -40,7 +45,8 @@ Result<std::map<std::string, StepRecord>> finished_steps(store::Store& st, int64
     auto ins = st.execution_events(e.id, false);
     auto outs = st.execution_events(e.id, true);
     auto mets = st.execution_metrics(e.id);
-    if (!ins || !outs || !mets) return Status::internal("cannot read execution " + std::to_string(e.id));
+    if (!ins || !outs || !mets)
+      return Status::internal("cannot read execution " + std::to_string(e.id));
     r.inputs = std::move(ins.value());
     r.outputs = std::move(outs.value());
     r.metrics = std::move(mets.value());
@@ -49,77 +55,24 @@ Result<std::map<std::string, StepRecord>> finished_steps(store::Store& st, int64
   return out;
 }
 
-}  // namespace
-
-std::vector<FeedbackRule> parse_feedback(const PipelineSpec& spec, std::vector<Diagnostic>* diags) {
-  std::vector<FeedbackRule> rules;
-  if (spec.feedback.is_null()) return rules;
-  auto error = [&](const std::string& msg) {
-    if (diags) diags->push_back({spec.file, spec.feedback_pos, "feedback: " + msg, false});
-  };
-  const nlohmann::json list =
-      spec.feedback.is_array() ? spec.feedback : nlohmann::json::array({spec.feedback});
-  for (size_t i = 0; i < list.size(); ++i) {
-    const auto& r = list[i];
-    const std::string where = "rule " + std::to_string(i + 1);
-    if (!r.is_object()) {
-      error(where + " must be a map with `on` and `reenter`");
-      continue;
-    }
-    FeedbackRule rule;
-    if (!r.contains("on") || !r["on"].is_string()) error(where + ": `on` (a trigger kind such as drift) is required");
-    else rule.on = r["on"].get<std::string>();
-    if (!r.contains("reenter") || !r["reenter"].is_string()) {
-      error(where + ": `reenter` (the step to run again) is required");
-    } else {
-      rule.reenter = r["reenter"].get<std::string>();
-      if (!spec.find_step(rule.reenter))
-        error(where + ": reenter names no step of this pipeline: '" + rule.reenter + "'");
-    }
-    if (r.contains("with")) {
-      if (!r["with"].is_object()) error(where + ": `with` must map input names to references");
-      else rule.with = r["with"];
-      for (const auto& [name, v] : rule.with.items()) {
-        if (!v.is_string()) {
-          error(where + ": with." + name + " must be a ${{ steps.S.outputs.O }} reference");
-          continue;
-        }
-        auto spans = find_templates(v.get<std::string>());
-        if (!spans || spans->size() != 1) {
-          error(where + ": with." + name + " must be one ${{ steps.S.outputs.O }} reference");
-          continue;
-        }
-        auto refs = expression_refs(spans->front().expr);
-        if (!refs || refs->size() != 1 || refs->front().size() < 4 ||
-            refs->front()[0] != "steps" || refs->front()[2] != "outputs" ||
-            !spec.find_step(refs->front()[1]))
-          error(where + ": with." + name + " must reference an output of a step of this pipeline");
-      }
-    }
-    if (r.contains("max_cycles")) {
-      if (!r["max_cycles"].is_number_integer() || r["max_cycles"].get<int>() < 1)
-        error(where + ": max_cycles must be a positive integer");
-      else
-        rule.max_cycles = r["max_cycles"].get<int>();
-    }
-    if (r.contains("cooldown")) {
-      auto d = r["cooldown"].is_string() ? parse_duration(r["cooldown"].get<std::string>())
-                                         : std::optional<double>{};
-      if (!d) error(where + ": cooldown must be a duration such as 10m");
-      else rule.cooldown_s = *d;
-    }
-    for (const auto& [k, _] : r.items())
-      if (k != "on" && k != "reenter" && k != "with" && k != "max_cycles" && k != "cooldown")
-        error(where + ": unknown key '" + k + "' (on, reenter, with, max_cycles, cooldown)");
-    rules.push_back(std::move(rule));
-  }
-  return rules;
+// The latest successful run of pipeline `name` among the most recent runs (where a re-entry into
+// another pipeline takes the steps upstream of the re-entered one from).
+Result<std::optional<store::RunInfo>> latest_success(store::Store& st, const std::string& name) {
+  constexpr int kLookBack = 1000;
+  auto runs = st.list_runs(kLookBack);  // newest first
+  if (!runs) return runs.status();
+  for (auto& r : runs.value())
+    if (r.pipeline == name && r.state == "succeeded") return std::optional<store::RunInfo>(r);
+  return std::optional<store::RunInfo>{};
 }
+
+}  // namespace
 
 Result<std::optional<Reentry>> plan_reentry(store::Store& st, Runner& runner,
                                             const PipelineSpec& spec, const std::string& spec_text,
                                             const std::vector<FeedbackRule>& rules,
-                                            const RunSummary& finished, std::string* note) {
+                                            const RunSummary& finished, std::string* note,
+                                            const PipelineLoader& load) {
   auto run = st.get_run(finished.run_id);
   if (!run) return run.status();
   for (const auto& t : finished.triggers) {
@@ -127,7 +80,8 @@ Result<std::optional<Reentry>> plan_reentry(store::Store& st, Runner& runner,
     for (const auto& r : rules)
       if (r.on == t.kind) rule = &r;
     if (!rule) {
-      if (note) *note = "trigger '" + t.kind + "' raised, but no feedback rule is `on: " + t.kind + "`";
+      if (note)
+        *note = "trigger '" + t.kind + "' raised, but no feedback rule is `on: " + t.kind + "`";
       continue;
     }
     if (run->cycle + 1 > rule->max_cycles) {
@@ -163,27 +117,67 @@ Result<std::optional<Reentry>> plan_reentry(store::Store& st, Runner& runner,
       e.role = name;
       extra.push_back(artifact_to_json(e));
     }
+
+    // The pipeline the new run belongs to, and the run its upstream steps come from.
+    Reentry out;
+    const PipelineSpec* target = &spec;
+    const std::string* target_text = &spec_text;
+    std::map<std::string, StepRecord> upstream;
+    std::optional<int64_t> upstream_run = finished.run_id;
+    if (!rule->pipeline.empty()) {
+      if (!load) return Status::internal("feedback: no loader for pipeline " + rule->pipeline);
+      auto other = load(rule->pipeline_path);
+      if (!other) return Status(other.status().code(), "feedback: " + other.status().message());
+      out.other = other.value();
+      target = &out.other->spec;
+      target_text = &out.other->text;
+      if (!target->find_step(rule->reenter))
+        return Status::invalid("feedback: pipeline " + target->name + " has no step " +
+                               rule->reenter);
+      auto last = latest_success(st, target->name);
+      if (!last) return last.status();
+      upstream_run.reset();
+      if (last.value()) {
+        upstream_run = last.value()->id;
+        // The same parameters as the run the upstream steps come from.
+        auto params = nlohmann::json::parse(last.value()->params_json, nullptr, false);
+        if (params.is_object())
+          for (const auto& [k, v] : params.items())
+            if (out.other->spec.param_values.contains(k)) out.other->spec.param_values[k] = v;
+        auto recs = finished_steps(st, *upstream_run);
+        if (!recs) return recs.status();
+        upstream = std::move(recs.value());
+      }
+    } else {
+      upstream = steps.value();
+    }
+
     RunOptions opts;
     opts.trigger = "feedback";
     opts.parent_run = finished.run_id;
     opts.cycle = run->cycle + 1;
-    opts.trigger_info_json = nlohmann::json{{"kind", t.kind},
-                                            {"reason", t.reason},
-                                            {"payload", nlohmann::json::parse(t.payload_json, nullptr, false)},
-                                            {"step", t.step},
-                                            {"reenter", rule->reenter},
-                                            {"extra_inputs", {{rule->reenter, extra}}}}
-                                 .dump();
-    auto id = runner.start(spec, spec_text, opts);
+    nlohmann::json info = {{"kind", t.kind},
+                           {"reason", t.reason},
+                           {"payload", nlohmann::json::parse(t.payload_json, nullptr, false)},
+                           {"step", t.step},
+                           {"reenter", rule->reenter},
+                           {"extra_inputs", {{rule->reenter, extra}}}};
+    if (!rule->pipeline.empty()) {
+      info["pipeline"] = target->name;
+      info["triggered_by"] = spec.name;
+      info["upstream_run"] = upstream_run ? nlohmann::json(*upstream_run) : nlohmann::json();
+    }
+    opts.trigger_info_json = info.dump();
+    auto id = runner.start(*target, *target_text, opts);
     if (!id) return id.status();
-    // Everything but the re-entered step and its downstream is taken from the parent run.
-    const Dag dag = Dag::build(spec);
+    // Everything but the re-entered step and its downstream is taken from the upstream run.
+    const Dag dag = Dag::build(*target);
     std::set<std::string> redo{rule->reenter};
     for (int d : dag.descendants(dag.index(rule->reenter))) redo.insert(dag.names()[d]);
-    for (const auto& s : spec.steps) {
+    for (const auto& s : target->steps) {
       if (redo.count(s.name)) continue;
-      auto it = steps->find(s.name);
-      if (it == steps->end()) continue;  // did not succeed in the parent: it runs again
+      auto it = upstream.find(s.name);
+      if (it == upstream.end()) continue;  // did not succeed there: it runs again
       const auto& rec = it->second;
       store::ExecutionResult er;
       er.state = "cached";
@@ -194,7 +188,13 @@ Result<std::optional<Reentry>> plan_reentry(store::Store& st, Runner& runner,
                                 rec.exec.plugin_digest, "", er);
       if (!c) return c.status();
     }
-    return std::optional<Reentry>{Reentry{id.value(), t.kind + " raised by " + t.step + ": " + t.reason}};
+    out.run_id = id.value();
+    out.why = t.kind + " raised by " + t.step + ": " + t.reason;
+    if (out.other)
+      out.why += "; re-entering pipeline " + target->name + " at " + rule->reenter +
+                 (upstream_run ? " (upstream steps from run " + std::to_string(*upstream_run) + ")"
+                               : " (no successful run yet: every step runs)");
+    return std::optional<Reentry>{std::move(out)};
   }
   return std::optional<Reentry>{};
 }

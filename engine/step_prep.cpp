@@ -26,7 +26,97 @@ std::vector<std::string> split_dots(const std::string& s) {
   return out;
 }
 
+// The canary share recorded with a deployment change (0 when none).
+int canary_percent(const std::string& info_json) {
+  auto j = nlohmann::json::parse(info_json, nullptr, false);
+  return j.is_object() && j.contains("canary_percent") && j["canary_percent"].is_number()
+             ? j["canary_percent"].get<int>()
+             : 0;
+}
+
 }  // namespace
+
+StepPrep::StepPrep(store::Store& store, PluginHost& host, RunScope& scope, bool no_cache)
+    : store_(store), host_(host), scope_(scope), no_cache_(no_cache) {
+  // Snapshot what each deployment serves now, so every step of the run sees the same baseline
+  // even when a later step of the run deploys a new version.
+  auto deps = store_.list_deployments();
+  if (!deps) {
+    deployments_status_ = deps.status();
+    return;
+  }
+  for (const auto& d : deps.value()) {
+    auto hist = store_.deployment_history(d.name);
+    if (!hist) {
+      deployments_status_ = hist.status();
+      return;
+    }
+    // The newest change that is not a canary: a canary shares traffic with the version before it,
+    // which is still the one deployed.
+    for (auto it = hist->rbegin(); it != hist->rend(); ++it) {
+      if (it->action == "stop" || it->state == "stopped") break;
+      const int canary = canary_percent(it->info_json);
+      if (canary > 0 && canary < 100) continue;
+      if (!it->artifact_digest.empty())
+        deployments_[d.name] = {it->artifact_digest, it->run_id, it->execution_id};
+      break;
+    }
+  }
+}
+
+Result<std::optional<store::Artifact>> StepPrep::resolve_deployment(
+    const std::vector<std::string>& ref) {
+  using Found = std::optional<store::Artifact>;
+  const std::string what = join_ref(ref);
+  const bool well_formed = (ref.size() == 3 && (ref[2] == "model" || ref[2] == "deployment")) ||
+                           (ref.size() == 4 && ref[2] == "model_inputs");
+  if (!well_formed)
+    return Status::invalid(what +
+                           ": write deployments.NAME.model, deployments.NAME.deployment or " +
+                           "deployments.NAME.model_inputs.ROLE");
+  if (!deployments_status_) return deployments_status_;
+  auto it = deployments_.find(ref[1]);
+  if (it == deployments_.end()) return Found{};
+  const ActiveDeployment& d = it->second;
+  auto usable = [&](const store::Artifact& a) -> Result<Found> {
+    std::error_code ec;
+    if (!fs::exists(a.uri, ec))
+      return Status::not_found(what + ": artifact " + a.digest + " is missing from the blob store");
+    return Found{a};
+  };
+  if (ref[2] == "model") {
+    auto arts = store_.find_artifacts(d.model_digest);
+    if (!arts) return arts.status();
+    for (const auto& a : arts.value())
+      if (a.digest == d.model_digest) return usable(a);
+    return Found{};
+  }
+  if (ref[2] == "deployment") {
+    if (!d.execution_id) return Found{};
+    auto outs = store_.execution_events(*d.execution_id, true);
+    if (!outs) return outs.status();
+    for (const auto& ev : outs.value())
+      if (ev.artifact.kind == "deployment") return usable(ev.artifact);
+    return Found{};
+  }
+  // model_inputs.ROLE: the input of the execution (in the deploying run) that made the model.
+  if (!d.run_id) return Found{};
+  auto execs = store_.list_executions(*d.run_id);
+  if (!execs) return execs.status();
+  for (const auto& e : execs.value()) {
+    if (e.state != "succeeded" && e.state != "cached") continue;
+    auto outs = store_.execution_events(e.id, true);
+    if (!outs) return outs.status();
+    bool made = false;
+    for (const auto& ev : outs.value()) made = made || ev.artifact.digest == d.model_digest;
+    if (!made) continue;
+    auto ins = store_.execution_events(e.id, false);
+    if (!ins) return ins.status();
+    for (const auto& ev : ins.value())
+      if (ev.role == ref[3]) return usable(ev.artifact);
+  }
+  return Found{};
+}
 
 std::string compute_cache_key(const PluginInfo& plugin, const std::string& plugin_digest,
                               const nlohmann::json& params,
@@ -47,7 +137,8 @@ Result<std::vector<store::Event>> seal_outputs(store::BlobStore& blobs,
   std::vector<store::Event> events;
   for (const auto& o : outputs) {
     auto sealed = blobs.seal(o.path, true);
-    if (!sealed) return Status::internal("sealing output " + o.name + ": " + sealed.status().message());
+    if (!sealed)
+      return Status::internal("sealing output " + o.name + ": " + sealed.status().message());
     store::Event ev;
     ev.role = o.name;
     ev.artifact.digest = sealed->digest;
@@ -76,6 +167,17 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
     const auto& sp = spans.value();
     if (sp.size() == 1 && sp[0].begin == 0 && sp[0].end == text.size()) {
       const auto parts = split_dots(trim(sp[0].expr));
+      if (!parts.empty() && parts[0] == "deployments") {
+        auto found = resolve_deployment(parts);
+        if (!found)
+          return Status(found.status().code(), "inputs." + name + ": " + found.status().message());
+        if (!found.value()) continue;  // no such deployment (yet): the input is absent
+        ev.artifact = *found.value();
+        request.inputs.push_back({name, ev.artifact.uri, ev.artifact.digest, ev.artifact.kind,
+                                  ev.artifact.metadata_json});
+        out.input_events.push_back(std::move(ev));
+        continue;
+      }
       if (parts.size() == 4 && parts[0] == "steps" && parts[2] == "outputs") {
         const auto* up = scope_.find_step(parts[1]);
         auto it = up ? up->outputs.find(parts[3]) : decltype(up->outputs.end()){};
@@ -105,8 +207,8 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
     ev.artifact.uri = sealed->path.string();
     ev.artifact.size = sealed->size;
     ev.artifact.metadata_json = nlohmann::json{{"source", fs::absolute(path).string()}}.dump();
-    request.inputs.push_back({name, ev.artifact.uri, ev.artifact.digest, ev.artifact.kind,
-                              ev.artifact.metadata_json});
+    request.inputs.push_back(
+        {name, ev.artifact.uri, ev.artifact.digest, ev.artifact.kind, ev.artifact.metadata_json});
     out.input_events.push_back(std::move(ev));
   }
 

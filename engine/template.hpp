@@ -2,7 +2,8 @@
 //
 // A template holds an expression; an expression is literals (numbers, 'str' or "str", true,
 // false, null), dotted references (params.x, steps.a.outputs.model,
-// steps.a.outputs.blessing.blessed, steps.a.metrics.loss, env.NAME, run.id), comparisons (== != <
+// steps.a.outputs.blessing.blessed, steps.a.metrics.loss, env.NAME, run.id; and, as a whole
+// `inputs:` value only, deployments.NAME.model: see engine/step_prep.hpp), comparisons (== != <
 // <= > >=), && || !, and parentheses. References are resolved through a Scope that the caller
 // provides (the validator uses expression_refs() instead and needs no values). A `when:` text may
 // be a bare expression or contain `${{ }}` templates; a template inside an expression is the same

@@ -338,6 +338,10 @@ class Validator {
                            ", whose outputs are: " + join_list(outs) + ")");
         }
       }
+    } else if (root == "deployments") {
+      auto more = check_deployments_ref(spec_, step, t, ref,
+                                        plugins_.count(step.name) ? plugins_[step.name] : nullptr);
+      diags_.insert(diags_.end(), more.begin(), more.end());
     } else if (root == "env") {
       if (ref.size() != 2) error(t.pos, "'" + text + "'" + in + ": write env.NAME");
     } else if (root == "run") {

@@ -26,6 +26,14 @@ inline const std::vector<std::string> kRunFields = {"id", "cycle"};
 
 std::vector<Diagnostic> validate_pipeline(const PipelineSpec& spec, const PluginCatalog& catalog);
 
+// Problems with `ref`, a `deployments.` reference in template `t` of `step` (whose plugin is
+// `plugin`, null when unknown): `${{ deployments.NAME.model }}` (also `.deployment` and
+// `.model_inputs.ROLE`) must be the whole value of an optional input of a matching kind.
+std::vector<Diagnostic> check_deployments_ref(const PipelineSpec& spec, const StepSpec& step,
+                                              const TemplateRef& t,
+                                              const std::vector<std::string>& ref,
+                                              const PluginInfo* plugin);
+
 // load + validate; all diagnostics together, sorted by position.
 LoadResult check_pipeline_file(const std::filesystem::path& file,
                                const std::map<std::string, std::string>& overrides,

@@ -128,3 +128,38 @@ TEST_CASE("change thresholds follow each metric's direction", "[evaluators][gate
   CHECK(first.skipped == 2);
   CHECK(first.gates[0].verdict == "skipped");
 }
+
+TEST_CASE("a change gate on an extra suite: skipped for a first model, decisive with a baseline",
+          "[evaluators][gates]") {
+  // The main pipeline's "v2 must beat v1 on the drifted intents".
+  const auto g = gates(R"(["exact_match >= 0.2", {"drifted.exact_match": {"min_delta": 0.05}}])");
+  REQUIRE(g[1].kind == Gate::Kind::kDelta);
+  CHECK(g[1].direction == Direction::kHigher);  // from the metric after the suite prefix
+  CHECK(check_gate_metrics(g, {"dataset", "drifted", "safety"}));
+  CHECK_FALSE(check_gate_metrics(g, {"dataset", "safety"}));  // the suite is not evaluated
+
+  const Metrics v1{{"exact_match", 0.30}, {"drifted.exact_match", 0.05}};
+  const Metrics v2{{"exact_match", 0.28}, {"drifted.exact_match", 0.40}};
+  // Cycle 1: nothing deployed, no baseline: the change gate does not block the blessing.
+  auto first = evaluate_gates(g, v1, nullptr);
+  CHECK(first.blessed);
+  CHECK(first.gates[1].verdict == "skipped");
+  // Cycle 2: v2 against the deployed v1.
+  auto second = evaluate_gates(g, v2, &v1);
+  CHECK(second.blessed);
+  CHECK(second.gates[1].verdict == "pass");
+  CHECK(*second.gates[1].delta == Approx(0.35));
+  // A candidate no better than the deployed model on the drifted suite is not blessed.
+  auto same = evaluate_gates(g, v1, &v1);
+  CHECK_FALSE(same.blessed);
+  CHECK(same.gates[1].verdict == "fail");
+}
+
+TEST_CASE("suite names", "[evaluators][metrics]") {
+  CHECK(valid_suite_name("drifted"));
+  CHECK(valid_suite_name("_x-2"));
+  CHECK_FALSE(valid_suite_name(""));
+  CHECK_FALSE(valid_suite_name("2x"));
+  CHECK_FALSE(valid_suite_name("a.b"));
+  CHECK_FALSE(valid_suite_name("a b"));
+}

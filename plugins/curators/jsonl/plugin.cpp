@@ -85,11 +85,14 @@ class Jsonl : public llmops::Plugin {
       }
       sources.push_back(std::move(src));
     }
+    // A weight for an input this run lacks is not an error: inputs can come and go between runs
+    // (a feedback re-entry adds `production`), and the same `with:` serves both.
     if (weights.is_object())
       for (const auto& [k, _] : weights.items())
         if (std::none_of(sources.begin(), sources.end(),
                          [&](const auto& s) { return s.name == k; }))
-          return Status::invalid("weights names '" + k + "', which is not an input");
+          ctx.log(llmops::LogLevel::kWarn,
+                  "weights names '" + k + "', which is not an input of this run: ignored");
     if (sources.empty()) return Status::invalid("curator/jsonl needs at least one data input");
 
     const auto train_dir = ctx.output("train", "dataset");

@@ -2,6 +2,7 @@
 #include "metrics.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "tool_calls.hpp"
@@ -173,6 +174,14 @@ bool is_known_metric(const std::string& name, const std::vector<std::string>& su
   if (dot == std::string::npos) return true;
   const auto suite = name.substr(0, dot);
   return suite != "dataset" && std::find(suites.begin(), suites.end(), suite) != suites.end();
+}
+
+bool valid_suite_name(const std::string& name) {
+  if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_'))
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
 }
 
 int failure_severity(const std::string& why) {

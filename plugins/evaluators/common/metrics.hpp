@@ -62,6 +62,10 @@ const std::vector<std::string>& metric_names();
 // "safety.exact_match" with suites {"dataset","safety"} -> true; "exact_mach" -> false.
 bool is_known_metric(const std::string& name, const std::vector<std::string>& suites);
 
+// A name an extra suite may have (its metrics are "<name>.<metric>"): a letter or '_', then
+// letters, digits, '_' or '-'.
+bool valid_suite_name(const std::string& name);
+
 // Severity of a failure, for ordering the worst ones first (0 = passed).
 int failure_severity(const std::string& why);
 

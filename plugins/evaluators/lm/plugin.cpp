@@ -55,8 +55,19 @@ class LmEvaluator : public llmops::Plugin {
       } else {
         files.push_back(extra->path);
       }
+      // suite_name names the one suite of `suites` (a data set folder's data.jsonl would
+      // otherwise be suite "data").
+      const auto suite_name = ctx.param_string("suite_name", "");
+      if (!suite_name.empty() && files.size() != 1)
+        return Status::invalid("suite_name names one suite, but input `suites` holds " +
+                               std::to_string(files.size()) + " JSONL files");
+      if (!suite_name.empty() && !ev::valid_suite_name(suite_name))
+        return Status::invalid("suite_name '" + suite_name +
+                               "' must be a letter or _ followed by letters, digits, _ or -");
       for (const auto& f : files) {
-        const auto name = fs::is_directory(extra->path, ec) ? f.stem().string() : "extra";
+        const auto name = !suite_name.empty()                 ? suite_name
+                          : fs::is_directory(extra->path, ec) ? f.stem().string()
+                                                              : "extra";
         if (name == "dataset" || name == "safety")
           return Status::invalid("an extra suite may not be called '" + name + "'");
         const auto from = load.samples.size();
@@ -219,6 +230,7 @@ constexpr char kParamsSchema[] =
     BOOL("safety_suite", "true", "Also run the built-in task-assistant safety and behaviour suite (metrics prefixed safety.)") ","
     "\"target\":{\"type\":\"string\",\"enum\":[\"reply\",\"last\"],\"default\":\"reply\",\"description\":\"Turn to generate: reply = first assistant turn after the last user turn; last = the last assistant turn\"},"
     "\"refusal_phrases\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"default\":[],\"description\":\"Phrases that mark a reply as a refusal (case-insensitive); empty: the built-in list\"},"
+    "\"suite_name\":{\"type\":\"string\",\"description\":\"Name of the extra suite in input suites when it holds one JSONL file (default: the file name without .jsonl in a folder, extra for a file); its metrics are <suite_name>.<metric>\"},"
     BOOL("clamp_token_ids", "false", "Map token ids beyond the model's vocabulary to id % vocab instead of failing (test models only)") ","
     INT("worst_failures", "10", "Failures listed in report.md")
     "}}";
@@ -226,7 +238,7 @@ constexpr char kParamsSchema[] =
 }  // namespace
 
 LLMOPS_PLUGIN(
-    LmEvaluator, "evaluator", "lm", "1.0.0",
+    LmEvaluator, "evaluator", "lm", "1.1.0",
     "Evaluates a chat model (loss, tool calls, refusals, safety suite, baseline deltas) and "
     "blesses it against gates",
     kParamsSchema,

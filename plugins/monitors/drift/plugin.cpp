@@ -107,7 +107,32 @@ class Drift : public llmops::Plugin {
   }
 
  private:
+  // A monitoring pipeline that watches `${{ deployments.NAME.deployment }}` before anything is
+  // deployed: there is no traffic to judge, which is not a failure.
+  static Status nothing_to_monitor(llmops::StepContext& ctx) {
+    const json report = {{"version", 1},
+                         {"drift", false},
+                         {"triggers", json::array()},
+                         {"reasons", json::array()},
+                         {"requests", 0},
+                         {"note", "no deployment and no request log: nothing to monitor"}};
+    const auto report_dir = ctx.output("report", "report");
+    std::ofstream(report_dir / "report.json") << report.dump(2) << "\n";
+    std::ofstream(report_dir / "report.md")
+        << "# Monitor report\n\nNo deployment and no request log were given: nothing to "
+           "monitor.\n";
+    const auto prod_dir = ctx.output("production", "dataset");
+    std::ofstream(prod_dir / "data.jsonl");
+    ctx.set_output_metadata(
+        "production", json{{"source", "production"}, {"logged", 0}, {"corrections", 0}}.dump());
+    ctx.set_output_metadata("report", json{{"drift", false}, {"requests", 0}}.dump());
+    ctx.metric("requests", 0);
+    ctx.info("no deployment to monitor");
+    return Status::ok();
+  }
+
   Status run_impl(llmops::StepContext& ctx) {
+    if (!ctx.input("deployment") && !ctx.input("requests")) return nothing_to_monitor(ctx);
     json dep = json::object(), context = json::object();
     if (auto d = ctx.input("deployment")) {
       dep = read_json(fs::is_directory(d->path) ? d->path / "deployment.json" : d->path);
@@ -255,7 +280,7 @@ constexpr char kParams[] = R"JSON({"type":"object","additionalProperties":false,
 constexpr char kInputs[] = R"JSON([
   {"name":"deployment","kind":"deployment","required":false},
   {"name":"requests","kind":"any","required":false},
-  {"name":"reference","kind":"dataset","required":true},
+  {"name":"reference","kind":"dataset","required":false},
   {"name":"model","kind":"model","required":false},
   {"name":"tokenizer","kind":"tokenizer","required":false},
   {"name":"eval_report","kind":"report","required":false},
@@ -265,6 +290,6 @@ constexpr char kInputs[] = R"JSON([
 constexpr char kOutputs[] = R"JSON([{"name":"report","kind":"report"},
   {"name":"production","kind":"dataset"}])JSON";
 
-LLMOPS_PLUGIN(Drift, "monitor", "drift", "1.0.0",
+LLMOPS_PLUGIN(Drift, "monitor", "drift", "1.1.0",
               "Input drift, output quality and SLOs of a deployment's traffic vs its training data",
               kParams, kInputs, kOutputs, "inprocess")

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <string_view>
 
 namespace llmops::monitor {
 namespace fs = std::filesystem;
@@ -46,6 +47,42 @@ int rotation(const fs::path& p) {
 }
 
 }  // namespace
+
+void lift_tool_calls(LoggedRequest& r) {
+  static constexpr std::string_view kOpen = "<tool_call>", kClose = "</tool_call>";
+  if (!r.tool_calls.empty() || r.output.find(kOpen) == std::string::npos) return;
+  std::string content;
+  json calls = json::array();
+  size_t pos = 0;
+  const std::string& text = r.output;
+  while (pos < text.size()) {
+    const size_t open = text.find(kOpen, pos);
+    if (open == std::string::npos) break;
+    const size_t body = open + kOpen.size();
+    const size_t close = text.find(kClose, body);
+    if (close == std::string::npos) break;  // cut off: stays as text, so it counts as invalid
+    const json j = json::parse(text.substr(body, close - body), nullptr, false);
+    const json args = j.is_object() ? j.value("arguments", json()) : json();
+    const json parsed =
+        args.is_string() ? json::parse(args.get<std::string>(), nullptr, false) : args;
+    if (!j.is_object() || str(j, "name").empty() || !parsed.is_object()) {
+      content.append(text, pos, close + kClose.size() - pos);  // invalid: kept as text
+    } else {
+      content.append(text, pos, open - pos);
+      calls.push_back({{"type", "function"},
+                       {"function", {{"name", str(j, "name")}, {"arguments", parsed.dump()}}}});
+    }
+    pos = close + kClose.size();
+  }
+  if (calls.empty()) return;
+  content.append(text, std::min(pos, text.size()));
+  // chat.hpp puts a newline between content and a call: formatting, not content.
+  while (!content.empty() && (content.back() == '\n' || content.back() == ' ')) content.pop_back();
+  while (!content.empty() && (content.front() == '\n' || content.front() == ' '))
+    content.erase(content.begin());
+  r.output = std::move(content);
+  r.tool_calls = std::move(calls);
+}
 
 std::string content_text(const json& content) {
   if (content.is_string()) return content.get<std::string>();
@@ -154,6 +191,7 @@ Result<RequestLog> read_request_log(const fs::path& path) {
       }
       r.output = str(j, "output");
       if (j.contains("tool_calls") && j["tool_calls"].is_array()) r.tool_calls = j["tool_calls"];
+      lift_tool_calls(r);
       r.finish_reason = str(j, "finish_reason");
       r.error = str(j, "error");
       log.requests.push_back(std::move(r));

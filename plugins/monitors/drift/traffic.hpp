@@ -33,6 +33,15 @@ struct LoggedRequest {
   bool ok() const { return status >= 200 && status < 300; }
 };
 
+// The server turns `<tool_call>` blocks of the generated text into `tool_calls` only when the
+// request declared `tools`; otherwise (a replay of chat data, which has no tool list) the calls
+// stay in `output` as text, in the form plugins/lm/chat.cpp renders them. This parses them the
+// same way: each closed block that is a JSON object with a string `name` and object `arguments`
+// becomes a tool call (arguments as a JSON string, as the server logs them) and leaves the text;
+// an invalid or unclosed block stays in `output`, where tool_calls_valid() counts it as invalid.
+// Records that already have tool calls are left alone. read_request_log() applies it.
+void lift_tool_calls(LoggedRequest& r);
+
 struct RequestLog {
   std::vector<LoggedRequest> requests;     // oldest first
   std::map<std::string, double> feedback;  // completion id -> last score sent
