@@ -1,7 +1,9 @@
 // bench_serve: the model server under load and the KV cache's decode speed-up.
-//   bench_serve [--serve PATH/llmops-serve] [--requests N] [--max-tokens N]
+//   bench_serve [--serve PATH/llmops-serve] [--requests N] [--max-tokens N] [--max-batch N]
 // 1. Starts llmops-serve on the tiny Llama (tests/data/hf) on loopback and drives it with 1, 8 and
-//    32 concurrent keep-alive clients of its own: requests/s, p50 and p99 latency.
+//    32 concurrent keep-alive clients of its own: requests/s, p50 and p99 latency. Twice: each
+//    request decoded on its own (--max-batch 1), then concurrent requests decoded together
+//    (--max-batch N, default 32).
 // 2. Decode tokens/s at 256 new tokens with the KV cache (Model::generate) against recomputing
 //    the whole prefix for every token (Model::logits over the growing sequence), on the tiny model
 //    and on a larger random one. Prints figures only; nothing here asserts on time.
@@ -49,7 +51,7 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-void bench_server(const fs::path& serve, int requests, int max_tokens) {
+void bench_server(const fs::path& serve, int requests, int max_tokens, int max_batch) {
   const fs::path src = LLMOPS_SOURCE_DIR;
   const fs::path tmp = fs::temp_directory_path() / ("bench-serve-" + std::to_string(::getpid()));
   fs::create_directories(tmp);
@@ -57,7 +59,8 @@ void bench_server(const fs::path& serve, int requests, int max_tokens) {
       serve,
       {"--model", (src / "tests/data/hf/tiny-llama").string(), "--tokenizer",
        (src / "tests/data/hf/tokenizer-bpe/tokenizer.json").string(), "--name", "tiny",
-       "--max-concurrency", "64", "--context-length", "4096"},
+       "--max-concurrency", "64", "--context-length", "4096", "--max-batch",
+       std::to_string(max_batch)},
       tmp / "serve.out");
   if (!pid) {
     std::cerr << pid.status().message() << "\n";
@@ -83,8 +86,9 @@ void bench_server(const fs::path& serve, int requests, int max_tokens) {
       {"max_tokens", max_tokens},
       {"temperature", 0},
       {"ignore_eos", true}}.dump();
-  std::printf("\nserver: tiny Llama, chat completions of %d tokens, %d requests per row\n",
-              max_tokens, requests);
+  std::printf(
+      "\nserver: tiny Llama, chat completions of %d tokens, %d requests per row, --max-batch %d\n",
+      max_tokens, requests, max_batch);
   std::printf("%-8s %10s %10s %10s %12s %8s\n", "clients", "req/s", "p50 ms", "p99 ms", "tokens/s",
               "errors");
   {
@@ -159,21 +163,23 @@ void bench_decode(const std::string& label, const llmops::lm::Model& model, int 
 
 int main(int argc, char** argv) {
   fs::path serve;
-  int requests = 200, max_tokens = 16, new_tokens = 256;
+  int requests = 200, max_tokens = 16, new_tokens = 256, max_batch = 32;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--serve") serve = argv[i + 1];
     if (a == "--requests") requests = std::stoi(argv[i + 1]);
     if (a == "--max-tokens") max_tokens = std::stoi(argv[i + 1]);
+    if (a == "--max-batch") max_batch = std::stoi(argv[i + 1]);
   }
   if (serve.empty())
     serve =
         fs::canonical("/proc/self/exe").parent_path().parent_path() / "plugins" / "llmops-serve";
   std::printf("bench_serve on %s, %u hardware threads\n", cpu_name().c_str(),
               std::thread::hardware_concurrency());
-  if (fs::exists(serve))
-    bench_server(serve, requests, max_tokens);
-  else
+  if (fs::exists(serve)) {
+    bench_server(serve, requests, max_tokens, 1);
+    if (max_batch > 1) bench_server(serve, requests, max_tokens, max_batch);
+  } else
     std::printf("(no %s: build llmops-serve for the server figures)\n", serve.c_str());
 #ifdef LLMOPS_HAVE_LM
   using namespace llmops::lm;

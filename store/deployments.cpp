@@ -89,8 +89,8 @@ Result<std::vector<DeploymentRecord>> Store::deployment_history(const std::strin
   std::lock_guard lock(impl_->mu);
   return detail::guarded("deployment_history", [&]() -> Result<std::vector<DeploymentRecord>> {
     detail::Cached q(impl_->db,
-                     "SELECT action, artifact_digest, state, info_json, run_id, execution_id "
-                     "FROM deployment_history WHERE deployment = ? ORDER BY id");
+                     "SELECT action, artifact_digest, state, info_json, run_id, execution_id, "
+                     "created_at FROM deployment_history WHERE deployment = ? ORDER BY id");
     q.bind(1, name);
     std::vector<DeploymentRecord> out;
     while (q.executeStep()) {
@@ -102,6 +102,7 @@ Result<std::vector<DeploymentRecord>> Store::deployment_history(const std::strin
       d.info_json = q.getColumn(3).getString();
       if (!q.getColumn(4).isNull()) d.run_id = q.getColumn(4).getInt64();
       if (!q.getColumn(5).isNull()) d.execution_id = q.getColumn(5).getInt64();
+      d.created_at = detail::col_time(q.getColumn(6));
       out.push_back(std::move(d));
     }
     return out;

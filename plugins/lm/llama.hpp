@@ -101,6 +101,12 @@ class LlamaModel {
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt,
                                 const GenerationOptions& options) const;
 
+  // One decoding step for B sequences at once (batch.cpp): ids int64 [B], each sequence's newest
+  // token; caches[b] holds sequence b's earlier positions (filled by a forward over its prompt;
+  // lengths may differ) and gets this token appended. Returns float32 logits [B, vocab]. Row b
+  // equals forward(ids[b], caches[b]) for that sequence alone.
+  at::Tensor decode_step(const at::Tensor& ids, const std::vector<KVCache*>& caches) const;
+
   // Recomputes the rotary inverse frequencies from config (done by init and load).
   void compute_rope();
 

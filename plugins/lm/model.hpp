@@ -66,4 +66,9 @@ class Model {
   std::unique_ptr<LlamaModel> m_;
 };
 
+// Sets libtorch's intra-op thread count (0: every core), once per process: the first call wins, and
+// Model::load/init call it with 0, so a program that wants another count calls it before them.
+// (Defined in llama.cpp; declared here too for torch-free callers.)
+void set_torch_threads(int n);
+
 }  // namespace llmops::lm

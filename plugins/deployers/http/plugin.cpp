@@ -2,7 +2,8 @@
 // running after the pipeline ends. The first deploy of a name starts a detached server; later
 // deploys load the new version into the running one (blue/green, or a canary share) instead of
 // starting a second server. Writes output `deployment` (deployment.json: name, endpoint, pid, port,
-// model digest, version) and the same JSON as its metadata.
+// model digest, version, action, actor "run:<id>:<step>", user, from_version, to_version) and the
+// same JSON as its metadata, which the engine copies into the store's deployment history.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -65,6 +66,10 @@ class HttpDeployer : public Plugin {
     r.serve_binary = serve::find_serve_binary(plugin_dir());
     r.run_id = ctx.run_id();
     r.step = ctx.step_name();
+    r.actor = "run:" + r.run_id + ":" + r.step;
+    std::string from_version;
+    if (auto prev = serve::read_deployment(r.name); prev && (*prev)["version"].is_string())
+      from_version = (*prev)["version"].get<std::string>();
     r.cancelled = [&ctx] { return ctx.cancelled(); };
 
     ctx.info("deploying " + r.model_dir + " as " + r.name + " version " + r.version);
@@ -81,6 +86,10 @@ class HttpDeployer : public Plugin {
                 {"canary_percent", r.canary_percent},
                 {"started", res->started},
                 {"action", res->state["history"].back().value("action", "")},
+                {"actor", r.actor},
+                {"user", serve::current_user()},
+                {"from_version", from_version},
+                {"to_version", r.version},
                 {"state_file", (serve::deployments_dir() / (r.name + ".json")).string()},
                 {"request_log", st.value("log_dir", "")}};
     const auto dir = ctx.output("deployment", "deployment");

@@ -2,6 +2,7 @@
 #include "deploy.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -36,14 +37,16 @@ void sleep_ms(int ms) {
 }
 
 json history_entry(const std::string& action, const DeployRequest& r) {
-  return {{"time", now_iso()},
-          {"action", action},
-          {"version", r.version},
-          {"model_dir", r.model_dir},
-          {"model_digest", r.model_digest},
-          {"canary_percent", r.canary_percent},
-          {"run_id", r.run_id},
-          {"step", r.step}};
+  json e = {{"time", now_iso()},
+            {"action", action},
+            {"version", r.version},
+            {"model_dir", r.model_dir},
+            {"model_digest", r.model_digest},
+            {"canary_percent", r.canary_percent},
+            {"run_id", r.run_id},
+            {"step", r.step}};
+  if (!r.actor.empty()) e["actor"] = r.actor;
+  return e;
 }
 
 // Reads the server's JSON lines after `offset` until "ready" (returns the port), an "error", the
@@ -140,6 +143,13 @@ std::vector<json> list_deployments() {
   return out;
 }
 
+std::string current_user() {
+  for (const char* var : {"USER", "LOGNAME"})
+    if (const char* v = std::getenv(var); v && *v) return v;
+  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name) return pw->pw_name;
+  return "uid:" + std::to_string(::getuid());
+}
+
 bool process_alive(int64_t pid) {
   if (pid <= 0) return false;
   int status = 0;
@@ -202,6 +212,10 @@ fs::path find_serve_binary(const fs::path& hint_dir) {
   if (const char* b = std::getenv("LLMOPS_SERVE_BIN"); b && *b) return b;
   if (!hint_dir.empty() && ::access((hint_dir / "llmops-serve").c_str(), X_OK) == 0)
     return hint_dir / "llmops-serve";
+  // llmops-deployments (and any tool built beside the plugins) finds it next to itself.
+  std::error_code ec;
+  const auto self = fs::read_symlink("/proc/self/exe", ec).parent_path() / "llmops-serve";
+  if (!ec && ::access(self.c_str(), X_OK) == 0) return self;
   if (const char* path = std::getenv("PATH")) {
     std::stringstream ss(path);
     std::string dir;
@@ -306,7 +320,7 @@ Result<DeployResult> deploy(const DeployRequest& r) {
   return out;
 }
 
-Result<DeployResult> rollback_deployment(const std::string& name) {
+Result<DeployResult> rollback_deployment(const std::string& name, const std::string& actor) {
   auto st = read_deployment(name);
   if (!st) return st.status();
   DeployRequest r;
@@ -314,6 +328,7 @@ Result<DeployResult> rollback_deployment(const std::string& name) {
   r.token_env = st->value("token_env", "LLMOPS_SERVE_TOKEN");
   r.tokenizer = st->value("tokenizer", "");
   r.action = "rollback";
+  r.actor = actor;
   r.server_args = st->value("server_args", std::vector<std::string>{});
   if (!(*st)["canary"].is_null()) {
     // Undo the canary: everything back on the stable version.
@@ -346,7 +361,7 @@ Result<DeployResult> rollback_deployment(const std::string& name) {
   return deploy(r);
 }
 
-Status stop_deployment(const std::string& name, double wait_s) {
+Status stop_deployment(const std::string& name, double wait_s, const std::string& actor) {
   auto st = read_deployment(name);
   if (!st) return st.status();
   const int64_t pid = st->value("pid", int64_t{0});
@@ -366,8 +381,9 @@ Status stop_deployment(const std::string& name, double wait_s) {
   }
   (*st)["state"] = "stopped";
   (*st)["updated_at"] = now_iso();
-  (*st)["history"].push_back(
-      {{"time", now_iso()}, {"action", "stop"}, {"version", st->value("version", "")}});
+  json entry = {{"time", now_iso()}, {"action", "stop"}, {"version", st->value("version", "")}};
+  if (!actor.empty()) entry["actor"] = actor;
+  (*st)["history"].push_back(std::move(entry));
   return write_deployment(*st);
 }
 

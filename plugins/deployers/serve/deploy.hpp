@@ -8,7 +8,7 @@
 // "endpoint", "version", "model_dir", "model_digest", "tokenizer", "token_env", "canary":
 // {"version", "model_dir", "percent"} | null, "log_dir", "server_log", "started_at", "updated_at",
 // "history": [{"time", "action": start|load|canary|rollback|stop, "version", "model_dir",
-// "model_digest", "canary_percent", "run_id", "step"}]}. The token itself is never stored.
+// "model_digest", "canary_percent", "run_id", "step", "actor"}]}. The token itself is never stored.
 // Thread safety: free functions; two deploys of one name at once are not coordinated.
 #pragma once
 
@@ -33,6 +33,9 @@ Result<nlohmann::json> read_deployment(const std::string& name);
 Status write_deployment(const nlohmann::json& state);  // atomic (temp file + rename)
 std::vector<nlohmann::json> list_deployments();
 
+// The user behind a change: $USER, else $LOGNAME, else the password entry, else "uid:N".
+std::string current_user();
+
 // True while `pid` runs (a zombie child of ours is reaped and counts as gone).
 bool process_alive(int64_t pid);
 // True when the state says running, the process lives and its /health names this deployment.
@@ -45,7 +48,8 @@ Headers auth_headers(const std::string& token_env);
 Result<pid_t> spawn_detached(const std::filesystem::path& exe, const std::vector<std::string>& args,
                              const std::filesystem::path& log_file);
 
-// llmops-serve: $LLMOPS_SERVE_BIN, else `hint_dir`/llmops-serve, else PATH.
+// llmops-serve: $LLMOPS_SERVE_BIN, else `hint_dir`/llmops-serve, else beside this executable,
+// else PATH.
 std::filesystem::path find_serve_binary(const std::filesystem::path& hint_dir);
 
 struct DeployRequest {
@@ -62,6 +66,7 @@ struct DeployRequest {
   std::vector<std::string> server_args;  // extra llmops-serve flags (limits, --redact-pii)
   double wait_s = 120;                   // bound on start + load
   std::string action;                    // history label; default start/load/canary
+  std::string actor;                     // who asked (e.g. "cli:rollback"); kept in the history
   std::string run_id, step;
   std::function<bool()> cancelled;  // polled while waiting
 };
@@ -74,8 +79,9 @@ struct DeployResult {
 
 Result<DeployResult> deploy(const DeployRequest& request);
 // Switches back to the version before the current one (or drops a canary).
-Result<DeployResult> rollback_deployment(const std::string& name);
+// `actor` labels the history entry.
+Result<DeployResult> rollback_deployment(const std::string& name, const std::string& actor = "");
 // SIGTERM, then SIGKILL after wait_s; the state file stays, marked stopped.
-Status stop_deployment(const std::string& name, double wait_s = 30);
+Status stop_deployment(const std::string& name, double wait_s = 30, const std::string& actor = "");
 
 }  // namespace llmops::serve

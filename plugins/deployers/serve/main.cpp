@@ -1,10 +1,12 @@
 // llmops-serve: the OpenAI-compatible model server (`llmops serve ...` runs it).
 //   llmops-serve --model DIR [--tokenizer FILE] [--host 127.0.0.1] [--port 0] [--name NAME]
 //                [--version V] [--log DIR] [--max-concurrency N] [--max-tokens N] [--timeout S]
+//                [--max-batch N] [--threads N]
 // Prints one JSON line when it listens ({"event":"listening","port":...}) and one when the model is
 // loaded ({"event":"ready",...}), so a parent can read the port; /health answers 503 in between.
 // The bearer token comes from the environment variable named by --token-env (never a flag, never
 // logged). SIGTERM or SIGINT stop it gracefully. Exit codes: 0 stopped, 1 failed to start or load.
+#include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "lm/batch.hpp"
 #include "lm/chat.hpp"
 #include "lm/model.hpp"
 #include "lm/tokenizer.hpp"
@@ -27,8 +30,10 @@ namespace {
 // A model version on plugins/lm: the torch-free Model facade and its tokenizer.
 class LmBackend : public serve::Backend {
  public:
-  LmBackend(lm::Model model, lm::Tokenizer tok, int64_t context)
+  LmBackend(lm::Model model, lm::Tokenizer tok, int64_t context, int max_batch)
       : model_(std::move(model)), tok_(std::move(tok)), context_(context) {
+    // The generator keeps a reference to model_: this object never moves (see below).
+    if (max_batch > 1) batch_ = std::make_unique<lm::BatchGenerator>(model_, max_batch);
     vocab_ = model_.config().vocab_size;
     auto add = [&](std::vector<int64_t>& v, int64_t id) {
       if (id >= 0 && id < vocab_ && std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
@@ -47,6 +52,8 @@ class LmBackend : public serve::Backend {
       if (id >= vocab_) id = 0;
     return ids;
   }
+  LmBackend(LmBackend&&) = delete;
+
   std::string decode(const std::vector<int64_t>& ids) const override {
     return tok_.decode(ids, /*skip_special_tokens=*/true);
   }
@@ -59,18 +66,39 @@ class LmBackend : public serve::Backend {
   int64_t context_length() const override { return context_; }
   Result<std::vector<int64_t>> generate(const std::vector<int64_t>& prompt,
                                         const lm::GenerationOptions& options) const override {
-    auto out = model_.generate(prompt, options);
+    auto out = batch_ ? batch_->generate(prompt, options) : model_.generate(prompt, options);
     if (!out) return out.status();
     return std::vector<int64_t>(out->begin() + static_cast<std::ptrdiff_t>(prompt.size()),
                                 out->end());
   }
 
+  json status() const override {
+    if (!batch_) return {{"max_batch", 1}};
+    const auto st = batch_->stats();
+    return {{"max_batch", batch_->max_batch()}, {"batched_steps", st.steps},
+            {"batched_tokens", st.rows},        {"largest_batch", st.max_rows},
+            {"requests", st.prefills},          {"running", st.running}};
+  }
+
  private:
   lm::Model model_;
+  // Declared after model_, so it is destroyed (its worker joined) before the model.
+  std::unique_ptr<lm::BatchGenerator> batch_;
   lm::Tokenizer tok_;
   int64_t context_ = 0, vocab_ = 0;
   std::vector<int64_t> completion_stops_, chat_stops_;
 };
+
+// Intra-op threads for libtorch and for the BLAS under it. OpenBLAS takes its thread count from
+// the environment when it loads, before main, so it is set through openblas_set_num_threads,
+// looked up at run time because libtorch may sit on another BLAS.
+void set_compute_threads(int n) {
+  lm::set_torch_threads(n);
+  if (n <= 0) return;
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    f(n);
+}
 
 void say(const json& j) {
   std::cout << j.dump() << std::endl;  // flushed: a parent waits for these lines
@@ -86,7 +114,7 @@ int main(int argc, char** argv) {
   std::string model_dir, tokenizer, version, token_env = "LLMOPS_SERVE_TOKEN", log_dir;
   serve::ServerOptions opt;
   int64_t context = 0;
-  int port = 0;
+  int port = 0, max_batch = 16, threads = -1;
   app.add_option("--model", model_dir, "HF model folder (config.json + safetensors)")->required();
   app.add_option("--tokenizer", tokenizer, "tokenizer.json (default: the model folder's)");
   app.add_option("--host", opt.host, "Address to listen on")->capture_default_str();
@@ -102,6 +130,13 @@ int main(int argc, char** argv) {
   app.add_flag("--redact-pii", opt.log.redact_pii, "Redact PII in the request log");
   app.add_option("--max-concurrency", opt.max_concurrency, "Generations at once; more get 429")
       ->capture_default_str();
+  app.add_option("--max-batch", max_batch,
+                 "Requests decoded together per forward pass (1: each on its own)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--threads", threads,
+                 "Intra-op threads (0: every core; default: 1 with batching, where one thread "
+                 "decodes the whole batch, else every core)");
   app.add_option("--max-connections", opt.max_connections, "Open connections at once")
       ->capture_default_str();
   app.add_option("--max-tokens", opt.limits.max_tokens_cap, "Largest max_tokens accepted")
@@ -115,6 +150,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--context-length", context, "Prompt + completion limit (default: the model's)");
   CLI11_PARSE(app, argc, argv);
+  // With batching one worker thread runs every forward pass on small matrices, where torch's and
+  // the BLAS's own threads cost more (spinning, hand-offs) than they give.
+  set_compute_threads(threads >= 0 ? threads : (max_batch > 1 ? 1 : 0));
   opt.port = static_cast<uint16_t>(port);
   opt.log.dir = log_dir;
   if (version.empty()) version = "v1";
@@ -130,8 +168,8 @@ int main(int argc, char** argv) {
 
   const std::string default_tokenizer = tokenizer;
   serve::BackendLoader loader =
-      [default_tokenizer,
-       context](const serve::LoadRequest& r) -> Result<std::shared_ptr<serve::Backend>> {
+      [default_tokenizer, context,
+       max_batch](const serve::LoadRequest& r) -> Result<std::shared_ptr<serve::Backend>> {
     std::filesystem::path tok_path = r.tokenizer;
     if (tok_path.empty()) tok_path = std::filesystem::path(r.model_dir) / "tokenizer.json";
     if (!std::filesystem::exists(tok_path) && r.tokenizer.empty() && !default_tokenizer.empty())
@@ -146,7 +184,7 @@ int main(int argc, char** argv) {
                 << " ids but the model only " << model->config().vocab_size
                 << "; prompt ids beyond the model's vocabulary become 0\n";
     return std::shared_ptr<serve::Backend>(
-        std::make_shared<LmBackend>(std::move(*model), std::move(*tok), ctx));
+        std::make_shared<LmBackend>(std::move(*model), std::move(*tok), ctx, max_batch));
   };
 
   serve::Server server(opt, loader);

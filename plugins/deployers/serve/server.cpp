@@ -284,7 +284,8 @@ void Server::Impl::handle(Exchange& ex) {
         if (*v)
           versions.push_back({{"version", (*v)->name},
                               {"model_dir", (*v)->spec.model_dir},
-                              {"role", v == &stable ? "stable" : "canary"}});
+                              {"role", v == &stable ? "stable" : "canary"},
+                              {"decoder", (*v)->backend->status()}});
     }
     ex.send(200, json{{"model", opt.name},
                       {"versions", versions},

@@ -3,10 +3,11 @@
 // auth, limits, streaming, metrics, the request log and blue/green switching are tested without
 // libtorch.
 //
-// Concurrency model: one thread per connection doing blocking Beast reads and writes. Generation is
-// blocking CPU work anyway, so a connection's thread is busy either way; concurrent requests run
-// concurrently (Model::generate is const and thread safe) up to max_concurrency, beyond which a
-// generation request is answered 429 at once. max_connections bounds the threads.
+// Concurrency model: one thread per connection doing blocking Beast reads and writes. A
+// connection's thread blocks in Backend::generate; concurrent requests run at once up to
+// max_concurrency, beyond which a generation request is answered 429 at once. max_connections
+// bounds the threads. The llmops-serve backend decodes concurrent requests together, several per
+// forward pass (lm::BatchGenerator); the server does not need to know.
 //
 // Versions: a request takes a shared_ptr to the version it runs on (stable, or the canary for
 // canary_percent of requests), so a switch never disturbs an in-flight request: the old model is
@@ -21,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,8 @@ class Backend {
   // Returns only the new tokens. May stop early when options.on_token returns false.
   virtual Result<std::vector<int64_t>> generate(const std::vector<int64_t>& prompt,
                                                 const lm::GenerationOptions& options) const = 0;
+  // How it decodes (batching figures), shown per version by GET /admin/status.
+  virtual nlohmann::json status() const { return nlohmann::json::object(); }
 };
 
 using BackendLoader = std::function<Result<std::shared_ptr<Backend>>(const LoadRequest&)>;

@@ -4,13 +4,17 @@
 //   llmops-deployments rollback NAME     back to the version before the current one (or drop a
 //                                        canary)
 //   llmops-deployments stop NAME [--timeout S]
-// Reads $LLMOPS_HOME/deployments/*.json (LLMOPS_HOME defaults to ./.llmops). Exit codes: 0 ok,
-// 1 the operation failed, 2 bad usage or unknown deployment.
+// Reads $LLMOPS_HOME/deployments/*.json (LLMOPS_HOME defaults to ./.llmops). rollback and stop are
+// also recorded in the store ($LLMOPS_HOME/llmops.db: the deployment's row and its append-only
+// history, actor "cli:rollback" / "cli:stop" with the user from the environment); show prints
+// that history. Exit codes: 0 ok, 1 the operation failed (or was done but could not be recorded),
+// 2 bad usage or unknown deployment.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "deploy.hpp"
+#include "store_history.hpp"
 
 using namespace llmops;
 using nlohmann::json;
@@ -25,6 +29,15 @@ int fail(const Status& s) {
 std::string live_state(const json& st) {
   if (st.value("state", "") != "running") return st.value("state", "unknown");
   return serve::deployment_running(st) ? "running" : "dead";
+}
+
+// A change that happened but is missing from the store is still an error: the history must not
+// silently lose it.
+int recorded(const std::string& name, const std::string& what, const Status& s) {
+  if (s) return 0;
+  std::cerr << "llmops-deployments: error: " << name << " was " << what
+            << " but the store did not record it: " << s.message() << "\n";
+  return 1;
 }
 
 }  // namespace
@@ -85,6 +98,11 @@ int main(int argc, char** argv) {
                                    serve::auth_headers(st->value("token_env", "")), 5);
       if (r && r->status == 200) (*st)["server"] = json::parse(r->body, nullptr, false);
     }
+    auto recorded_view = deployments::store_view(name);
+    if (!recorded_view)
+      std::cerr << "llmops-deployments: warning: cannot read the store: "
+                << recorded_view.status().message() << "\n";
+    (*st)["store"] = recorded_view ? *recorded_view : json(nullptr);
     if (as_json) {
       std::cout << st->dump(2) << "\n";
       return 0;
@@ -95,23 +113,47 @@ int main(int argc, char** argv) {
               << "\nversion:   " << st->value("version", "")
               << "\nmodel:     " << st->value("model_dir", "")
               << "\ndigest:    " << st->value("model_digest", "")
-              << "\nlog:       " << st->value("log_dir", "") << "\nhistory:\n";
+              << "\nlog:       " << st->value("log_dir", "") << "\n";
+    const json& rec = (*st)["store"];
+    if (rec.is_object() && rec.contains("state"))
+      std::cout << "recorded:  " << rec.value("state", "") << " (store, updated "
+                << rec.value("updated_at", "") << ")\n";
+    if (rec.is_object() && rec.contains("history") && !rec["history"].empty()) {
+      std::cout << "history (store):\n";
+      for (const auto& h : rec["history"]) std::cout << deployments::history_line(h) << "\n";
+      return 0;
+    }
+    std::cout << "history:\n";
     for (const auto& h : (*st)["history"])
       std::cout << "  " << h.value("time", "") << "  " << h.value("action", "") << "  "
                 << h.value("version", "") << "  " << h.value("run_id", "") << "\n";
     return 0;
   }
   if (*rollback) {
-    auto r = serve::rollback_deployment(name);
+    auto before = serve::read_deployment(name);
+    if (!before) return fail(before.status());
+    auto r = serve::rollback_deployment(name, "cli:rollback");
     if (!r) return fail(r.status());
+    json extra = {{"restarted", r->started}};
+    if ((*before)["canary"].is_object())
+      extra["dropped_canary"] = (*before)["canary"].value("version", "");
     std::cout << name << ": now serving " << r->state.value("version", "") << " at "
               << r->state.value("endpoint", "") << "\n";
-    return 0;
+    return recorded(
+        name, "rolled back",
+        deployments::record_change("rollback", "cli:rollback", *before, r->state, extra));
   }
   if (*stop) {
-    if (auto s = serve::stop_deployment(name, timeout); !s) return fail(s);
+    auto before = serve::read_deployment(name);
+    if (!before) return fail(before.status());
+    const std::string was = live_state(*before);
+    if (auto s = serve::stop_deployment(name, timeout, "cli:stop"); !s) return fail(s);
+    auto after = serve::read_deployment(name);
+    if (!after) return fail(after.status());
     std::cout << name << ": stopped\n";
-    return 0;
+    return recorded(
+        name, "stopped",
+        deployments::record_change("stop", "cli:stop", *before, *after, {{"was", was}}));
   }
   return 2;
 }
