@@ -14,25 +14,12 @@
 
 #include "llama.hpp"
 #include "model.hpp"
+#include "ops.hpp"
 
 namespace llmops::lm {
 
-namespace {
-
-// The same operations as llama.cpp's helpers, so a row of a batch computes exactly what the
-// unbatched forward computes.
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  auto xf = x.to(at::kFloat);
-  auto var = xf.pow(2).mean(-1, true);
-  return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
-}
-
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t h = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, h), x.slice(-1, 0, h)}, -1);
-}
-
-}  // namespace
+using ops::rms_norm;
+using ops::rotate_half;
 
 at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
                                    const std::vector<KVCache*>& caches) const {
@@ -121,24 +108,6 @@ bool is_stop(const GenerationOptions& o, int64_t tok) {
   return std::find(o.stop_tokens.begin(), o.stop_tokens.end(), tok) != o.stop_tokens.end();
 }
 
-// Greedy, or temperature / top-k / top-p sampling: the choice generate.cpp makes, step by step.
-int64_t pick(const at::Tensor& logits, const GenerationOptions& opt, at::Generator& gen) {
-  if (opt.temperature <= 0) return logits.argmax().item<int64_t>();
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  auto l = logits / opt.temperature;
-  if (opt.top_k > 0 && opt.top_k < l.size(0)) {
-    auto kth = std::get<0>(l.topk(opt.top_k)).select(0, -1);
-    l = l.masked_fill(l < kth, neg_inf);
-  }
-  if (opt.top_p < 1.0) {
-    auto [sorted, idx] = l.sort(-1, /*descending=*/true);
-    auto probs = sorted.softmax(-1);
-    auto drop = (probs.cumsum(-1) - probs) >= opt.top_p;
-    l = l.masked_fill(at::zeros_like(drop).scatter(0, idx, drop), neg_inf);
-  }
-  return at::multinomial(l.softmax(-1), 1, false, gen).item<int64_t>();
-}
-
 }  // namespace
 
 struct BatchGenerator::Impl {
@@ -193,7 +162,7 @@ struct BatchGenerator::Impl {
           r->gen = at::make_generator<at::CPUGeneratorImpl>(r->opt.seed);
           auto ids = at::tensor(r->prompt, at::kLong).view({1, -1});
           auto logits = m.forward(ids, &r->cache).select(1, -1).squeeze(0);
-          if (advance(*r, pick(logits, r->opt, r->gen)))
+          if (advance(*r, ops::pick_token(logits, r->opt, r->gen)))
             r->finish();
           else
             active.push_back(r);
@@ -218,7 +187,7 @@ struct BatchGenerator::Impl {
         std::vector<std::shared_ptr<Request>> still;
         for (size_t b = 0; b < active.size(); ++b) {
           Request& r = *active[b];
-          if (advance(r, pick(logits.select(0, static_cast<int64_t>(b)), r.opt, r.gen)))
+          if (advance(r, ops::pick_token(logits.select(0, static_cast<int64_t>(b)), r.opt, r.gen)))
             r.finish();
           else
             still.push_back(active[b]);

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "llama.hpp"
+#include "ops.hpp"
 
 namespace llmops::lm {
 
@@ -19,27 +20,9 @@ std::vector<int64_t> LlamaModel::generate(const std::vector<int64_t>& prompt,
   auto gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed);
   KVCache cache;
   auto ids = at::tensor(prompt, at::kLong).view({1, -1});
-  const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t step = 0; step < opt.max_new_tokens; ++step) {
     auto logits = forward(ids, &cache).select(1, -1).squeeze(0);  // [V]
-    int64_t next;
-    if (opt.temperature <= 0) {
-      next = logits.argmax().item<int64_t>();
-    } else {
-      auto l = logits / opt.temperature;
-      if (opt.top_k > 0 && opt.top_k < l.size(0)) {
-        auto kth = std::get<0>(l.topk(opt.top_k)).select(0, -1);
-        l = l.masked_fill(l < kth, neg_inf);
-      }
-      if (opt.top_p < 1.0) {
-        auto [sorted, idx] = l.sort(-1, /*descending=*/true);
-        auto probs = sorted.softmax(-1);
-        // Drop a token once the ones before it already reach top_p (the first always stays).
-        auto drop = (probs.cumsum(-1) - probs) >= opt.top_p;
-        l = l.masked_fill(at::zeros_like(drop).scatter(0, idx, drop), neg_inf);
-      }
-      next = at::multinomial(l.softmax(-1), 1, false, gen).item<int64_t>();
-    }
+    const int64_t next = ops::pick_token(logits, opt, gen);
     out.push_back(next);
     if (opt.on_token && !opt.on_token(next)) break;
     if (std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), next) != opt.stop_tokens.end())
@@ -47,6 +30,25 @@ std::vector<int64_t> LlamaModel::generate(const std::vector<int64_t>& prompt,
     ids = at::full({1, 1}, next, at::kLong);
   }
   return out;
+}
+
+int64_t ops::pick_token(const at::Tensor& logits, const GenerationOptions& opt,
+                        at::Generator& gen) {
+  if (opt.temperature <= 0) return logits.argmax().item<int64_t>();
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  auto l = logits / opt.temperature;
+  if (opt.top_k > 0 && opt.top_k < l.size(0)) {
+    auto kth = std::get<0>(l.topk(opt.top_k)).select(0, -1);
+    l = l.masked_fill(l < kth, neg_inf);
+  }
+  if (opt.top_p < 1.0) {
+    auto [sorted, idx] = l.sort(-1, /*descending=*/true);
+    auto probs = sorted.softmax(-1);
+    // Drop a token once the ones before it already reach top_p (the first always stays).
+    auto drop = (probs.cumsum(-1) - probs) >= opt.top_p;
+    l = l.masked_fill(at::zeros_like(drop).scatter(0, idx, drop), neg_inf);
+  }
+  return at::multinomial(l.softmax(-1), 1, false, gen).item<int64_t>();
 }
 
 }  // namespace llmops::lm

@@ -2,6 +2,7 @@
 // The numerics follow transformers' modeling_llama (eager attention, float32 softmax, RMSNorm in
 // float32, rotary embeddings from float32 inverse frequencies), which is what the fixtures pin.
 #include "llama.hpp"
+#include "ops.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -48,16 +49,8 @@ at::ScalarType aten_type(DType d) {
   return at::kFloat;
 }
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  auto xf = x.to(at::kFloat);
-  auto var = xf.pow(2).mean(-1, true);
-  return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
-}
-
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t h = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, h), x.slice(-1, 0, h)}, -1);
-}
+using ops::rms_norm;
+using ops::rotate_half;
 
 std::string shape_str(at::IntArrayRef s) {
   std::string r = "[";
@@ -384,6 +377,17 @@ Status LlamaModel::save(const fs::path& dir, DType dtype, int64_t max_shard_byte
   std::ofstream out(dir / "model.safetensors.index.json");
   out << index.dump(2) << "\n";
   return out ? Status::ok() : Status::internal("cannot write the safetensors index");
+}
+
+at::Tensor ops::rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  auto xf = x.to(at::kFloat);
+  auto var = xf.pow(2).mean(-1, true);
+  return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
+}
+
+at::Tensor ops::rotate_half(const at::Tensor& x) {
+  const int64_t h = x.size(-1) / 2;
+  return at::cat({-x.slice(-1, h), x.slice(-1, 0, h)}, -1);
 }
 
 }  // namespace llmops::lm
