@@ -162,4 +162,23 @@ struct Daemon {
   }
 };
 
+// A store in a temporary folder, a fake clock starting at `start` and a fake launcher.
+struct World {
+  TempFolder dir;
+  std::unique_ptr<store::Store> store;
+  engine::FakeClock clock;
+  FakeLauncher procs;
+  explicit World(const std::string& start) : clock(utc(start)) {
+    auto s = store::Store::open(dir.path() / "home");
+    REQUIRE(s);
+    store = std::move(s.value());
+  }
+  store::ScheduleState state(const std::string& id = "p") {
+    auto st = store->get_schedule(id);
+    REQUIRE(st);
+    REQUIRE(st.value());
+    return *st.value();
+  }
+};
+
 }  // namespace llmops::testing

@@ -16,23 +16,7 @@ using std::chrono::seconds;
 
 namespace {
 
-struct World {
-  TempFolder dir;
-  std::unique_ptr<store::Store> store;
-  engine::FakeClock clock{utc("2026-01-01T00:00:30Z")};
-  FakeLauncher procs;
-  World() {
-    auto s = store::Store::open(dir.path() / "home");
-    REQUIRE(s);
-    store = std::move(s.value());
-  }
-  store::ScheduleState state() {
-    auto st = store->get_schedule("p");
-    REQUIRE(st);
-    REQUIRE(st.value());
-    return *st.value();
-  }
-};
+constexpr const char* kStart = "2026-01-01T00:00:30Z";  // the fake clock's first reading
 
 engine::PipelineSpec every_ten(const std::string& concurrency) {
   return load_schedules("  cron: \"*/10 * * * *\"\n  concurrency: " + concurrency + "\n");
@@ -57,7 +41,7 @@ int64_t first_scheduler_starts_a_run(World& w, const engine::PipelineSpec& spec,
 }  // namespace
 
 TEST_CASE("cron: last_run_id is the run of the newest fire", "[cron][daemon]") {
-  World w;
+  World w(kStart);
   const auto spec = every_ten("allow");
   Daemon d(*w.store, w.clock, w.procs, w.dir.path());
   d.tick(spec);
@@ -94,7 +78,7 @@ TEST_CASE("cron: last_run_id is the run of the newest fire", "[cron][daemon]") {
 
 TEST_CASE("cron forbid across a restart: the earlier scheduler's run still counts",
           "[cron][daemon][restart]") {
-  World w;
+  World w(kStart);
   const auto spec = every_ten("forbid");
   int64_t run = 0;
   const int64_t pid = first_scheduler_starts_a_run(w, spec, &run);
@@ -117,7 +101,7 @@ TEST_CASE("cron forbid across a restart: the earlier scheduler's run still count
 
 TEST_CASE("cron forbid across a restart: a run whose engine died does not block, and is marked",
           "[cron][daemon][restart]") {
-  World w;
+  World w(kStart);
   const auto spec = every_ten("forbid");
   int64_t run = 0;
   const int64_t pid = first_scheduler_starts_a_run(w, spec, &run);
@@ -138,7 +122,7 @@ TEST_CASE("cron forbid across a restart: a run whose engine died does not block,
 }
 
 TEST_CASE("cron replace across a restart", "[cron][daemon][restart]") {
-  World w;
+  World w(kStart);
   const auto spec = every_ten("replace");
   int64_t run = 0;
   const int64_t pid = first_scheduler_starts_a_run(w, spec, &run);
@@ -188,7 +172,7 @@ TEST_CASE("cron replace across a restart", "[cron][daemon][restart]") {
 
 TEST_CASE("runs no fire knows still count and fires never started are closed",
           "[cron][daemon][restart]") {
-  World w;
+  World w(kStart);
   const auto spec = every_ten("forbid");
   Daemon d(*w.store, w.clock, w.procs, w.dir.path());
   d.tick(spec);
@@ -220,7 +204,7 @@ TEST_CASE("runs no fire knows still count and fires never started are closed",
 }
 
 TEST_CASE("a start that fails closes its fire and is logged", "[cron][daemon]") {
-  World w;
+  World w(kStart);
   const auto spec = every_ten("forbid");
   Daemon d(*w.store, w.clock, w.procs, w.dir.path());
   d.tick(spec);

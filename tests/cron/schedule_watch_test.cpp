@@ -12,23 +12,7 @@ using std::chrono::seconds;
 
 namespace {
 
-struct World {
-  TempFolder dir;
-  std::unique_ptr<store::Store> store;
-  engine::FakeClock clock{utc("2026-03-01T12:00:00Z")};
-  FakeLauncher procs;
-  World() {
-    auto s = store::Store::open(dir.path() / "home");
-    REQUIRE(s);
-    store = std::move(s.value());
-  }
-  store::ScheduleState state(const std::string& id) {
-    auto st = store->get_schedule(id);
-    REQUIRE(st);
-    REQUIRE(st.value());
-    return *st.value();
-  }
-};
+constexpr const char* kStart = "2026-03-01T12:00:00Z";  // the fake clock's first reading
 
 const char* kWatch = R"(  - name: in
     watch: {glob: "data/*.jsonl", poll: 10s}
@@ -38,7 +22,7 @@ const char* kWatch = R"(  - name: in
 
 TEST_CASE("watch: a new file starts a run, unchanged data does not, changed content does",
           "[watch][daemon]") {
-  World w;
+  World w(kStart);
   const auto spec = load_schedules(kWatch);
   Daemon d(*w.store, w.clock, w.procs, w.dir.path());
   const auto t0 = w.clock.now();
@@ -106,7 +90,7 @@ TEST_CASE("watch: a new file starts a run, unchanged data does not, changed cont
 
 TEST_CASE("watch: a restarted scheduler does not start a second run for the same data",
           "[watch][daemon][restart]") {
-  World w;
+  World w(kStart);
   const auto spec = load_schedules(kWatch);
   w.dir.write("data/a.jsonl", "old\n");
   {
@@ -138,7 +122,7 @@ TEST_CASE("watch: a restarted scheduler does not start a second run for the same
 }
 
 TEST_CASE("watch: settle waits for the change to hold still", "[watch][daemon]") {
-  World w;
+  World w(kStart);
   const auto spec = load_schedules(R"(  - name: in
     watch: {glob: "data/*.jsonl", poll: 10s, settle: 25s}
 )");
@@ -163,7 +147,7 @@ TEST_CASE("watch: settle waits for the change to hold still", "[watch][daemon]")
 
 TEST_CASE("watch: forbid holds new data until the run ends and replace interrupts it",
           "[watch][daemon]") {
-  World w;
+  World w(kStart);
   const bool forbid = GENERATE(true, false);
   const auto spec = load_schedules(std::string(kWatch) +
                                    "    concurrency: " + (forbid ? "forbid" : "replace") + "\n");

@@ -8,16 +8,10 @@
 
 namespace fs = std::filesystem;
 using namespace llmops::store;
+using llmops::store::testing::open_store;
 using llmops::store::testing::TempDir;
 
 namespace {
-
-std::unique_ptr<Store> open_store(const fs::path& home) {
-  auto s = Store::open(home);
-  INFO(s.status().message());
-  REQUIRE(s);
-  return std::move(s).value();
-}
 
 int64_t new_run(Store& st, const std::vector<std::string>& steps) {
   NewRun r;

@@ -14,8 +14,9 @@ TEST_CASE("deployments keep the latest state and an append-only history", "[stor
   auto s = Store::open(tmp.path());
   REQUIRE(s);
   auto& store = *s.value();
-  DeploymentRecord d{"assistant", "start", "", "running", "http://127.0.0.1:8080/v1",
-                     R"({"version":"v1"})", std::nullopt, std::nullopt};
+  DeploymentRecord d{
+      "assistant",           "start",      "",          "running", "http://127.0.0.1:8080/v1",
+      R"({"version":"v1"})", std::nullopt, std::nullopt};
   REQUIRE(store.record_deployment(d));
   d.action = "load";
   d.info_json = R"({"version":"v2"})";

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
+
+#include "store/store.hpp"
 
 namespace llmops::store::testing {
 
@@ -42,6 +45,13 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
 inline std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Opens (creating) a store in `home`; throws when it cannot, which fails the test case.
+inline std::unique_ptr<Store> open_store(const std::filesystem::path& home) {
+  auto s = Store::open(home);
+  if (!s) throw std::runtime_error(s.status().message());
+  return std::move(s).value();
 }
 
 }  // namespace llmops::store::testing
