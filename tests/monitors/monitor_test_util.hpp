@@ -132,4 +132,23 @@ inline void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
 
+// The files of a replay against a server on loopback: replay/data.jsonl (the traffic),
+// ref/data.jsonl (the training data) and dep/deployment.json (where the server listens and logs to
+// `root`/logs), wired as the monitor's `replay`, `reference` and `deployment` inputs.
+inline void setup_replay(FakeContext& ctx, const fs::path& root, int port,
+                         const std::string& replay, const std::string& reference) {
+  write_file(root / "replay" / "data.jsonl", replay);
+  write_file(root / "ref" / "data.jsonl", reference);
+  write_file(root / "dep" / "deployment.json",
+             nlohmann::json{{"name", "tasks"},
+                            {"host", "127.0.0.1"},
+                            {"port", port},
+                            {"version", "v1"},
+                            {"request_log", (root / "logs").string()}}
+                 .dump());
+  ctx.add_input("deployment", root / "dep", "deployment");
+  ctx.add_input("reference", root / "ref", "dataset");
+  ctx.add_input("replay", root / "replay", "dataset");
+}
+
 }  // namespace monitor_test

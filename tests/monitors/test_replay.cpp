@@ -44,19 +44,9 @@ TEST_CASE("replay sends each user turn to the deployment and monitors the logged
       for (const auto& m : conv["messages"]) user_turns += m["role"] == "user" ? 1 : 0;
     }
   }
-  monitor_test::write_file(t.path / "replay" / "data.jsonl", shifted);
-  monitor_test::write_file(t.path / "ref" / "data.jsonl", monitor_test::synth("base", 1, 400));
-  monitor_test::write_file(t.path / "dep" / "deployment.json",
-                           nlohmann::json{{"name", "tasks"},
-                                          {"host", "127.0.0.1"},
-                                          {"port", server.port()},
-                                          {"version", "v1"},
-                                          {"request_log", (t.path / "logs").string()}}
-                               .dump());
   monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 10}, {"replay_max_tokens", 16}});
-  ctx.add_input("deployment", t.path / "dep", "deployment");
-  ctx.add_input("reference", t.path / "ref", "dataset");
-  ctx.add_input("replay", t.path / "replay", "dataset");
+  monitor_test::setup_replay(ctx, t.path, server.port(), shifted,
+                             monitor_test::synth("base", 1, 400));
   std::unique_ptr<llmops::Plugin> p(make_plugin());
   REQUIRE(p);
   auto st = p->run(ctx);

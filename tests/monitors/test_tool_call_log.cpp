@@ -97,19 +97,9 @@ TEST_CASE("a replay against the real server reports valid tool calls as valid",
         return std::shared_ptr<llmops::serve::Backend>(backend);
       },
       "v1");
-  monitor_test::write_file(t.path / "replay" / "data.jsonl", monitor_test::synth("base", 3, 12));
-  monitor_test::write_file(t.path / "ref" / "data.jsonl", monitor_test::synth("base", 1, 200));
-  monitor_test::write_file(t.path / "dep" / "deployment.json",
-                           json{{"name", "tasks"},
-                                {"host", "127.0.0.1"},
-                                {"port", server.port()},
-                                {"version", "v1"},
-                                {"request_log", (t.path / "logs").string()}}
-                               .dump());
   monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 5}, {"replay_max_tokens", 256}});
-  ctx.add_input("deployment", t.path / "dep", "deployment");
-  ctx.add_input("reference", t.path / "ref", "dataset");
-  ctx.add_input("replay", t.path / "replay", "dataset");
+  monitor_test::setup_replay(ctx, t.path, server.port(), monitor_test::synth("base", 3, 12),
+                             monitor_test::synth("base", 1, 200));
   std::unique_ptr<llmops::Plugin> p(make_plugin());
   REQUIRE(p);
   auto st = p->run(ctx);
