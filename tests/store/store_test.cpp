@@ -55,6 +55,15 @@ TEST_CASE("a new database is migrated to the supported schema", "[store]") {
     CHECK(db.tableExists(table));
   }
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+  // Version 3: the cache lookup searches an index on the key; no index on state alone.
+  SQLite::Statement plan(db,
+                         "EXPLAIN QUERY PLAN SELECT id FROM executions WHERE cache_key = 'k' AND "
+                         "state IN ('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
+  std::string detail;
+  while (plan.executeStep()) detail += plan.getColumn(3).getString() + "\n";
+  CHECK_THAT(detail, Catch::Contains("executions_key"));
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'executions_state'")
+            .getInt() == 0);
 
   // Reopening applies nothing and keeps the data.
   auto again = open_store(tmp.path() / "home");
