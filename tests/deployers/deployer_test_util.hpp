@@ -18,6 +18,7 @@
 
 #include "deploy.hpp"
 #include "server.hpp"
+#include "tests/common/temp_dir.hpp"
 
 namespace dtest {
 
@@ -47,19 +48,8 @@ inline bool wait_until(const std::function<bool()>& pred, double seconds = 30) {
   return pred();
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() /
-           ("llmops-deployer-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : llmops::testing::TempDir {
+  TempDir() : llmops::testing::TempDir("deployer") {}
 };
 
 // LLMOPS_HOME pointed at a fresh folder for the test's lifetime; stops every deployment in it.

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "tests/common/temp_dir.hpp"
+
 inline std::filesystem::path hf_fixture(const std::string& name) {
   return std::filesystem::path(LLMOPS_SOURCE_DIR) / "tests" / "data" / "hf" / name;
 }
@@ -17,21 +19,6 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
   return m;
 }
 
-// A fresh, empty temporary folder removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("llmops-lm-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
+struct TempDir : llmops::testing::TempDir {
+  TempDir() : llmops::testing::TempDir("lm") {}
 };

@@ -16,25 +16,15 @@
 #include "llmops/plugin.hpp"
 #include "synth.hpp"
 #include "tests/common/fake_step_context.hpp"
+#include "tests/common/temp_dir.hpp"
 
 namespace monitor_test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> n{0};
-    path = fs::temp_directory_path() /
-           ("llmops-monitor-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : llmops::testing::TempDir {
+  TempDir() : llmops::testing::TempDir("monitor") {}
 };
 
 struct Trigger {

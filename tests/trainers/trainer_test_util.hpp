@@ -16,25 +16,15 @@
 
 #include "llmops/plugin.hpp"
 #include "tests/common/fake_step_context.hpp"
+#include "tests/common/temp_dir.hpp"
 
 namespace trainer_test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> n{0};
-    path = fs::temp_directory_path() /
-           ("llmops-trainer-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : llmops::testing::TempDir {
+  TempDir() : llmops::testing::TempDir("trainer") {}
 };
 
 class FakeContext : public llmops::testing::FakeStepContextBase {
