@@ -54,25 +54,22 @@ struct Flight {
 
 // A `deployment` artifact (written by a deployer) is also recorded in the deployments table, so
 // the store knows what serves where and keeps an append-only history of every change.
-void record_deployments(store::Store& st, int64_t run_id, int64_t execution_id,
-                        const std::vector<store::Event>& outputs) {
-  for (const auto& ev : outputs) {
-    if (ev.artifact.kind != "deployment") continue;
-    auto m = nlohmann::json::parse(ev.artifact.metadata_json, nullptr, false);
-    if (!m.is_object() || !m.contains("name")) continue;
-    store::DeploymentRecord d;
-    d.name = m.value("name", "");
-    d.action = m.value("action", "start");
-    d.artifact_digest = m.value("model_digest", "");
-    d.state = "running";
-    d.endpoint = m.value("endpoint", "");
-    d.info_json = m.dump();
-    d.run_id = run_id;
-    d.execution_id = execution_id;
-    if (!st.record_deployment(d)) {
-      d.artifact_digest.clear();  // a model the store does not know: keep the record anyway
-      (void)st.record_deployment(d);
-    }
+void record_deployment(store::Store& st, int64_t run_id, int64_t execution_id,
+                       const store::Event& ev) {
+  auto m = nlohmann::json::parse(ev.artifact.metadata_json, nullptr, false);
+  if (!m.is_object() || !m.contains("name")) return;
+  store::DeploymentRecord d;
+  d.name = m.value("name", "");
+  d.action = m.value("action", "start");
+  d.artifact_digest = m.value("model_digest", "");
+  d.state = "running";
+  d.endpoint = m.value("endpoint", "");
+  d.info_json = m.dump();
+  d.run_id = run_id;
+  d.execution_id = execution_id;
+  if (!st.record_deployment(d)) {
+    d.artifact_digest.clear();  // a model the store does not know: keep the record anyway
+    (void)st.record_deployment(d);
   }
 }
 
@@ -226,6 +223,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   std::condition_variable cv;
   std::deque<Completion> done;
   std::atomic<uint64_t> arrivals{0};  // completions pushed to `done`, ever
+  uint64_t taken = 0;                 // of those, how many the scheduler has taken
   constexpr double kSpinS = 50e-6;
   std::map<int, Flight> flights;
   uint64_t next_token = 1;
@@ -411,7 +409,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       if (!c) return c;
     }
     for (const auto& [execution_id, ev] : deployments)
-      record_deployments(st, run_id, execution_id, {ev});
+      record_deployment(st, run_id, execution_id, ev);
     deployments.clear();
     for (auto& job : ready) {
       // A pool thread may be stuck in an abandoned in-process step: do not queue behind it.
@@ -478,9 +476,8 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
     if (actions.empty() && !flights.empty()) {
       // Short steps finish within microseconds: look for a completion briefly before sleeping,
       // which saves a sleep and a wake-up per step (a few tens of microseconds).
-      const uint64_t seen = arrivals.load(std::memory_order_acquire);
       const double until = now_s() + kSpinS;
-      while (arrivals.load(std::memory_order_acquire) == seen && now_s() < until)
+      while (arrivals.load(std::memory_order_acquire) == taken && now_s() < until)
         std::this_thread::yield();
     }
     std::unique_lock lock(mu);
@@ -493,6 +490,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return !done.empty(); });
     }
     arrived.swap(done);
+    taken += arrived.size();
   }
   if (Status c = commit_round(); !c) return c;
 
