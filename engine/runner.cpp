@@ -11,14 +11,12 @@
 #include <optional>
 #include <thread>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-
 #include "engine/dag.hpp"
 #include "engine/loader.hpp"
 #include "engine/run_scope.hpp"
 #include "engine/scheduler.hpp"
 #include "engine/step_context.hpp"
+#include "engine/step_pool.hpp"
 #include "engine/step_prep.hpp"
 
 namespace fs = std::filesystem;
@@ -114,22 +112,33 @@ Result<RunSummary> Runner::run(const PipelineSpec& spec, const std::string& spec
                                const RunOptions& options) {
   auto id = start(spec, spec_text, options);
   if (!id) return id.status();
-  return execute(id.value(), options);
+  return execute(id.value(), options, &spec);
 }
 
 Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
+  return execute(run_id, options, nullptr);
+}
+
+Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options,
+                                   const PipelineSpec* loaded_spec) {
   auto& st = impl_->store;
   const double t0 = now_s();
   auto run = st.get_run(run_id);
   if (!run) return run.status();
-  auto loaded =
-      load_pipeline_text(run->spec_text, run->pipeline_file, {}, /*require_params=*/false);
-  if (!loaded.ok() || !loaded.spec)
-    return Status::invalid("run " + std::to_string(run_id) +
-                           ": its recorded pipeline no longer loads");
-  PipelineSpec spec = std::move(*loaded.spec);
+  std::optional<PipelineSpec> owned;
+  if (!loaded_spec) {  // resume: the run's recorded text is the pipeline
+    auto loaded =
+        load_pipeline_text(run->spec_text, run->pipeline_file, {}, /*require_params=*/false);
+    if (!loaded.ok() || !loaded.spec)
+      return Status::invalid("run " + std::to_string(run_id) +
+                             ": its recorded pipeline no longer loads");
+    owned = std::move(*loaded.spec);
+    loaded_spec = &*owned;
+  }
+  const PipelineSpec& spec = *loaded_spec;
+  nlohmann::json param_values = spec.param_values;
   auto params = nlohmann::json::parse(run->params_json, nullptr, false);
-  if (params.is_object()) spec.param_values = params;
+  if (params.is_object()) param_values = params;
 
   Dag dag = Dag::build(spec);
   if (auto cycle = dag.find_cycle()) return Status::invalid("the pipeline has a cycle");
@@ -167,7 +176,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   so.seed = uint64_t(run_id);
   SchedulerCore core(std::move(sched), so);
 
-  RunScope scope(spec.param_values, run_id, run->cycle);
+  RunScope scope(param_values, run_id, run->cycle);
   // A feedback re-entry passes artifacts of the triggering run to the re-entered step.
   std::map<std::string, std::vector<store::Event>> extra_inputs;
   {
@@ -228,7 +237,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   std::map<int, Flight> flights;
   uint64_t next_token = 1;
   int abandoned = 0;
-  auto pool = std::make_unique<boost::asio::thread_pool>(so.max_parallel);
+  auto pool = std::make_unique<StepPool>(so.max_parallel);
   const fs::path rdir = run_dir(st.home(), run_id);
   RunSummary summary;
   summary.run_id = run_id;
@@ -416,7 +425,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
       if (abandoned > 0)
         std::thread(job).detach();
       else
-        boost::asio::post(*pool, job);
+        pool->post(job);
     }
     ready.clear();
     return Status::ok();
@@ -495,9 +504,9 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options) {
   if (Status c = commit_round(); !c) return c;
 
   if (abandoned > 0)
-    (void)pool.release();  // a thread is stuck in a plugin that ignored cancellation
+    StepPool::release(std::move(pool));  // a thread is stuck in a plugin that ignored cancellation
   else
-    pool->join();
+    pool.reset();  // joins
 
   summary.state = interrupt_seen ? "cancelled" : core.any_failed() ? "failed" : "succeeded";
   for (size_t i = 0; i < specs.size(); ++i)

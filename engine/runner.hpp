@@ -27,7 +27,7 @@ struct RunEvent {
   std::string step;
   std::string state;  // kState: new step state
   int attempt = 0;
-  std::string note;   // reason, progress note or log line
+  std::string note;  // reason, progress note or log line
   double done = 0, total = 0;
 };
 
@@ -71,6 +71,10 @@ class Runner {
                          const RunOptions& options);
 
  private:
+  // execute() with the spec already loaded (run() has it: no need to parse the recorded text).
+  Result<RunSummary> execute(int64_t run_id, const RunOptions& options,
+                             const PipelineSpec* loaded_spec);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
