@@ -271,9 +271,10 @@ Result<std::optional<ExecutionInfo>> Store::find_cached(const std::string& cache
   if (cache_key.empty()) return std::optional<ExecutionInfo>{};
   std::lock_guard lock(impl_->mu);
   return detail::guarded("find_cached", [&]() -> Result<std::optional<ExecutionInfo>> {
-    detail::Cached q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
-                                    " FROM executions WHERE cache_key = ? AND state IN "
-                                    "('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
+    detail::Cached q(impl_->db,
+                     std::string("SELECT ") + detail::kExecutionColumns +
+                         " FROM executions WHERE cache_key = ? AND cache_key <> '' "
+                         "AND state IN ('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
     q.bind(1, cache_key);
     if (!q.executeStep()) return std::optional<ExecutionInfo>{};
     return std::optional<ExecutionInfo>(detail::read_execution(q));

@@ -196,6 +196,38 @@ DROP INDEX IF EXISTS executions_cache_key;
 CREATE INDEX executions_key ON executions(cache_key);
 )sql";
 
+// Version 4: two fewer pages written per step. Executions lose AUTOINCREMENT: nothing deletes an
+// execution, so ids were never reused anyway, and its sqlite_sequence row was rewritten by every
+// step. The cache index leaves out executions without a key (caching off), which can never be a
+// hit. A table rebuild: foreign keys are off while migrating, and the rows keep their ids, so
+// events, metrics and triggers still point at them.
+constexpr const char* kV4 = R"sql(
+CREATE TABLE executions_v4 (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL,
+  plugin_id TEXT NOT NULL DEFAULT '',
+  plugin_version TEXT NOT NULL DEFAULT '',
+  plugin_digest TEXT NOT NULL DEFAULT '',
+  cache_key TEXT NOT NULL DEFAULT '',
+  started_at REAL,
+  ended_at REAL,
+  error TEXT NOT NULL DEFAULT '',
+  log_path TEXT NOT NULL DEFAULT '',
+  FOREIGN KEY (run_id, step) REFERENCES run_steps(run_id, step)
+);
+INSERT INTO executions_v4(id, run_id, step, attempt, state, plugin_id, plugin_version,
+                          plugin_digest, cache_key, started_at, ended_at, error, log_path)
+  SELECT id, run_id, step, attempt, state, plugin_id, plugin_version, plugin_digest, cache_key,
+         started_at, ended_at, error, log_path FROM executions;
+DROP TABLE executions;
+ALTER TABLE executions_v4 RENAME TO executions;
+CREATE INDEX executions_run ON executions(run_id, step);
+CREATE INDEX executions_key ON executions(cache_key) WHERE cache_key <> '';
+)sql";
+
 constexpr const char* kSchemaVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -206,7 +238,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 }  // namespace
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3};
+  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4};
   return kMigrations;
 }
 
@@ -241,6 +273,10 @@ Status migrate(SQLite::Database& db, const std::filesystem::path& db_path) {
       return Status::ok();
     }
     db.exec(migrations()[static_cast<size_t>(current)]);
+    if (db.execAndGet("SELECT COUNT(*) FROM pragma_foreign_key_check").getInt() != 0)
+      return Status::internal("database " + db_path.string() + ": migration to version " +
+                              std::to_string(current + 1) +
+                              " would break foreign keys; nothing was changed");
     SQLite::Statement rec(db, "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)");
     rec.bind(1, current + 1);
     rec.bind(2, detail::unix_now());

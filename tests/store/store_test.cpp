@@ -3,6 +3,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "store/migrations.hpp"
 #include "store/store.hpp"
 #include "temp_dir.hpp"
 
@@ -55,10 +56,12 @@ TEST_CASE("a new database is migrated to the supported schema", "[store]") {
     CHECK(db.tableExists(table));
   }
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
-  // Version 3: the cache lookup searches an index on the key; no index on state alone.
+  // The cache lookup (the query of find_cached) searches an index on the key, which leaves out
+  // executions without one (version 4); no index on state alone (version 3).
   SQLite::Statement plan(db,
                          "EXPLAIN QUERY PLAN SELECT id FROM executions WHERE cache_key = 'k' AND "
-                         "state IN ('succeeded', 'cached') ORDER BY id DESC LIMIT 1");
+                         "cache_key <> '' AND state IN ('succeeded', 'cached') ORDER BY id DESC "
+                         "LIMIT 1");
   std::string detail;
   while (plan.executeStep()) detail += plan.getColumn(3).getString() + "\n";
   CHECK_THAT(detail, Catch::Contains("executions_key"));
@@ -68,6 +71,63 @@ TEST_CASE("a new database is migrated to the supported schema", "[store]") {
   // Reopening applies nothing and keeps the data.
   auto again = open_store(tmp.path() / "home");
   CHECK(again->list_runs()->empty());
+}
+
+TEST_CASE("version 4 rebuilds executions and keeps their rows and lineage", "[store]") {
+  TempDir tmp;
+  const auto db_path = tmp.path() / "llmops.db";
+  {
+    // A version-3 database with a run whose second execution wrote an artifact.
+    SQLite::Database db(db_path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)");
+    for (int v = 1; v <= 3; ++v) {
+      db.exec(migrations()[size_t(v - 1)]);
+      db.exec("INSERT INTO schema_version VALUES (" + std::to_string(v) + ", 0)");
+    }
+    db.exec(R"sql(
+      INSERT INTO pipelines(name, created_at, updated_at) VALUES ('demo', 0, 0);
+      INSERT INTO runs(id, pipeline, state, created_at) VALUES (7, 'demo', 'succeeded', 0);
+      INSERT INTO run_steps(run_id, step, state) VALUES (7, 'train', 'succeeded');
+      INSERT INTO executions(id, run_id, step, attempt, state, cache_key)
+        VALUES (40, 7, 'train', 1, 'failed', 'k'), (41, 7, 'train', 2, 'succeeded', 'k');
+      INSERT INTO artifacts(digest, kind, created_at) VALUES ('sha256:m', 'model', 0);
+      INSERT INTO events(execution_id, artifact_digest, direction, role)
+        VALUES (41, 'sha256:m', 'output', 'model');
+      INSERT INTO metrics(execution_id, name, value, time) VALUES (41, 'loss', 0.5, 0);
+    )sql");
+    CHECK(
+        db.execAndGet("SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'executions'").getInt() ==
+        1);
+  }
+  auto store = open_store(tmp.path());
+  auto execs = store->list_executions(7);
+  REQUIRE(execs);
+  REQUIRE(execs->size() == 2);
+  CHECK((*execs)[0].id == 40);
+  CHECK((*execs)[1].id == 41);
+  CHECK((*execs)[1].state == "succeeded");
+  auto outs = store->execution_events(41, true);
+  REQUIRE(outs);
+  REQUIRE(outs->size() == 1);
+  CHECK(outs->front().artifact.kind == "model");
+  auto hit = store->find_cached("k");
+  REQUIRE(hit);
+  REQUIRE(hit->has_value());
+  CHECK((*hit)->id == 41);
+  // New executions continue after the highest id, and foreign keys are enforced again.
+  REQUIRE(store->set_step_state(7, "train", "pending"));
+  auto next = store->begin_execution(7, "train", 3, "p", "1", "d", "k2", "log");
+  REQUIRE(next);
+  CHECK(next.value() == 42);
+  CHECK_FALSE(store->begin_execution(7, "no-such-step", 1, "p", "1", "d", "", "log"));
+  store.reset();
+  SQLite::Database db(db_path.string());
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'executions'").getInt() ==
+        0);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM pragma_foreign_key_check").getInt() == 0);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('executions_run', "
+                      "'executions_key')")
+            .getInt() == 2);
 }
 
 TEST_CASE("an older binary refuses a newer database", "[store]") {
