@@ -16,6 +16,7 @@ namespace llmops::store {
 namespace {
 
 constexpr int kBusyTimeoutMs = 10000;
+constexpr int kCheckpointSoftFrames = 1000, kCheckpointHardFrames = 4000;
 
 const std::set<std::string>& run_states() {
   static const std::set<std::string> k = {"pending", "running", "succeeded", "failed", "cancelled"};
@@ -103,12 +104,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& home) {
                                        kBusyTimeoutMs);
     SQLite::Database& db = impl->db;
     enable_wal(db);
-    db.exec("PRAGMA foreign_keys=ON");
     db.exec("PRAGMA synchronous=NORMAL");
-    // Checkpoint every ~16 MB of WAL rather than 4 MB: each checkpoint syncs the database file,
-    // and pages that runs rewrite again and again are copied once per checkpoint.
-    db.exec("PRAGMA wal_autocheckpoint=4000");
+    // Foreign keys are off while migrating: a table rebuild drops a table others refer to.
+    db.exec("PRAGMA foreign_keys=OFF");
     if (Status s = migrate(db, db_path); !s) return s;
+    db.exec("PRAGMA foreign_keys=ON");
+    // Checkpoints in the background every ~4 MB of log; the writer itself only past ~16 MB.
+    impl->checkpointer = std::make_unique<detail::Checkpointer>(
+        db.getHandle(), db_path, kCheckpointSoftFrames, kCheckpointHardFrames);
     return std::unique_ptr<Store>(new Store(std::move(impl)));
   });
 }

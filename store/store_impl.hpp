@@ -8,6 +8,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "store/checkpointer.hpp"
 #include "store/store.hpp"
 
 namespace llmops::store {
@@ -27,6 +28,7 @@ struct Store::Impl {
   std::filesystem::path home;
   std::filesystem::path db_path;
   SQLite::Database db;
+  std::unique_ptr<detail::Checkpointer> checkpointer;  // after db: goes before it closes
   BlobStore blob_store;
   std::mutex mu;  // one call at a time on the connection
   detail::BatchState batch = detail::BatchState::kNone;
