@@ -19,7 +19,6 @@
 namespace llmops::lm {
 
 using ops::rms_norm;
-using ops::rotate_half;
 
 at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
                                    const std::vector<KVCache*>& caches) const {
@@ -34,20 +33,18 @@ at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
     past[static_cast<size_t>(b)] = cache.length;
   }
   auto x = at::embedding(embed, ids.view({B, 1}));  // [B, 1, hidden]
-  auto pos = at::tensor(past, at::kLong).to(at::kFloat);
-  auto freqs = at::outer(pos, inv_freq_);
-  auto emb = at::cat({freqs, freqs}, -1).view({B, 1, 1, D});  // each row at its own position
-  auto cos = emb.cos().to(x.scalar_type()), sin = emb.sin().to(x.scalar_type());
+  // Each row at its own position; the same tables and kernels as forward().
+  auto pos = at::tensor(past, at::kLong).to(at::kFloat).view({B, 1});
+  const auto [cos, sin] = ops::rope_tables(inv_freq_, pos);
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const auto cos_q = cos * scale, sin_q = sin * scale;
   std::vector<at::Tensor> rows(static_cast<size_t>(B));
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& L = layers[i];
     auto h = rms_norm(x, L.input_norm, c.rms_norm_eps);
-    auto q = L.q.forward(h, false).view({B, 1, nh, D}).transpose(1, 2);
-    auto k = L.k.forward(h, false).view({B, 1, nkv, D}).transpose(1, 2);
+    auto q = ops::rope(L.q.forward(h, false).view({B, 1, nh, D}), cos_q, sin_q);
+    auto k = ops::rope(L.k.forward(h, false).view({B, 1, nkv, D}), cos, sin);
     auto v = L.v.forward(h, false).view({B, 1, nkv, D}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
     // Attention per sequence: each attends to its own cached positions.
     for (int64_t b = 0; b < B; ++b) {
       KVCache& cache = *caches[static_cast<size_t>(b)];
@@ -60,7 +57,7 @@ at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
         vb = vb.repeat_interleave(nh / nkv, 1);
       }
       auto qb = q.slice(0, b, b + 1);
-      auto scores = at::matmul(qb, kb.transpose(2, 3)) * scale;
+      auto scores = at::matmul(qb, kb.transpose(2, 3));
       auto probs = at::softmax(scores, -1, at::kFloat).to(qb.scalar_type());
       rows[static_cast<size_t>(b)] = at::matmul(probs, vb).transpose(1, 2).reshape({1, 1, nh * D});
     }

@@ -2,6 +2,7 @@
 // The numerics follow transformers' modeling_llama (eager attention, float32 softmax, RMSNorm in
 // float32, rotary embeddings from float32 inverse frequencies), which is what the fixtures pin.
 #include "llama.hpp"
+#include "fused.hpp"
 #include "ops.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -50,7 +51,6 @@ at::ScalarType aten_type(DType d) {
 }
 
 using ops::rms_norm;
-using ops::rotate_half;
 
 std::string shape_str(at::IntArrayRef s) {
   std::string r = "[";
@@ -162,24 +162,23 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
     cache->v.assign(layers.size(), at::Tensor());
   }
   auto x = at::embedding(embed, ids);
-  auto pos = at::arange(past, past + T, at::kLong).to(at::kFloat);
-  auto freqs = at::outer(pos, inv_freq_);
-  auto emb = at::cat({freqs, freqs}, -1);
-  auto cos = emb.cos().to(x.scalar_type()), sin = emb.sin().to(x.scalar_type());
+  auto pos = at::arange(past, past + T, at::kLong).to(at::kFloat).view({1, T});
+  const auto [cos, sin] = ops::rope_tables(inv_freq_, pos);
+  // Queries carry the attention scale 1/sqrt(D) in their tables (exact when D is a power of 4),
+  // so the [T, T] scores need no pass of their own.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const auto cos_q = cos * scale, sin_q = sin * scale;
   at::Tensor mask;  // additive causal mask [T, past + T]
   if (T > 1) {
     mask = at::full({T, past + T}, -std::numeric_limits<float>::infinity(), x.options())
                .triu(past + 1);
   }
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& L = layers[i];
     auto h = rms_norm(x, L.input_norm, c.rms_norm_eps);
-    auto q = L.q.forward(h, training).view({B, T, nh, D}).transpose(1, 2);
-    auto k = L.k.forward(h, training).view({B, T, nkv, D}).transpose(1, 2);
+    auto q = ops::rope(L.q.forward(h, training).view({B, T, nh, D}), cos_q, sin_q);
+    auto k = ops::rope(L.k.forward(h, training).view({B, T, nkv, D}), cos, sin);
     auto v = L.v.forward(h, training).view({B, T, nkv, D}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
     if (cache) {
       if (cache->k[i].defined()) {
         k = at::cat({cache->k[i], k}, 2);
@@ -192,7 +191,7 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
       k = k.repeat_interleave(nh / nkv, 1);
       v = v.repeat_interleave(nh / nkv, 1);
     }
-    auto scores = at::matmul(q, k.transpose(2, 3)) * scale;
+    auto scores = at::matmul(q, k.transpose(2, 3));
     if (mask.defined()) scores = scores + mask;
     auto probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
     auto attn = at::matmul(probs, v).transpose(1, 2).reshape({B, T, nh * D});
@@ -206,11 +205,18 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
   return at::linear(x, lm_head).to(at::kFloat);
 }
 
-at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels) {
+at::Tensor next_token_labels(const at::Tensor& labels) {
+  return at::cat({labels.slice(1, 1), at::full({labels.size(0), 1}, -100, labels.options())}, 1);
+}
+
+at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels,
+                          at::Reduction::Reduction reduction) {
+  // The labels move one position left (the last one is ignored) rather than the logits one
+  // position right: a slice of the logits would be copied, and its gradient zero-filled and
+  // copied back, three passes over the largest tensor of the step.
   const int64_t V = logits.size(-1);
-  auto shift_logits = logits.slice(1, 0, -1).reshape({-1, V}).to(at::kFloat);
-  auto shift_labels = labels.slice(1, 1).reshape({-1});
-  return at::cross_entropy_loss(shift_logits, shift_labels, {}, at::Reduction::Mean, -100);
+  return at::cross_entropy_loss(logits.reshape({-1, V}).to(at::kFloat),
+                                next_token_labels(labels).reshape({-1}), {}, reduction, -100);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> LlamaModel::named_weights() const {
@@ -380,14 +386,18 @@ Status LlamaModel::save(const fs::path& dir, DType dtype, int64_t max_shard_byte
 }
 
 at::Tensor ops::rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  auto xf = x.to(at::kFloat);
-  auto var = xf.pow(2).mean(-1, true);
-  return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
+  return fused::rms_norm(x, w, eps);
 }
 
-at::Tensor ops::rotate_half(const at::Tensor& x) {
-  const int64_t h = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, h), x.slice(-1, 0, h)}, -1);
+std::pair<at::Tensor, at::Tensor> ops::rope_tables(const at::Tensor& inv_freq,
+                                                   const at::Tensor& positions) {
+  auto freqs = positions.unsqueeze(-1) * inv_freq;  // [C, T, D / 2]
+  auto emb = at::cat({freqs, freqs}, -1);
+  return {emb.cos(), emb.sin()};
+}
+
+at::Tensor ops::rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return fused::rope(x, cos, sin);
 }
 
 }  // namespace llmops::lm

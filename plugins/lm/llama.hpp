@@ -118,9 +118,12 @@ class LlamaModel {
 at::Tensor to_aten(const RawTensor& t, bool as_float32 = false);
 RawTensor from_aten(const at::Tensor& t, DType dtype);
 
-// Mean next-token cross-entropy, HF style: logits [B, T, V], labels [B, T] (shifted inside;
-// label -100 is ignored).
-at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);
+// Next-token cross-entropy, HF style: logits [B, T, V], labels [B, T] (shifted inside; label
+// -100 is ignored), the mean over the targets or (at::Reduction::Sum) their sum.
+at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels,
+                          at::Reduction::Reduction reduction = at::Reduction::Mean);
+// labels [B, T] -> the next token's label at each position: [B, T], the last one -100.
+at::Tensor next_token_labels(const at::Tensor& labels);
 
 // Sets the intra-op thread count (0: all cores) once per process.
 void set_torch_threads(int n);

@@ -31,12 +31,8 @@ at::Tensor rows_tensor(const std::vector<int64_t>& flat, int64_t seq_len,
 // Summed next-token cross-entropy and the number of targets.
 std::pair<at::Tensor, int64_t> summed_loss(const lm::LlamaModel& model, const at::Tensor& ids,
                                            const at::Tensor& labels, bool training) {
-  auto logits = model.forward(ids, nullptr, training);
-  const int64_t V = logits.size(-1);
-  auto shift_logits = logits.slice(1, 0, -1).reshape({-1, V});
-  auto shift_labels = labels.slice(1, 1).reshape({-1});
-  const int64_t n = shift_labels.ge(0).sum().item<int64_t>();
-  return {at::cross_entropy_loss(shift_logits, shift_labels, {}, at::Reduction::Sum, -100), n};
+  const int64_t n = labels.slice(1, 1).ge(0).sum().item<int64_t>();
+  return {lm::causal_lm_loss(model.forward(ids, nullptr, training), labels, at::Reduction::Sum), n};
 }
 
 std::string fmt_duration(double s) {

@@ -1,0 +1,81 @@
+// The fused kernels (plugins/lm/fused.*) against the ATen formulas they replace: forward values
+// and the gradients autograd computes through the reference, on random inputs.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <catch2/catch.hpp>
+
+#include "lm/fused.hpp"
+
+using namespace llmops::lm;
+
+namespace {
+
+at::Generator gen(uint64_t seed) {
+  return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
+at::Tensor rand(at::IntArrayRef shape, at::Generator& g) {
+  return at::randn(shape, g, at::TensorOptions().dtype(at::kFloat));
+}
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  return (a - b).abs().max().item<double>();
+}
+
+at::Tensor reference_rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  return w * (x * at::rsqrt(x.pow(2).mean(-1, true) + eps));
+}
+
+at::Tensor reference_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t T = x.size(1), D = x.size(3), h = D / 2;
+  auto xt = x.transpose(1, 2);  // [B, n, T, D]
+  auto c = cos.view({cos.size(0), 1, T, D}), s = sin.view({sin.size(0), 1, T, D});
+  return xt * c + at::cat({-xt.slice(-1, h), xt.slice(-1, 0, h)}, -1) * s;
+}
+
+}  // namespace
+
+TEST_CASE("fused RMSNorm matches the reference forward and backward", "[lm][fused]") {
+  auto g = gen(1);
+  for (int64_t H : {8, 64, 260}) {
+    INFO("hidden " << H);
+    auto x0 = rand({3, 5, H}, g), w0 = rand({H}, g) + 1, dy = rand({3, 5, H}, g);
+    auto x1 = x0.clone().requires_grad_(true), w1 = w0.clone().requires_grad_(true);
+    auto x2 = x0.clone().requires_grad_(true), w2 = w0.clone().requires_grad_(true);
+    auto y1 = fused::rms_norm(x1, w1, 1e-6);
+    auto y2 = reference_rms_norm(x2, w2, 1e-6);
+    CHECK(max_diff(y1, y2) < 1e-5);
+    (y1 * dy).sum().backward();
+    (y2 * dy).sum().backward();
+    CHECK(max_diff(x1.grad(), x2.grad()) < 1e-4);
+    CHECK(max_diff(w1.grad(), w2.grad()) < 1e-4);
+  }
+}
+
+TEST_CASE("fused RMSNorm skips the weight's gradient when the weight is frozen", "[lm][fused]") {
+  auto g = gen(2);
+  auto x = rand({4, 16}, g).requires_grad_(true), w = rand({16}, g);
+  fused::rms_norm(x, w, 1e-5).sum().backward();
+  CHECK(x.grad().defined());
+  CHECK_FALSE(w.grad().defined());
+}
+
+TEST_CASE("fused rotary embedding is bit-identical forward and matches backward", "[lm][fused]") {
+  auto g = gen(3);
+  const int64_t B = 2, T = 5, n = 3, D = 8;
+  for (int64_t C : {int64_t{1}, B}) {
+    INFO("tables per sequence: " << C);
+    auto cos = rand({C, T, D}, g), sin = rand({C, T, D}, g);
+    auto x0 = rand({B, T, n, D}, g), dy = rand({B, n, T, D}, g);
+    auto x1 = x0.clone().requires_grad_(true), x2 = x0.clone().requires_grad_(true);
+    auto y1 = fused::rope(x1, cos, sin);
+    auto y2 = reference_rope(x2, cos, sin);
+    CHECK(y1.is_contiguous());
+    CHECK(max_diff(y1, y2) == 0);
+    (y1 * dy).sum().backward();
+    (y2 * dy).sum().backward();
+    CHECK(max_diff(x1.grad(), x2.grad()) < 1e-5);
+  }
+}
