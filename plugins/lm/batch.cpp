@@ -57,8 +57,7 @@ at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
         vb = vb.repeat_interleave(nh / nkv, 1);
       }
       auto qb = q.slice(0, b, b + 1);
-      auto scores = at::matmul(qb, kb.transpose(2, 3));
-      auto probs = at::softmax(scores, -1, at::kFloat).to(qb.scalar_type());
+      auto probs = ops::causal_softmax(at::matmul(qb, kb.transpose(2, 3))).to(qb.scalar_type());
       rows[static_cast<size_t>(b)] = at::matmul(probs, vb).transpose(1, 2).reshape({1, 1, nh * D});
     }
     x = x + L.o.forward(at::cat(rows, 0), false);

@@ -17,4 +17,14 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 // sequence at the same positions) or B (one row of positions per sequence); no gradient.
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
+// Softmax over the last dimension of attention scores [..., T, S] with the causal mask built in:
+// query t (of the last T of S positions) sees keys 0 .. S - T + t; the rest get probability 0
+// and are never exponentiated.
+at::Tensor causal_softmax(const at::Tensor& scores);
+
+// Cross-entropy of logits [N, V] against labels [N] (-100: ignored), summed, or averaged over
+// the labels not ignored (NaN when all are). Keeps one number per row for the backward pass
+// instead of the [N, V] log-probabilities.
+at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels, bool mean);
+
 }  // namespace llmops::lm::fused

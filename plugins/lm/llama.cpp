@@ -168,11 +168,6 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
   // so the [T, T] scores need no pass of their own.
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const auto cos_q = cos * scale, sin_q = sin * scale;
-  at::Tensor mask;  // additive causal mask [T, past + T]
-  if (T > 1) {
-    mask = at::full({T, past + T}, -std::numeric_limits<float>::infinity(), x.options())
-               .triu(past + 1);
-  }
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& L = layers[i];
     auto h = rms_norm(x, L.input_norm, c.rms_norm_eps);
@@ -191,9 +186,7 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
       k = k.repeat_interleave(nh / nkv, 1);
       v = v.repeat_interleave(nh / nkv, 1);
     }
-    auto scores = at::matmul(q, k.transpose(2, 3));
-    if (mask.defined()) scores = scores + mask;
-    auto probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    auto probs = ops::causal_softmax(at::matmul(q, k.transpose(2, 3))).to(q.scalar_type());
     auto attn = at::matmul(probs, v).transpose(1, 2).reshape({B, T, nh * D});
     x = x + L.o.forward(attn, training);
     h = rms_norm(x, L.post_norm, c.rms_norm_eps);
@@ -215,8 +208,8 @@ at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels,
   // position right: a slice of the logits would be copied, and its gradient zero-filled and
   // copied back, three passes over the largest tensor of the step.
   const int64_t V = logits.size(-1);
-  return at::cross_entropy_loss(logits.reshape({-1, V}).to(at::kFloat),
-                                next_token_labels(labels).reshape({-1}), {}, reduction, -100);
+  return fused::cross_entropy(logits.reshape({-1, V}), next_token_labels(labels).reshape({-1}),
+                              reduction == at::Reduction::Mean);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> LlamaModel::named_weights() const {
@@ -398,6 +391,10 @@ std::pair<at::Tensor, at::Tensor> ops::rope_tables(const at::Tensor& inv_freq,
 
 at::Tensor ops::rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   return fused::rope(x, cos, sin);
+}
+
+at::Tensor ops::causal_softmax(const at::Tensor& scores) {
+  return fused::causal_softmax(scores);
 }
 
 }  // namespace llmops::lm

@@ -20,6 +20,9 @@ std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& inv_freq,
 // x * cos + rotate_half(x) * sin, with tables from rope_tables (times the attention scale for
 // queries, which saves scaling the scores).
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// Attention probabilities from scores [B, heads, T, S], causal (query t of the last T positions
+// sees keys up to S - T + t), in float32.
+at::Tensor causal_softmax(const at::Tensor& scores);
 // The next token from one row of logits [V]: greedy at temperature 0, else temperature, top-k and
 // top-p sampling with `gen`.
 int64_t pick_token(const at::Tensor& logits, const GenerationOptions& opt, at::Generator& gen);

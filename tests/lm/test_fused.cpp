@@ -4,6 +4,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 
 #include "lm/fused.hpp"
 
@@ -78,4 +80,48 @@ TEST_CASE("fused rotary embedding is bit-identical forward and matches backward"
     (y2 * dy).sum().backward();
     CHECK(max_diff(x1.grad(), x2.grad()) < 1e-5);
   }
+}
+
+TEST_CASE("fused causal softmax matches mask plus softmax, with and without a past",
+          "[lm][fused]") {
+  auto g = gen(4);
+  for (int64_t past : {0, 3}) {
+    INFO("past " << past);
+    const int64_t T = 6, S = past + T;
+    auto x0 = rand({2, 3, T, S}, g) * 4, dy = rand({2, 3, T, S}, g);
+    auto mask = at::full({T, S}, -std::numeric_limits<float>::infinity()).triu(past + 1);
+    auto x1 = x0.clone().requires_grad_(true), x2 = x0.clone().requires_grad_(true);
+    auto y1 = fused::causal_softmax(x1);
+    auto y2 = at::softmax(x2 + mask, -1);
+    CHECK(max_diff(y1, y2) < 1e-6);
+    CHECK(y1.index({0, 0, 0}).slice(0, past + 1).abs().max().item<float>() == 0);
+    (y1 * dy).sum().backward();
+    (y2 * dy).sum().backward();
+    CHECK(max_diff(x1.grad(), x2.grad()) < 1e-5);
+  }
+}
+
+TEST_CASE("fused cross-entropy matches ATen's, ignored labels included", "[lm][fused]") {
+  auto g = gen(5);
+  const int64_t N = 7, V = 50;
+  auto x0 = rand({N, V}, g) * 3;
+  auto labels = at::randint(V, {N}, g, at::kLong);
+  labels[2] = -100;
+  labels[5] = -100;
+  for (bool mean : {true, false}) {
+    INFO("mean " << mean);
+    auto x1 = x0.clone().requires_grad_(true), x2 = x0.clone().requires_grad_(true);
+    auto l1 = fused::cross_entropy(x1, labels, mean);
+    auto l2 = at::cross_entropy_loss(x2, labels, {},
+                                     mean ? at::Reduction::Mean : at::Reduction::Sum, -100);
+    CHECK(std::abs(l1.item<double>() - l2.item<double>()) < 1e-5);
+    (l1 * 1.5).backward();
+    (l2 * 1.5).backward();
+    CHECK(max_diff(x1.grad(), x2.grad()) < 1e-6);
+    CHECK(x1.grad()[2].abs().max().item<float>() == 0);
+  }
+  CHECK(std::isnan(fused::cross_entropy(x0, at::full({N}, -100, at::kLong), true).item<double>()));
+  labels[0] = V;
+  CHECK_THROWS_WITH(fused::cross_entropy(x0, labels, true),
+                    Catch::Contains("outside the vocabulary"));
 }
