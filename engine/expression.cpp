@@ -272,10 +272,24 @@ class Parser {
     return left;
   }
 
+  // Parentheses and '!' nest by recursion: bounded, so a hostile expression cannot overflow
+  // the stack.
+  static constexpr int kMaxNesting = 64;
+  bool too_deep(size_t col) {
+    if (nesting_ < kMaxNesting) return false;
+    (void)fail(col, "the expression nests more than " + std::to_string(kMaxNesting) +
+                        " levels of parentheses or '!'; simplify it");
+    return true;
+  }
+
   std::unique_ptr<Node> parse_unary() {
     if (is_op("!")) {
       size_t col = tokens_[pos_++].col;
-      return binary(Node::kNot, "!", parse_unary(), nullptr, col);
+      if (too_deep(col)) return nullptr;
+      ++nesting_;
+      auto operand = parse_unary();
+      --nesting_;
+      return binary(Node::kNot, "!", std::move(operand), nullptr, col);
     }
     return parse_primary();
   }
@@ -312,8 +326,11 @@ class Parser {
         refs_.push_back(t.path);
         break;
       case Tok::kLParen: {
+        if (too_deep(t.col)) return nullptr;
         ++pos_;
+        ++nesting_;
         node = parse_or();
+        --nesting_;
         if (!error_.empty()) return node;
         if (peek().kind != Tok::kRParen) {
           (void)fail(peek().col, "expected ')' to close the '(' at column " +
@@ -343,6 +360,7 @@ class Parser {
   std::string s_;
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;
   std::string error_;
 };
 

@@ -184,6 +184,13 @@ TEST_CASE("expression errors say where and what to do", "[expression]") {
   CHECK(eval_error("params.").find("must be followed by a name") != std::string::npos);
   CHECK(eval_error("a b").find("unexpected 'b' after a complete expression") != std::string::npos);
   CHECK(eval_error("").find("the expression is empty") != std::string::npos);
+  // Deep nesting is refused before it can exhaust the stack (found by the fuzzer).
+  const std::string deep = std::string(100000, '(') + "1" + std::string(100000, ')');
+  CHECK(eval_error(deep).find("nests more than 64 levels") != std::string::npos);
+  CHECK(eval_error(std::string(100000, '!') + "true").find("nests more than 64") !=
+        std::string::npos);
+  auto scope = test_scope();
+  CHECK(evaluate_expression(std::string(64, '(') + "1" + std::string(64, ')'), scope).is_ok());
 }
 
 TEST_CASE("expression_refs lists references without evaluating", "[expression]") {
