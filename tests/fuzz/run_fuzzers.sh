@@ -17,7 +17,11 @@ cd "$src"
 build() {  # name, extra args...
   local name=$1
   shift
-  if [ ! -x "$work/$name" ] || [ -n "$(find "$@" -newer "$work/$name" 2>/dev/null | grep -v '^-')" ]; then
+  # Rebuilt when any source or header it could include changed (the compiler's own arguments
+  # are not all files, so look at the folders).
+  if [ ! -x "$work/$name" ] ||
+    [ -n "$(find engine store include plugins tests/fuzz -newer "$work/$name" \
+      \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \) -print -quit)" ]; then
     "$cxx" "${flags[@]}" "$@" -o "$work/$name"
   fi
 }
