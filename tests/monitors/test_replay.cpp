@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <catch2/catch.hpp>
+#include <ctime>
 #include <fstream>
 
 #include "../deployers/deployer_test_util.hpp"
@@ -71,6 +72,51 @@ TEST_CASE("replay sends each user turn to the deployment and monitors the logged
     ++lines;
   }
   CHECK(lines == user_turns);
+}
+
+TEST_CASE("a monitor that replays judges its replay, not earlier traffic in the same log",
+          "[monitor][replay]") {
+  monitor_test::TempDir t;
+  llmops::serve::ServerOptions o;
+  o.name = "tasks";
+  o.log.dir = t.path / "logs";
+  auto backend = std::make_shared<dtest::FakeBackend>("Done.");
+  dtest::InProcessServer server(
+      o,
+      [backend](const llmops::serve::LoadRequest&)
+          -> llmops::Result<std::shared_ptr<llmops::serve::Backend>> {
+        return std::shared_ptr<llmops::serve::Backend>(backend);
+      },
+      "v1");
+  // An earlier run's replay against a deployment with the same version label, an hour ago.
+  {
+    std::ofstream log(o.log.dir / "requests.jsonl", std::ios::app);
+    for (int i = 0; i < 50; ++i)
+      log << R"({"type":"completion","id":"old)" << i << R"(","time":)"
+          << (std::time(nullptr) - 3600)
+          << R"(,"status":200,"latency_ms":5,"version":"v1","prompt":"old","output":"old"})"
+          << "\n";
+  }
+  const auto traffic = monitor_test::synth("base", 6, 10);
+  int64_t user_turns = 0;
+  {
+    std::istringstream in(traffic);
+    for (std::string line; std::getline(in, line);) {
+      const auto conv = nlohmann::json::parse(line);
+      for (const auto& m : conv["messages"]) user_turns += m["role"] == "user" ? 1 : 0;
+    }
+  }
+  monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 1}, {"replay_max_tokens", 8}});
+  monitor_test::setup_replay(ctx, t.path, server.port(), traffic,
+                             monitor_test::synth("base", 1, 200));
+  std::unique_ptr<llmops::Plugin> p(make_plugin());
+  REQUIRE(p);
+  REQUIRE(p->run(ctx));
+  const auto report =
+      nlohmann::json::parse(std::ifstream(ctx.outputs.at("report") / "report.json"));
+  CHECK(report["context"]["logged_requests"] == user_turns + 50);
+  CHECK(report["context"]["replayed"] == user_turns);
+  CHECK(report["requests"] == user_turns);
 }
 
 #ifdef LLMOPS_MONITOR_HAVE_LM

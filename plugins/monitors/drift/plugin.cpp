@@ -4,6 +4,7 @@
 // report.md) and `production` (data.jsonl: logged traffic as chat conversations plus reviewed
 // corrections), for the pipeline's feedback block to re-enter curation with. See docs/monitor.md.
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,10 @@ using llmops::Status;
 namespace mon = llmops::monitor;
 
 namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 json read_json(const fs::path& p) {
   std::ifstream in(p);
@@ -151,26 +156,35 @@ class Drift : public llmops::Plugin {
     if (!ref_in)
       return Status::invalid("monitor/drift needs input `reference` (the training data)");
 
+    // A monitor that drives a replay judges that replay: the log may also hold earlier runs'
+    // replays against a deployment with the same version label.
+    double since = ctx.param_double("since", 0);
+    int64_t replayed = -1;
     if (auto rp = ctx.input("replay")) {
+      const double started = unix_now();
       auto n = replay(ctx, rp->path, dep);
       if (!n) return n.status();
-      context["replayed"] = *n;
+      replayed = *n;
+      context["replayed"] = replayed;
+      context["replay_started"] = started;
+      since = std::max(since, std::floor(started));  // the log's times are whole seconds
     }
-
-    auto log = mon::read_request_log(log_path);
-    // The server appends a record once its response is out: give the last ones a moment.
-    for (int i = 0; i < 20 && log && context.contains("replayed") &&
-                    static_cast<int64_t>(log->requests.size()) < context["replayed"].get<int64_t>();
-         ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      log = mon::read_request_log(log_path);
-    }
-    if (!log) return log.status();
     std::string version = ctx.param_string("version", "");
     if (version.empty() && ctx.param_bool("current_version_only", true))
       version = dep.value("version", std::string());
-    const auto window = mon::select_window(log->requests, version, ctx.param_double("since", 0),
-                                           ctx.param_int("window", 0));
+
+    auto log = mon::read_request_log(log_path);
+    auto window =
+        log ? mon::select_window(log->requests, version, since, ctx.param_int("window", 0))
+            : std::vector<mon::LoggedRequest>();
+    // The server appends a record once its response is out: give the last ones a moment.
+    for (int i = 0; i < 20 && log && static_cast<int64_t>(window.size()) < replayed; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      log = mon::read_request_log(log_path);
+      if (log)
+        window = mon::select_window(log->requests, version, since, ctx.param_int("window", 0));
+    }
+    if (!log) return log.status();
     context["request_log"] = log_path.string();
     context["version"] = version;
     context["logged_requests"] = log->requests.size();
