@@ -4,7 +4,9 @@
 // (bench_trainer.py), with the ratio. Prints figures; asserts nothing.
 //   bench_trainer [--hidden 256] [--layers 4] [--heads 4] [--kv-heads 4] [--intermediate 688]
 //                 [--vocab 2048] [--seq 256] [--batch 8] [--steps 10] [--warmup 2] [--threads 0]
-//                 [--no-python]
+//                 [--no-python] [--same-malloc]
+// The C++ side keeps freed memory for reuse, as the trainer does (lm::retain_freed_memory);
+// --same-malloc gives the Python side the same glibc malloc policy through the environment.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -79,11 +81,13 @@ int main(int argc, char** argv) {
                                       {"kv-heads", 4}, {"intermediate", 688}, {"vocab", 2048},
                                       {"seq", 256},    {"batch", 8},          {"steps", 10},
                                       {"warmup", 2},   {"threads", 0}};
-  bool python = true;
+  bool python = true, same_malloc = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--no-python") {
       python = false;
+    } else if (k == "--same-malloc") {
+      same_malloc = true;
     } else if (k.rfind("--", 0) == 0 && a.count(k.substr(2)) && i + 1 < argc) {
       a[k.substr(2)] = std::atoll(argv[++i]);
     } else {
@@ -91,6 +95,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (same_malloc) {
+    // The Python side gets the same allocator policy through glibc's environment variables.
+    setenv("MALLOC_MMAP_THRESHOLD_", "1073741824", 1);
+    setenv("MALLOC_TRIM_THRESHOLD_", "2147483647", 1);
+  }
+  llmops::lm::retain_freed_memory();  // as trainer/torch-lm does
   const unsigned hw = std::thread::hardware_concurrency();
   if (a["threads"] <= 0) a["threads"] = hw ? hw : 1;
   at::set_num_threads(static_cast<int>(a["threads"]));

@@ -9,6 +9,10 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <limits>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -103,6 +107,16 @@ void set_torch_threads(int n) {
     unsigned hw = std::thread::hardware_concurrency();
     at::set_num_threads(n > 0 ? n : static_cast<int>(hw ? hw : 1));
   });
+}
+
+void retain_freed_memory() {
+#ifdef __GLIBC__
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);  // only blocks of 1 GiB and more get their own mapping
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());  // never give the heap top back
+  });
+#endif
 }
 
 at::Tensor to_aten(const RawTensor& t, bool as_float32) {

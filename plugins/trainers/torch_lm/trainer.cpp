@@ -99,6 +99,7 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
   at::init_num_threads();
   const unsigned hw = std::thread::hardware_concurrency();
   at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(hw ? hw : 1));
+  lm::retain_freed_memory();
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
