@@ -177,14 +177,30 @@ class Drift : public llmops::Plugin {
     auto window =
         log ? mon::select_window(log->requests, version, since, ctx.param_int("window", 0))
             : std::vector<mon::LoggedRequest>();
+    // Records expected in the window: the replay's, or the last `window` of them.
+    const int64_t last_n = ctx.param_int("window", 0);
+    const int64_t want = last_n > 0 && replayed > last_n ? last_n : replayed;
     // The server appends a record once its response is out: give the last ones a moment.
-    for (int i = 0; i < 20 && log && static_cast<int64_t>(window.size()) < replayed; ++i) {
+    for (int i = 0; i < 20 && log && static_cast<int64_t>(window.size()) < want; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       log = mon::read_request_log(log_path);
       if (log)
         window = mon::select_window(log->requests, version, since, ctx.param_int("window", 0));
     }
     if (!log) return log.status();
+    if (want > 0 && static_cast<int64_t>(window.size()) < want) {
+      // A server whose clock lags ours logs the replay "before" it started: judge the newest
+      // records of the version instead, as many as expected.
+      const auto recent =
+          mon::select_window(log->requests, version, ctx.param_double("since", 0), want);
+      if (recent.size() > window.size()) {
+        ctx.warn("only " + std::to_string(window.size()) + " of " + std::to_string(want) +
+                 " replayed requests are logged after the replay started (clock skew?); "
+                 "judging the newest " +
+                 std::to_string(recent.size()));
+        window = recent;
+      }
+    }
     context["request_log"] = log_path.string();
     context["version"] = version;
     context["logged_requests"] = log->requests.size();
