@@ -115,6 +115,48 @@ Profile reference_profile() {
 }
 }  // namespace
 
+TEST_CASE("a replay's window: its own records, the last N, or the newest with a lagging clock",
+          "[monitor][log]") {
+  auto rec = [](const std::string& id, double time, const std::string& version) {
+    LoggedRequest r;
+    r.id = id;
+    r.time = time;
+    r.version = version;
+    return r;
+  };
+  auto ids = [](const ReplayWindow& w) {
+    std::string s;
+    for (const auto& r : w.requests) s += r.id;
+    return s;
+  };
+  // An earlier run's replay (a, b), this replay (c, d, e; the log keeps whole seconds), another
+  // version's traffic meanwhile (x). The replay started at 1000.6.
+  const std::vector<LoggedRequest> log = {rec("a", 100, "v1"),  rec("b", 101, "v1"),
+                                          rec("c", 1000, "v1"), rec("x", 1000, "v2"),
+                                          rec("d", 1001, "v1"), rec("e", 1001, "v1")};
+  auto w = select_replay_window(log, "v1", 0, 1000.6, 3, 0);
+  CHECK(ids(w) == "cde");
+  CHECK(w.expected == 3);
+  CHECK_FALSE(w.fell_back);
+  w = select_replay_window(log, "v1", 0, 1000.6, 3, 2);  // window: 2
+  CHECK(ids(w) == "de");
+  CHECK(w.expected == 2);
+  w = select_replay_window(log, "v1", 0, 1000.6, -1, 0);  // no replay: the whole version
+  CHECK(ids(w) == "abcde");
+  CHECK(w.expected == 0);
+  // A server clock 5 s behind ours logged the replay before it started: the newest three.
+  const std::vector<LoggedRequest> lagging = {rec("a", 100, "v1"), rec("b", 101, "v1"),
+                                              rec("c", 995, "v1"), rec("d", 996, "v1"),
+                                              rec("e", 996, "v1")};
+  w = select_replay_window(lagging, "v1", 0, 1000.6, 3, 0);
+  CHECK(ids(w) == "cde");
+  CHECK(w.fell_back);
+  // Not logged yet at all: nothing newer to fall back on beyond what the version has.
+  w = select_replay_window({rec("a", 100, "v1")}, "v1", 0, 1000.6, 3, 0);
+  CHECK(ids(w) == "a");
+  CHECK(w.fell_back);
+}
+
 TEST_CASE("no drift on same-distribution traffic, drift on production-shift", "[monitor][drift]") {
   const auto profile = reference_profile();
   REQUIRE(profile.prompts > 1000);

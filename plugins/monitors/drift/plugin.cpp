@@ -158,49 +158,43 @@ class Drift : public llmops::Plugin {
 
     // A monitor that drives a replay judges that replay: the log may also hold earlier runs'
     // replays against a deployment with the same version label.
-    double since = ctx.param_double("since", 0);
+    const double since = ctx.param_double("since", 0);
+    double started = 0;
     int64_t replayed = -1;
     if (auto rp = ctx.input("replay")) {
-      const double started = unix_now();
+      started = unix_now();
       auto n = replay(ctx, rp->path, dep);
       if (!n) return n.status();
       replayed = *n;
       context["replayed"] = replayed;
       context["replay_started"] = started;
-      since = std::max(since, std::floor(started));  // the log's times are whole seconds
     }
     std::string version = ctx.param_string("version", "");
     if (version.empty() && ctx.param_bool("current_version_only", true))
       version = dep.value("version", std::string());
 
     auto log = mon::read_request_log(log_path);
-    auto window =
-        log ? mon::select_window(log->requests, version, since, ctx.param_int("window", 0))
-            : std::vector<mon::LoggedRequest>();
-    // Records expected in the window: the replay's, or the last `window` of them.
-    const int64_t last_n = ctx.param_int("window", 0);
-    const int64_t want = last_n > 0 && replayed > last_n ? last_n : replayed;
+    auto select = [&] {
+      return mon::select_replay_window(log->requests, version, since, started, replayed,
+                                       ctx.param_int("window", 0));
+    };
+    mon::ReplayWindow picked = log ? select() : mon::ReplayWindow{};
     // The server appends a record once its response is out: give the last ones a moment.
-    for (int i = 0; i < 20 && log && static_cast<int64_t>(window.size()) < want; ++i) {
+    auto short_of_replay = [&] {
+      return picked.fell_back || static_cast<int64_t>(picked.requests.size()) < picked.expected;
+    };
+    for (int i = 0; i < 20 && log && short_of_replay(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       log = mon::read_request_log(log_path);
-      if (log)
-        window = mon::select_window(log->requests, version, since, ctx.param_int("window", 0));
+      if (log) picked = select();
     }
     if (!log) return log.status();
-    if (want > 0 && static_cast<int64_t>(window.size()) < want) {
-      // A server whose clock lags ours logs the replay "before" it started: judge the newest
-      // records of the version instead, as many as expected.
-      const auto recent =
-          mon::select_window(log->requests, version, ctx.param_double("since", 0), want);
-      if (recent.size() > window.size()) {
-        ctx.warn("only " + std::to_string(window.size()) + " of " + std::to_string(want) +
-                 " replayed requests are logged after the replay started (clock skew?); "
-                 "judging the newest " +
-                 std::to_string(recent.size()));
-        window = recent;
-      }
-    }
+    if (picked.fell_back)
+      ctx.warn("fewer than the " + std::to_string(picked.expected) +
+               " replayed requests are logged after the replay started (a lagging server "
+               "clock?); judging the newest " +
+               std::to_string(picked.requests.size()) + " of the version");
+    const auto& window = picked.requests;
     context["request_log"] = log_path.string();
     context["version"] = version;
     context["logged_requests"] = log->requests.size();

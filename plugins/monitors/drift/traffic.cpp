@@ -1,6 +1,7 @@
 #include "traffic.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <string_view>
@@ -210,6 +211,25 @@ std::vector<LoggedRequest> select_window(const std::vector<LoggedRequest>& all,
   if (window > 0 && static_cast<int64_t>(out.size()) > window)
     out.erase(out.begin(), out.end() - window);
   return out;
+}
+
+ReplayWindow select_replay_window(const std::vector<LoggedRequest>& all, const std::string& version,
+                                  double since, double started, int64_t replayed, int64_t window) {
+  ReplayWindow w;
+  if (replayed < 0) {
+    w.requests = select_window(all, version, since, window);
+    return w;
+  }
+  w.expected = window > 0 && replayed > window ? window : replayed;
+  w.requests = select_window(all, version, std::max(since, std::floor(started)), window);
+  if (static_cast<int64_t>(w.requests.size()) < w.expected) {
+    auto recent = select_window(all, version, since, w.expected);
+    if (recent.size() > w.requests.size()) {
+      w.requests = std::move(recent);
+      w.fell_back = true;
+    }
+  }
+  return w;
 }
 
 Result<Reference> read_reference(const fs::path& path, int64_t max_conversations) {

@@ -57,6 +57,19 @@ Result<RequestLog> read_request_log(const std::filesystem::path& path);
 std::vector<LoggedRequest> select_window(const std::vector<LoggedRequest>& all,
                                          const std::string& version, double since, int64_t window);
 
+// The window of a monitor that replayed `replayed` requests (< 0: none) from unix time `started`:
+// select_window from the whole second the replay started (the log's times are whole seconds),
+// expecting the replayed requests, or the last `window` of them. When fewer than expected carry
+// such a time (a server clock lagging ours), the newest expected-count requests of the version
+// instead, with `fell_back` set.
+struct ReplayWindow {
+  std::vector<LoggedRequest> requests;
+  int64_t expected = 0;  // 0 without a replay
+  bool fell_back = false;
+};
+ReplayWindow select_replay_window(const std::vector<LoggedRequest>& all, const std::string& version,
+                                  double since, double started, int64_t replayed, int64_t window);
+
 // One user turn of the reference data with what the assistant did next.
 struct Sample {
   std::string prompt;
