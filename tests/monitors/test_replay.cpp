@@ -19,34 +19,43 @@ llmops::Plugin* make_plugin() {
   return create ? create() : nullptr;
 }
 
-}  // namespace
-
-TEST_CASE("replay sends each user turn to the deployment and monitors the logged traffic",
-          "[monitor][replay]") {
-  monitor_test::TempDir t;
+// A model server on loopback whose fake model answers `reply`, serving version v1.
+std::unique_ptr<dtest::InProcessServer> fake_server(const std::filesystem::path& log_dir,
+                                                    const std::string& reply) {
   llmops::serve::ServerOptions o;
   o.name = "tasks";
-  o.log.dir = t.path / "logs";
-  auto backend = std::make_shared<dtest::FakeBackend>("I'm sorry, I can't help with that.");
-  dtest::InProcessServer server(
+  o.log.dir = log_dir;
+  auto backend = std::make_shared<dtest::FakeBackend>(reply);
+  return std::make_unique<dtest::InProcessServer>(
       o,
       [backend](const llmops::serve::LoadRequest&)
           -> llmops::Result<std::shared_ptr<llmops::serve::Backend>> {
         return std::shared_ptr<llmops::serve::Backend>(backend);
       },
       "v1");
+}
+
+int64_t count_user_turns(const std::string& jsonl) {
+  int64_t n = 0;
+  std::istringstream in(jsonl);
+  for (std::string line; std::getline(in, line);) {
+    const auto conv = nlohmann::json::parse(line);
+    for (const auto& m : conv["messages"]) n += m["role"] == "user" ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("replay sends each user turn to the deployment and monitors the logged traffic",
+          "[monitor][replay]") {
+  monitor_test::TempDir t;
+  auto server = fake_server(t.path / "logs", "I'm sorry, I can't help with that.");
 
   const auto shifted = monitor_test::synth("production-shift", 5, 40);
-  int64_t user_turns = 0;
-  {
-    std::istringstream in(shifted);
-    for (std::string line; std::getline(in, line);) {
-      const auto conv = nlohmann::json::parse(line);
-      for (const auto& m : conv["messages"]) user_turns += m["role"] == "user" ? 1 : 0;
-    }
-  }
+  const int64_t user_turns = count_user_turns(shifted);
   monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 10}, {"replay_max_tokens", 16}});
-  monitor_test::setup_replay(ctx, t.path, server.port(), shifted,
+  monitor_test::setup_replay(ctx, t.path, server->port(), shifted,
                              monitor_test::synth("base", 1, 400));
   std::unique_ptr<llmops::Plugin> p(make_plugin());
   REQUIRE(p);
@@ -77,20 +86,10 @@ TEST_CASE("replay sends each user turn to the deployment and monitors the logged
 TEST_CASE("a monitor that replays judges its replay, not earlier traffic in the same log",
           "[monitor][replay]") {
   monitor_test::TempDir t;
-  llmops::serve::ServerOptions o;
-  o.name = "tasks";
-  o.log.dir = t.path / "logs";
-  auto backend = std::make_shared<dtest::FakeBackend>("Done.");
-  dtest::InProcessServer server(
-      o,
-      [backend](const llmops::serve::LoadRequest&)
-          -> llmops::Result<std::shared_ptr<llmops::serve::Backend>> {
-        return std::shared_ptr<llmops::serve::Backend>(backend);
-      },
-      "v1");
+  auto server = fake_server(t.path / "logs", "Done.");
   // An earlier run's replay against a deployment with the same version label, an hour ago.
   {
-    std::ofstream log(o.log.dir / "requests.jsonl", std::ios::app);
+    std::ofstream log(t.path / "logs" / "requests.jsonl", std::ios::app);
     for (int i = 0; i < 50; ++i)
       log << R"({"type":"completion","id":"old)" << i << R"(","time":)"
           << (std::time(nullptr) - 3600)
@@ -98,16 +97,9 @@ TEST_CASE("a monitor that replays judges its replay, not earlier traffic in the 
           << "\n";
   }
   const auto traffic = monitor_test::synth("base", 6, 10);
-  int64_t user_turns = 0;
-  {
-    std::istringstream in(traffic);
-    for (std::string line; std::getline(in, line);) {
-      const auto conv = nlohmann::json::parse(line);
-      for (const auto& m : conv["messages"]) user_turns += m["role"] == "user" ? 1 : 0;
-    }
-  }
+  const int64_t user_turns = count_user_turns(traffic);
   monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 1}, {"replay_max_tokens", 8}});
-  monitor_test::setup_replay(ctx, t.path, server.port(), traffic,
+  monitor_test::setup_replay(ctx, t.path, server->port(), traffic,
                              monitor_test::synth("base", 1, 200));
   std::unique_ptr<llmops::Plugin> p(make_plugin());
   REQUIRE(p);
