@@ -2,6 +2,7 @@
 // metadata, and synthetic traffic (the curators' generator) turned into request-log lines.
 #pragma once
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -139,6 +140,16 @@ inline void setup_replay(FakeContext& ctx, const fs::path& root, int port,
   ctx.add_input("deployment", root / "dep", "deployment");
   ctx.add_input("reference", root / "ref", "dataset");
   ctx.add_input("replay", root / "replay", "dataset");
+}
+
+// A fresh monitor/drift plugin from the build's plugin folder (null when it does not load). The
+// library is never closed: libtorch, which it may link, does not unload cleanly.
+inline llmops::Plugin* make_plugin() {
+  const auto so = std::filesystem::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-plugin-monitor-drift.so";
+  void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) return nullptr;
+  auto create = reinterpret_cast<llmops::Plugin* (*)()>(dlsym(lib, "llmops_plugin_create"));
+  return create ? create() : nullptr;
 }
 
 }  // namespace monitor_test

@@ -1,7 +1,5 @@
 // monitor/drift's replay: a chat dataset sent to an in-process model server (fake backend) over
 // loopback, read back from the server's request log and analysed.
-#include <dlfcn.h>
-
 #include <catch2/catch.hpp>
 #include <ctime>
 #include <fstream>
@@ -10,14 +8,6 @@
 #include "monitor_test_util.hpp"
 
 namespace {
-
-llmops::Plugin* make_plugin() {
-  const auto so = std::filesystem::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-plugin-monitor-drift.so";
-  void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);  // never closed (libtorch may be linked)
-  if (!lib) return nullptr;
-  auto create = reinterpret_cast<llmops::Plugin* (*)()>(dlsym(lib, "llmops_plugin_create"));
-  return create ? create() : nullptr;
-}
 
 // A model server on loopback whose fake model answers `reply`, serving version v1.
 std::unique_ptr<dtest::InProcessServer> fake_server(const std::filesystem::path& log_dir,
@@ -57,7 +47,7 @@ TEST_CASE("replay sends each user turn to the deployment and monitors the logged
   monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 10}, {"replay_max_tokens", 16}});
   monitor_test::setup_replay(ctx, t.path, server->port(), shifted,
                              monitor_test::synth("base", 1, 400));
-  std::unique_ptr<llmops::Plugin> p(make_plugin());
+  std::unique_ptr<llmops::Plugin> p(monitor_test::make_plugin());
   REQUIRE(p);
   auto st = p->run(ctx);
   REQUIRE(st);
@@ -101,7 +91,7 @@ TEST_CASE("a monitor that replays judges its replay, not earlier traffic in the 
   monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 1}, {"replay_max_tokens", 8}});
   monitor_test::setup_replay(ctx, t.path, server->port(), traffic,
                              monitor_test::synth("base", 1, 200));
-  std::unique_ptr<llmops::Plugin> p(make_plugin());
+  std::unique_ptr<llmops::Plugin> p(monitor_test::make_plugin());
   REQUIRE(p);
   REQUIRE(p->run(ctx));
   const auto report =
@@ -127,7 +117,7 @@ TEST_CASE("with a model, the report compares live-prompt and reference perplexit
   ctx.add_input("model", dtest::tiny_model(), "model");
   ctx.add_input("tokenizer", dtest::bpe_tokenizer(), "tokenizer");
   ctx.add_input("eval_report", t.path / "eval", "report");
-  std::unique_ptr<llmops::Plugin> p(make_plugin());
+  std::unique_ptr<llmops::Plugin> p(monitor_test::make_plugin());
   REQUIRE(p);
   auto st = p->run(ctx);
   INFO(st.message());

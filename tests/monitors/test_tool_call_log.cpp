@@ -2,8 +2,6 @@
 // tool calls as `<tool_call>` text in `output` (it parses them into `tool_calls` only for requests
 // that declare tools). The monitor used to count every such reply as invalid tool-call JSON
 // (tool_call_invalid_rate 1.0 and a `quality` trigger) although the calls were valid.
-#include <dlfcn.h>
-
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -21,14 +19,6 @@ namespace {
 const char* kCallText =
     "<tool_call>\n{\"name\": \"create_task\", \"arguments\": {\"title\": \"Buy milk\", "
     "\"priority\": \"high\"}}\n</tool_call>";
-
-llmops::Plugin* make_plugin() {
-  const auto so = std::filesystem::path(LLMOPS_PLUGIN_BUILD_DIR) / "llmops-plugin-monitor-drift.so";
-  void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);  // never closed (libtorch may be linked)
-  if (!lib) return nullptr;
-  auto create = reinterpret_cast<llmops::Plugin* (*)()>(dlsym(lib, "llmops_plugin_create"));
-  return create ? create() : nullptr;
-}
 
 json completion(const std::string& id, const std::string& output) {
   return {{"type", "completion"},
@@ -100,7 +90,7 @@ TEST_CASE("a replay against the real server reports valid tool calls as valid",
   monitor_test::FakeContext ctx(t.path / "work", {{"min_requests", 5}, {"replay_max_tokens", 256}});
   monitor_test::setup_replay(ctx, t.path, server.port(), monitor_test::synth("base", 3, 12),
                              monitor_test::synth("base", 1, 200));
-  std::unique_ptr<llmops::Plugin> p(make_plugin());
+  std::unique_ptr<llmops::Plugin> p(monitor_test::make_plugin());
   REQUIRE(p);
   auto st = p->run(ctx);
   INFO(st.message());
