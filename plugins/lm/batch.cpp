@@ -12,13 +12,14 @@
 #include <mutex>
 #include <thread>
 
+#include "fused.hpp"
 #include "llama.hpp"
 #include "model.hpp"
 #include "ops.hpp"
 
 namespace llmops::lm {
 
-using ops::rms_norm;
+using fused::rms_norm;
 
 at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
                                    const std::vector<KVCache*>& caches) const {
@@ -35,15 +36,13 @@ at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
   auto x = at::embedding(embed, ids.view({B, 1}));  // [B, 1, hidden]
   // Each row at its own position; the same tables and kernels as forward().
   auto pos = at::tensor(past, at::kLong).to(at::kFloat).view({B, 1});
-  const auto [cos, sin] = ops::rope_tables(inv_freq_, pos);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  const auto cos_q = cos * scale, sin_q = sin * scale;
+  const auto rt = ops::rope_tables(inv_freq_, pos);
   std::vector<at::Tensor> rows(static_cast<size_t>(B));
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& L = layers[i];
     auto h = rms_norm(x, L.input_norm, c.rms_norm_eps);
-    auto q = ops::rope(L.q.forward(h, false).view({B, 1, nh, D}), cos_q, sin_q);
-    auto k = ops::rope(L.k.forward(h, false).view({B, 1, nkv, D}), cos, sin);
+    auto q = fused::rope(L.q.forward(h, false).view({B, 1, nh, D}), rt.cos_q, rt.sin_q);
+    auto k = fused::rope(L.k.forward(h, false).view({B, 1, nkv, D}), rt.cos, rt.sin);
     auto v = L.v.forward(h, false).view({B, 1, nkv, D}).transpose(1, 2);
     // Attention per sequence: each attends to its own cached positions.
     for (int64_t b = 0; b < B; ++b) {
@@ -57,7 +56,7 @@ at::Tensor LlamaModel::decode_step(const at::Tensor& ids,
         vb = vb.repeat_interleave(nh / nkv, 1);
       }
       auto qb = q.slice(0, b, b + 1);
-      auto probs = ops::causal_softmax(at::matmul(qb, kb.transpose(2, 3))).to(qb.scalar_type());
+      auto probs = fused::causal_softmax(at::matmul(qb, kb.transpose(2, 3))).to(qb.scalar_type());
       rows[static_cast<size_t>(b)] = at::matmul(probs, vb).transpose(1, 2).reshape({1, 1, nh * D});
     }
     x = x + L.o.forward(at::cat(rows, 0), false);

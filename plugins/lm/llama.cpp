@@ -54,7 +54,7 @@ at::ScalarType aten_type(DType d) {
   return at::kFloat;
 }
 
-using ops::rms_norm;
+using fused::rms_norm;
 
 std::string shape_str(at::IntArrayRef s) {
   std::string r = "[";
@@ -177,16 +177,12 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
   }
   auto x = at::embedding(embed, ids);
   auto pos = at::arange(past, past + T, at::kLong).to(at::kFloat).view({1, T});
-  const auto [cos, sin] = ops::rope_tables(inv_freq_, pos);
-  // Queries carry the attention scale 1/sqrt(D) in their tables (exact when D is a power of 4),
-  // so the [T, T] scores need no pass of their own.
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  const auto cos_q = cos * scale, sin_q = sin * scale;
+  const auto rt = ops::rope_tables(inv_freq_, pos);  // queries' tables carry the scale
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& L = layers[i];
     auto h = rms_norm(x, L.input_norm, c.rms_norm_eps);
-    auto q = ops::rope(L.q.forward(h, training).view({B, T, nh, D}), cos_q, sin_q);
-    auto k = ops::rope(L.k.forward(h, training).view({B, T, nkv, D}), cos, sin);
+    auto q = fused::rope(L.q.forward(h, training).view({B, T, nh, D}), rt.cos_q, rt.sin_q);
+    auto k = fused::rope(L.k.forward(h, training).view({B, T, nkv, D}), rt.cos, rt.sin);
     auto v = L.v.forward(h, training).view({B, T, nkv, D}).transpose(1, 2);
     if (cache) {
       if (cache->k[i].defined()) {
@@ -200,7 +196,7 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
       k = k.repeat_interleave(nh / nkv, 1);
       v = v.repeat_interleave(nh / nkv, 1);
     }
-    auto probs = ops::causal_softmax(at::matmul(q, k.transpose(2, 3))).to(q.scalar_type());
+    auto probs = fused::causal_softmax(at::matmul(q, k.transpose(2, 3))).to(q.scalar_type());
     auto attn = at::matmul(probs, v).transpose(1, 2).reshape({B, T, nh * D});
     x = x + L.o.forward(attn, training);
     h = rms_norm(x, L.post_norm, c.rms_norm_eps);
@@ -392,23 +388,14 @@ Status LlamaModel::save(const fs::path& dir, DType dtype, int64_t max_shard_byte
   return out ? Status::ok() : Status::internal("cannot write the safetensors index");
 }
 
-at::Tensor ops::rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  return fused::rms_norm(x, w, eps);
-}
-
-std::pair<at::Tensor, at::Tensor> ops::rope_tables(const at::Tensor& inv_freq,
-                                                   const at::Tensor& positions) {
+ops::RopeTables ops::rope_tables(const at::Tensor& inv_freq, const at::Tensor& positions) {
   auto freqs = positions.unsqueeze(-1) * inv_freq;  // [C, T, D / 2]
   auto emb = at::cat({freqs, freqs}, -1);
-  return {emb.cos(), emb.sin()};
-}
-
-at::Tensor ops::rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  return fused::rope(x, cos, sin);
-}
-
-at::Tensor ops::causal_softmax(const at::Tensor& scores) {
-  return fused::causal_softmax(scores);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(emb.size(-1)));
+  RopeTables t{emb.cos(), emb.sin(), {}, {}};
+  t.cos_q = t.cos * scale;
+  t.sin_q = t.sin * scale;
+  return t;
 }
 
 }  // namespace llmops::lm
