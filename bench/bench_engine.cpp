@@ -10,11 +10,11 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/loader.hpp"
-#include "engine/plugin_host.hpp"
-#include "engine/runner.hpp"
-#include "engine/subprocess_executor.hpp"
-#include "engine/validator.hpp"
+#include "engine/exec/subprocess_executor.hpp"
+#include "engine/plugins/plugin_host.hpp"
+#include "engine/run/runner.hpp"
+#include "engine/spec/loader.hpp"
+#include "engine/spec/validator.hpp"
 
 namespace fs = std::filesystem;
 using namespace llmops;

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "cli/commands.hpp"
-#include "engine/runner.hpp"
+#include "engine/run/runner.hpp"
 
 namespace fs = std::filesystem;
 
@@ -32,7 +32,9 @@ nlohmann::json run_json(const store::RunInfo& r) {
           {"trigger", r.trigger},
           {"parent_run", r.parent_run ? nlohmann::json(*r.parent_run) : nlohmann::json()},
           {"cycle", r.cycle},
-          {"trigger_info", nlohmann::json::parse(r.trigger_info_json.empty() ? "{}" : r.trigger_info_json, nullptr, false)},
+          {"trigger_info",
+           nlohmann::json::parse(r.trigger_info_json.empty() ? "{}" : r.trigger_info_json, nullptr,
+                                 false)},
           {"error", r.error},
           {"params", nlohmann::json::parse(r.params_json, nullptr, false)},
           {"created_at", r.created_at},
@@ -41,8 +43,12 @@ nlohmann::json run_json(const store::RunInfo& r) {
 }
 
 nlohmann::json artifact_json(const store::Artifact& a) {
-  return {{"digest", a.digest}, {"kind", a.kind}, {"name", a.name},  {"uri", a.uri},
-          {"size", a.size},     {"metadata", nlohmann::json::parse(a.metadata_json, nullptr, false)},
+  return {{"digest", a.digest},
+          {"kind", a.kind},
+          {"name", a.name},
+          {"uri", a.uri},
+          {"size", a.size},
+          {"metadata", nlohmann::json::parse(a.metadata_json, nullptr, false)},
           {"created_at", a.created_at}};
 }
 
@@ -67,10 +73,10 @@ int cmd_runs(const ListArgs& a) {
     const double dur = r.ended_at > 0 && r.started_at > 0 ? r.ended_at - r.started_at : -1;
     std::string trig = r.trigger;
     if (r.parent_run) trig += " <- " + std::to_string(*r.parent_run);
-    std::cout << pad(std::to_string(r.id), 6) << pad(r.pipeline, 22)
-              << state_colour(r.state) << std::string(r.state.size() < 11 ? 11 - r.state.size() : 1, ' ')
-              << pad(trig, 15) << pad(std::to_string(r.cycle), 6)
-              << pad(format_time(r.started_at), 21) << format_duration(dur) << "\n";
+    std::cout << pad(std::to_string(r.id), 6) << pad(r.pipeline, 22) << state_colour(r.state)
+              << std::string(r.state.size() < 11 ? 11 - r.state.size() : 1, ' ') << pad(trig, 15)
+              << pad(std::to_string(r.cycle), 6) << pad(format_time(r.started_at), 21)
+              << format_duration(dur) << "\n";
   }
   return kExitOk;
 }
@@ -87,9 +93,12 @@ int cmd_show(const ShowArgs& a) {
   nlohmann::json j = run_json(run.value());
   j["steps"] = nlohmann::json::array();
   for (const auto& s : steps.value()) {
-    nlohmann::json sj = {{"step", s.step},         {"state", s.state},
-                         {"reason", s.reason},     {"attempts", s.attempts},
-                         {"started_at", s.started_at}, {"ended_at", s.ended_at},
+    nlohmann::json sj = {{"step", s.step},
+                         {"state", s.state},
+                         {"reason", s.reason},
+                         {"attempts", s.attempts},
+                         {"started_at", s.started_at},
+                         {"ended_at", s.ended_at},
                          {"executions", nlohmann::json::array()}};
     for (const auto& e : execs.value()) {
       if (e.step != s.step) continue;
@@ -135,7 +144,8 @@ int cmd_show(const ShowArgs& a) {
                 << info.value("step", "?") << ": " << info.value("reason", "")
                 << (info.contains("reenter") ? "; re-entered at " + info.value("reenter", "") : "");
   }
-  std::cout << "\n  started  " << format_time(r.started_at) << "   ended " << format_time(r.ended_at);
+  std::cout << "\n  started  " << format_time(r.started_at) << "   ended "
+            << format_time(r.ended_at);
   if (r.ended_at > 0 && r.started_at > 0)
     std::cout << "   (" << format_duration(r.ended_at - r.started_at) << ")";
   std::cout << "\n  params   " << r.params_json << "\n";
@@ -202,7 +212,9 @@ int cmd_artifacts(const ListArgs& a) {
     print_json(j);
     return kExitOk;
   }
-  std::cout << paint(pad("DIGEST", 14) + pad("KIND", 12) + pad("NAME", 18) + pad("SIZE", 12) + "CREATED", "1")
+  std::cout << paint(pad("DIGEST", 14) + pad("KIND", 12) + pad("NAME", 18) + pad("SIZE", 12) +
+                         "CREATED",
+                     "1")
             << "\n";
   for (const auto& x : arts.value())
     std::cout << pad(short_digest(x.digest), 14) << pad(x.kind, 12) << pad(x.name, 18)
@@ -255,21 +267,27 @@ int cmd_plugins_describe(const PluginArgs& a) {
   }
   auto ports = [](const std::vector<engine::PortSpec>& v) {
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& s : v) j.push_back({{"name", s.name}, {"kind", s.kind}, {"required", s.required}});
+    for (const auto& s : v)
+      j.push_back({{"name", s.name}, {"kind", s.kind}, {"required", s.required}});
     return j;
   };
-  nlohmann::json j = {{"id", p->id},       {"version", p->version},
+  nlohmann::json j = {{"id", p->id},
+                      {"version", p->version},
                       {"abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor)},
-                      {"description", p->description}, {"executor", p->executor},
-                      {"path", p->path},   {"params", p->params_schema},
-                      {"inputs", ports(p->inputs)},   {"outputs", ports(p->outputs)},
+                      {"description", p->description},
+                      {"executor", p->executor},
+                      {"path", p->path},
+                      {"params", p->params_schema},
+                      {"inputs", ports(p->inputs)},
+                      {"outputs", ports(p->outputs)},
                       {"broken", p->broken}};
   if (a.json) {
     print_json(j);
     return kExitOk;
   }
   std::cout << paint(p->id, "1") << " " << p->version << "  (ABI " << j["abi"].get<std::string>()
-            << ", prefers " << p->executor << ")\n  " << p->description << "\n  " << p->path << "\n";
+            << ", prefers " << p->executor << ")\n  " << p->description << "\n  " << p->path
+            << "\n";
   if (!p->broken.empty()) std::cout << paint("  broken: " + p->broken, "31") << "\n";
   std::cout << "\nparameters:\n";
   const auto& props = p->params_schema.value("properties", nlohmann::json::object());
@@ -293,7 +311,8 @@ int cmd_plugins_describe(const PluginArgs& a) {
   std::cout << "\ninputs:\n";
   if (p->inputs.empty()) std::cout << "  (any names)\n";
   for (const auto& s : p->inputs)
-    std::cout << "  " << pad(s.name, 18) << pad(s.kind, 10) << (s.required ? "required" : "optional") << "\n";
+    std::cout << "  " << pad(s.name, 18) << pad(s.kind, 10)
+              << (s.required ? "required" : "optional") << "\n";
   std::cout << "\noutputs:\n";
   if (p->outputs.empty()) std::cout << "  (none)\n";
   for (const auto& s : p->outputs) std::cout << "  " << pad(s.name, 18) << s.kind << "\n";

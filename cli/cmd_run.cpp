@@ -9,12 +9,12 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "engine/dag.hpp"
-#include "engine/feedback.hpp"
-#include "engine/loader.hpp"
-#include "engine/runner.hpp"
-#include "engine/subprocess_executor.hpp"
-#include "engine/validator.hpp"
+#include "engine/exec/subprocess_executor.hpp"
+#include "engine/plan/dag.hpp"
+#include "engine/run/feedback_loop.hpp"
+#include "engine/run/runner.hpp"
+#include "engine/spec/loader.hpp"
+#include "engine/spec/validator.hpp"
 
 namespace fs = std::filesystem;
 

@@ -7,7 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/schedule_files.hpp"
-#include "engine/cron_scheduler.hpp"
+#include "engine/triggers/cron_scheduler.hpp"
 
 namespace fs = std::filesystem;
 

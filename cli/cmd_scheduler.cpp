@@ -1,7 +1,7 @@
 // `llmops scheduler`: the scheduling daemon. Loads the pipelines of a folder (reloading changed
 // files, keeping the last valid definition of a file that became invalid), and hands their
-// schedules to the ScheduleDaemon (engine/schedule_daemon.hpp), which decides what to start,
-// cancel or skip and keeps its state in the store; runs are child `llmops run FILE -p ...`
+// schedules to the ScheduleDaemon (engine/triggers/schedule_daemon.hpp), which decides what to
+// start, cancel or skip and keeps its state in the store; runs are child `llmops run FILE -p ...`
 // processes (cli/scheduler_launcher.hpp), one log file per run under LLMOPS_HOME/scheduler/.
 //
 // At most once: the new state of a schedule (last nominal fire time, or the digest of the files a
@@ -28,7 +28,7 @@
 #include "cli/commands.hpp"
 #include "cli/schedule_files.hpp"
 #include "cli/scheduler_launcher.hpp"
-#include "engine/schedule_daemon.hpp"
+#include "engine/triggers/schedule_daemon.hpp"
 
 namespace fs = std::filesystem;
 

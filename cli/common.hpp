@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/plugin_host.hpp"
+#include "engine/plugins/plugin_host.hpp"
 #include "store/store.hpp"
 
 namespace llmops::cli {
@@ -27,8 +27,8 @@ std::shared_ptr<engine::PluginHost> scan_plugins();
 bool use_colour();
 std::string paint(const std::string& text, const char* ansi);
 std::string state_colour(const std::string& state);  // a state painted by its meaning
-std::string format_time(double unix_seconds);         // "2026-11-28 16:04:29" local, "-" when 0
-std::string format_duration(double seconds);          // "850ms", "12.3s", "4m05s"
+std::string format_time(double unix_seconds);        // "2026-11-28 16:04:29" local, "-" when 0
+std::string format_duration(double seconds);         // "850ms", "12.3s", "4m05s"
 void print_json(const nlohmann::json& j);
 int fail(const std::string& message, int code = kExitInvalid);  // prints "error: ..." to stderr
 

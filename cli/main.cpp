@@ -2,11 +2,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <set>
 #include <iostream>
+#include <set>
 
 #include "cli/commands.hpp"
-#include "engine/subprocess_executor.hpp"
+#include "engine/exec/subprocess_executor.hpp"
 
 using namespace llmops::cli;
 
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   // Internal: the worker of the subprocess executor (protocol on fd 3).
   if (argc == 3 && std::string(argv[1]) == "exec-step")
     return llmops::engine::exec_step_main(argv[2], 3);
-  // Internal: forks those workers warm (engine/fork_server.hpp; control socket on fd 3).
+  // Internal: forks those workers warm (engine/exec/fork_server.hpp; control socket on fd 3).
   if (argc == 2 && std::string(argv[1]) == "fork-server")
     return llmops::engine::fork_server_main(3);
 
@@ -126,8 +126,8 @@ int main(int argc, char** argv) {
   }
 
   if (argc >= 2 && argv[1][0] != '-') {
-    static const std::set<std::string> builtin = {"validate", "run", "resume", "runs",
-                                                  "show", "logs", "graph", "lineage",
+    static const std::set<std::string> builtin = {"validate",  "run",     "resume",   "runs",
+                                                  "show",      "logs",    "graph",    "lineage",
                                                   "artifacts", "plugins", "schedule", "scheduler"};
     if (!builtin.count(argv[1])) {
       run_external(argc, argv);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/loader.hpp"
+#include "engine/spec/loader.hpp"
 #include "llmops/status.hpp"
 
 namespace llmops::cli {

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/schedule_daemon.hpp"
+#include "engine/triggers/schedule_daemon.hpp"
 
 namespace llmops::cli {
 

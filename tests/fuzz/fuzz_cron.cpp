@@ -3,7 +3,8 @@
 // the search also starts near the ends of the supported range), 1 byte choosing a zone, the rest is
 // the expression.
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iinclude \
-//     -DUSE_OS_TZDB=1 tests/fuzz/fuzz_cron.cpp engine/cron.cpp engine/cron_parse.cpp -ldate-tz
+//     -DUSE_OS_TZDB=1 tests/fuzz/fuzz_cron.cpp engine/triggers/cron.cpp
+//     engine/triggers/cron_parse.cpp -ldate-tz
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -11,7 +12,7 @@
 #include <cstring>
 #include <string>
 
-#include "engine/cron.hpp"
+#include "engine/triggers/cron.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::array<const char*, 8> kZones = {

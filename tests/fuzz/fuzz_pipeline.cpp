@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/loader.hpp"
-#include "engine/template.hpp"
+#include "engine/spec/loader.hpp"
+#include "engine/spec/template.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace llmops::engine;

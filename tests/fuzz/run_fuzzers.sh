@@ -25,15 +25,16 @@ build() {  # name, extra args...
     "$cxx" "${flags[@]}" "$@" -o "$work/$name"
   fi
 }
-build fuzz_cron -DUSE_OS_TZDB=1 tests/fuzz/fuzz_cron.cpp engine/cron.cpp engine/cron_parse.cpp \
+build fuzz_cron -DUSE_OS_TZDB=1 tests/fuzz/fuzz_cron.cpp engine/triggers/cron.cpp engine/triggers/cron_parse.cpp \
   -ldate-tz
 build fuzz_curator_line -Iplugins/curators/common tests/fuzz/fuzz_curator_line.cpp \
   plugins/curators/common/{text,conversation,pii,quality,minhash}.cpp
 build fuzz_serve_request -Iplugins -Iplugins/deployers/serve tests/fuzz/fuzz_serve_request.cpp \
   plugins/deployers/serve/api.cpp
 build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp \
-  engine/{loader,loader_steps,loader_util,loader_schedule,pipeline,template,expression,semver,watch}.cpp \
-  engine/cron.cpp engine/cron_parse.cpp store/sha256.cpp -lyaml-cpp -ldate-tz -lcrypto
+  engine/spec/{loader,loader_steps,loader_util,loader_schedule,pipeline,template,expression,semver}.cpp \
+  engine/triggers/watch.cpp \
+  engine/triggers/cron.cpp engine/triggers/cron_parse.cpp store/sha256.cpp -lyaml-cpp -ldate-tz -lcrypto
 for f in fuzz_cron fuzz_curator_line fuzz_serve_request fuzz_pipeline; do
   mkdir -p "$work/corpus-$f"
   echo "== $f: $runs inputs"
