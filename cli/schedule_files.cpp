@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/hash.hpp"
 #include "store/blob_store.hpp"
 
 namespace fs = std::filesystem;
@@ -29,7 +30,7 @@ Result<std::vector<ScheduleFile>> load_schedule_files(const fs::path& dir) {
     std::stringstream buffer;
     buffer << in.rdbuf();
     f.text = buffer.str();
-    f.text_digest = store::sha256_hex(f.text);
+    f.text_digest = base::sha256_hex(f.text);
     auto r = engine::load_pipeline_text(f.text, p.string(), {}, false);
     f.ok = r.ok();
     f.spec = std::move(r.spec);

@@ -1,5 +1,6 @@
 // BlobStore: content-addressed files and folders under <root>/sha256/<2 hex>/<62 hex>.
 #include "store/blob_store.hpp"
+#include "base/hash.hpp"
 
 #include <unistd.h>
 
@@ -55,10 +56,10 @@ Result<SealedBlob> BlobStore::digest_of(const std::filesystem::path& src) const 
   if (fs::is_directory(st)) {
     Result<std::string> manifest = folder_manifest(src, &blob.size);
     if (!manifest) return manifest.status();
-    blob.digest = std::string(kPrefix) + sha256_hex(*manifest);
+    blob.digest = std::string(kPrefix) + base::sha256_hex(*manifest);
     blob.is_dir = true;
   } else if (fs::is_regular_file(st)) {
-    Result<std::string> hex = sha256_file_hex(src);
+    Result<std::string> hex = base::sha256_file_hex(src);
     if (!hex) return hex.status();
     blob.digest = std::string(kPrefix) + *hex;
     blob.size = static_cast<int64_t>(fs::file_size(src, ec));

@@ -24,9 +24,6 @@ struct SealedBlob {
   bool is_dir = false;
 };
 
-// sha256 helpers (OpenSSL EVP).
-std::string sha256_hex(const std::string& data);
-Result<std::string> sha256_file_hex(const std::filesystem::path& file);
 // Manifest text of a folder (see above) and its total size.
 Result<std::string> folder_manifest(const std::filesystem::path& dir, int64_t* total_size);
 

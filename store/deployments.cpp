@@ -1,4 +1,5 @@
 // Deployments: which model serves under which name, and every change to it (append-only).
+#include "base/time.hpp"
 #include "store/store_impl.hpp"
 
 namespace llmops::store {
@@ -26,7 +27,7 @@ Status Store::record_deployment(const DeploymentRecord& d) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("record_deployment", [&]() -> Status {
     SQLite::Database& db = impl_->db;
-    const double now = detail::unix_now();
+    const double now = base::unix_now();
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     detail::Cached up(db,
                       "INSERT INTO deployments(name, artifact_digest, state, endpoint, info_json, "

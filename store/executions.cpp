@@ -2,6 +2,7 @@
 #include <cctype>
 #include <set>
 
+#include "base/time.hpp"
 #include "store/store.hpp"
 #include "store/store_impl.hpp"
 
@@ -114,7 +115,7 @@ Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, 
   std::lock_guard lock(impl_->mu);
   return detail::guarded("begin_execution", [&]() -> Result<int64_t> {
     SQLite::Database& db = impl_->db;
-    const double now = detail::unix_now();
+    const double now = base::unix_now();
     detail::WriteTx tx(db, impl_->batch);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
     detail::Cached ins(db,
@@ -156,7 +157,7 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
   std::lock_guard lock(impl_->mu);
   return detail::guarded("finish_execution", [&]() -> Status {
     SQLite::Database& db = impl_->db;
-    const double now = detail::unix_now();
+    const double now = base::unix_now();
     detail::WriteTx tx(db, impl_->batch);
     detail::Cached get(db, "SELECT run_id, step, state FROM executions WHERE id = ?");
     get.bind(1, execution_id);
@@ -207,7 +208,7 @@ Result<int> Store::fail_interrupted(int64_t run_id) {
                       "UPDATE executions SET state = 'failed', "
                       "error = 'interrupted (engine stopped)', ended_at = ? "
                       "WHERE run_id = ? AND state = 'running'");
-    ex.bind(1, detail::unix_now());
+    ex.bind(1, base::unix_now());
     ex.bind(2, run_id);
     const int count = ex.exec();
     tx.commit();
@@ -289,7 +290,7 @@ Result<int64_t> Store::record_cached(int64_t run_id, const std::string& step,
   std::lock_guard lock(impl_->mu);
   return detail::guarded("record_cached", [&]() -> Result<int64_t> {
     SQLite::Database& db = impl_->db;
-    const double now = detail::unix_now();
+    const double now = base::unix_now();
     detail::WriteTx tx(db, impl_->batch);
     if (!step_exists(db, run_id, step)) return no_step(run_id, step);
     detail::Cached ins(db,

@@ -1,5 +1,6 @@
 // The schema of the llmops store, as ordered migrations. Never edit a released script: append one.
 #include "store/migrations.hpp"
+#include "base/time.hpp"
 
 #include "store/store_impl.hpp"
 
@@ -279,7 +280,7 @@ Status migrate(SQLite::Database& db, const std::filesystem::path& db_path) {
                               " would break foreign keys; nothing was changed");
     SQLite::Statement rec(db, "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)");
     rec.bind(1, current + 1);
-    rec.bind(2, detail::unix_now());
+    rec.bind(2, base::unix_now());
     rec.exec();
     tx.commit();
   }

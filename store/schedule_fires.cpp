@@ -3,6 +3,7 @@
 #include <random>
 #include <set>
 
+#include "base/time.hpp"
 #include "store/store_impl.hpp"
 
 namespace llmops::store {
@@ -64,7 +65,7 @@ Result<ScheduleFire> Store::add_schedule_fire(const ScheduleFire& fire) {
     ScheduleFire f = fire;
     f.token = fresh_token();
     f.state = "starting";
-    f.created_at = detail::unix_now();
+    f.created_at = base::unix_now();
     {
       detail::Cached q(db, "SELECT COALESCE(MAX(id), 0) FROM runs");
       q.executeStep();
@@ -108,7 +109,7 @@ Status Store::set_schedule_fire_state(int64_t fire, const std::string& state,
       q.bind(2);
     }
     q.bind(3, note);
-    q.bind(4, detail::unix_now());
+    q.bind(4, base::unix_now());
     q.bind(5, fire);
     if (q.exec() == 0) return Status::not_found("no schedule fire " + std::to_string(fire));
     tx.commit();
@@ -163,7 +164,7 @@ Result<std::optional<int64_t>> Store::link_schedule_fire(int64_t fire) {
                         "AND NOT EXISTS (SELECT 1 FROM schedule_fires WHERE schedule = ?3 "
                         "AND id > ?4 AND run_id IS NOT NULL)");
     last.bind(1, *run);
-    last.bind(2, detail::unix_now());
+    last.bind(2, base::unix_now());
     last.bind(3, f.schedule);
     last.bind(4, fire);
     last.exec();

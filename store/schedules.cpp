@@ -1,5 +1,6 @@
 // Store: the `schedules` table (state of the scheduler) and the runs it has in flight. The
 // processes it started (`schedule_fires`) are in schedule_fires.cpp.
+#include "base/time.hpp"
 #include "store/store_impl.hpp"
 
 namespace llmops::store {
@@ -81,7 +82,7 @@ Status Store::put_schedule(const ScheduleState& s) {
     q.bind(4, s.timezone);
     bind_optional(q, 5, s.last_nominal_fire);
     bind_optional(q, 6, s.last_run_id);
-    q.bind(7, detail::unix_now());
+    q.bind(7, base::unix_now());
     q.bind(8, s.kind.empty() ? std::string("cron") : s.kind);
     q.bind(9, s.watch_json);
     bind_optional(q, 10, s.last_digest);

@@ -1,6 +1,7 @@
 // Store: opening the database, runs and their planned steps. Executions, artifacts and the cache
 // are in executions.cpp; lineage queries in lineage.cpp.
 #include "store/store.hpp"
+#include "base/time.hpp"
 
 #include <sqlite3.h>
 
@@ -70,11 +71,6 @@ void enable_wal(SQLite::Database& db) {
 
 namespace detail {
 
-double unix_now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
 bool is_terminal_step_state(const std::string& state) {
   return state == "succeeded" || state == "failed" || state == "skipped" || state == "cached" ||
          state == "cancelled";
@@ -121,7 +117,7 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
   std::lock_guard lock(impl_->mu);
   return detail::guarded("create_run", [&]() -> Result<int64_t> {
     SQLite::Database& db = impl_->db;
-    const double now = detail::unix_now();
+    const double now = base::unix_now();
     detail::WriteTx tx(db, impl_->batch);
     detail::Cached pipe(db,
                         "INSERT INTO pipelines(name, file, last_spec_digest, created_at, "
@@ -184,7 +180,7 @@ Status Store::set_run_state(int64_t run_id, const std::string& state, const std:
                      "ELSE NULL END WHERE id = ?4");
     q.bind(1, state);
     q.bind(2, error);
-    q.bind(3, detail::unix_now());
+    q.bind(3, base::unix_now());
     q.bind(4, run_id);
     if (q.exec() == 0) return Status::not_found("no run " + std::to_string(run_id));
     tx.commit();
@@ -207,7 +203,7 @@ Status Store::set_step_state(int64_t run_id, const std::string& step, const std:
                      "'cancelled') THEN ?3 ELSE NULL END WHERE run_id = ?4 AND step = ?5");
     q.bind(1, state);
     q.bind(2, reason);
-    q.bind(3, detail::unix_now());
+    q.bind(3, base::unix_now());
     q.bind(4, run_id);
     q.bind(5, step);
     if (q.exec() == 0) {

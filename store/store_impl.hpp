@@ -37,8 +37,6 @@ struct Store::Impl {
 
 namespace detail {
 
-double unix_now();
-
 // A prepared statement kept for the life of its connection: preparing costs more than running
 // the small statements of the hot path. Reset on the way in and out, so no statement holds a read
 // transaction open between calls. Used under Impl::mu.

@@ -4,16 +4,13 @@
 
 #include <spdlog/sinks/basic_file_sink.h>
 
+#include "base/time.hpp"
+
 namespace fs = std::filesystem;
 
 namespace llmops::engine {
 
 namespace {
-
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
 
 spdlog::level::level_enum to_spdlog(LogLevel l) {
   switch (l) {
@@ -150,7 +147,7 @@ fs::path StepContextImpl::scratch_dir() {
 
 void StepContextImpl::metric(const std::string& name, double value, int64_t step) {
   std::lock_guard lock(mu_);
-  metrics_.push_back({name, value, step, now_s()});
+  metrics_.push_back({name, value, step, base::unix_now()});
 }
 
 void StepContextImpl::progress(double done, double total, const std::string& note) {

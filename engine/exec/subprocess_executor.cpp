@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/time.hpp"
 #include "engine/exec/step_context.hpp"
 
 extern char** environ;
@@ -23,11 +24,6 @@ namespace fs = std::filesystem;
 namespace llmops::engine {
 
 namespace {
-
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "worker exited with code " + std::to_string(WEXITSTATUS(status));
@@ -189,9 +185,9 @@ StepResult SubprocessExecutor::execute(const StepRequest& request) {
   for (;;) {
     if (request.cancel->load() && term_sent_at == 0) {
       kill(-pid, SIGTERM);
-      term_sent_at = now_s();
+      term_sent_at = base::steady_now();
     }
-    if (term_sent_at > 0 && !killed && now_s() - term_sent_at > grace_s_) {
+    if (term_sent_at > 0 && !killed && base::steady_now() - term_sent_at > grace_s_) {
       kill(-pid, SIGKILL);
       killed = true;
     }
@@ -251,9 +247,9 @@ StepResult SubprocessExecutor::execute(const StepRequest& request) {
     }
     if (request.cancel->load() && term_sent_at == 0) {
       kill(-pid, SIGTERM);
-      term_sent_at = now_s();
+      term_sent_at = base::steady_now();
     }
-    if (term_sent_at > 0 && !killed && now_s() - term_sent_at > grace_s_) {
+    if (term_sent_at > 0 && !killed && base::steady_now() - term_sent_at > grace_s_) {
       kill(-pid, SIGKILL);
       killed = true;
     }

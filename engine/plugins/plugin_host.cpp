@@ -8,6 +8,7 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include "base/hash.hpp"
 #include "store/blob_store.hpp"
 
 namespace fs = std::filesystem;
@@ -232,7 +233,7 @@ std::string PluginHost::digest(const PluginInfo& info) {
   std::lock_guard lock(mu_);
   auto it = digests_.find(info.path);
   if (it != digests_.end()) return it->second;
-  auto r = store::sha256_file_hex(info.path);
+  auto r = base::sha256_file_hex(info.path);
   std::string d = r ? "sha256:" + r.value() : "unknown";
   digests_[info.path] = d;
   return d;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/hash.hpp"
 #include "engine/exec/step_context.hpp"
 #include "engine/plan/dag.hpp"
 #include "engine/run/run_scope.hpp"
@@ -96,7 +97,7 @@ Result<int64_t> Runner::start(const PipelineSpec& spec, const std::string& spec_
   store::NewRun nr;
   nr.pipeline = spec.name;
   nr.pipeline_file = spec.file;
-  nr.spec_digest = "sha256:" + store::sha256_hex(spec_text);
+  nr.spec_digest = "sha256:" + base::sha256_hex(spec_text);
   nr.spec_text = spec_text;
   nr.params_json = spec.param_values.dump();
   nr.trigger = options.trigger;

@@ -1,5 +1,7 @@
 #include "engine/run/step_prep.hpp"
 
+#include "base/hash.hpp"
+#include "base/strings.hpp"
 #include "engine/spec/template.hpp"
 
 namespace fs = std::filesystem;
@@ -7,12 +9,6 @@ namespace fs = std::filesystem;
 namespace llmops::engine {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\n") - b + 1);
-}
 
 std::vector<std::string> split_dots(const std::string& s) {
   std::vector<std::string> out;
@@ -129,7 +125,7 @@ std::string compute_cache_key(const PluginInfo& plugin, const std::string& plugi
                         {"params", params},
                         {"inputs", nlohmann::json::object()}};
   for (const auto& in : inputs) key["inputs"][in.role] = in.artifact.digest;
-  return "sha256:" + store::sha256_hex(key.dump());
+  return "sha256:" + base::sha256_hex(key.dump());
 }
 
 Result<std::vector<store::Event>> seal_outputs(store::BlobStore& blobs,
@@ -166,7 +162,7 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
     if (!spans) return Status::invalid("inputs." + name + ": " + spans.status().message());
     const auto& sp = spans.value();
     if (sp.size() == 1 && sp[0].begin == 0 && sp[0].end == text.size()) {
-      const auto parts = split_dots(trim(sp[0].expr));
+      const auto parts = split_dots(base::trim(sp[0].expr));
       if (!parts.empty() && parts[0] == "deployments") {
         auto found = resolve_deployment(parts);
         if (!found)

@@ -3,6 +3,7 @@
 #include <regex>
 #include <set>
 
+#include "base/strings.hpp"
 #include "engine/spec/loader_impl.hpp"
 #include "engine/spec/template.hpp"
 
@@ -15,13 +16,6 @@ namespace {
 const std::vector<std::string> kStepKeys = {"uses",   "description", "with",     "needs",
                                             "inputs", "when",        "retries",  "timeout",
                                             "cache",  "executor",    "resources"};
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 }  // namespace
 
@@ -91,7 +85,7 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
       std::string id = *v, constraint;
       if (auto at = v->find('@'); at != std::string::npos) {
         id = v->substr(0, at);
-        constraint = trim(v->substr(at + 1));
+        constraint = base::trim(v->substr(at + 1));
       }
       static const std::regex kId("[a-z][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*");
       if (!std::regex_match(id, kId)) {
@@ -166,7 +160,7 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
                                   "\"steps.eval.metrics.accuracy > 0.8\"");
         continue;
       }
-      step.when = trim(item.value.Scalar());
+      step.when = base::trim(item.value.Scalar());
       step.when_pos = item.value_pos;
       collect_templates(step, step.when, item.value_pos, "steps." + step.name + ".when", true);
     } else if (key == "retries") {
@@ -225,7 +219,7 @@ void Loader::collect_templates(StepSpec& step, const std::string& text, SourcePo
     return;
   }
   if (whole_expression) {
-    if (!trim(text).empty()) step.templates.push_back({trim(text), pos, where});
+    if (!base::trim(text).empty()) step.templates.push_back({base::trim(text), pos, where});
     return;
   }
   for (const auto& span : *spans) step.templates.push_back({span.expr, pos, where});

@@ -1,6 +1,7 @@
 // `${{ ... }}` templates: finding them in strings and rendering them (see
 // engine/spec/template.hpp).
 #include "engine/spec/template.hpp"
+#include "base/strings.hpp"
 
 #include <cctype>
 #include <cstdlib>
@@ -8,17 +9,6 @@
 namespace llmops::engine {
 
 using nlohmann::json;
-
-namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-}  // namespace
 
 std::optional<json> JsonScope::lookup(const std::vector<std::string>& path) const {
   const json* cur = &root_;
@@ -76,7 +66,7 @@ Result<std::vector<TemplateSpan>> find_templates(const std::string& text) {
       return Status::invalid("unclosed template '${{' at column " + std::to_string(i + 1) +
                              " of '" + text + "': close it with '}}'");
     }
-    std::string expr = trim(text.substr(i + 3, close - i - 3));
+    std::string expr = base::trim(text.substr(i + 3, close - i - 3));
     if (expr.empty()) {
       return Status::invalid("empty template '${{ }}' at column " + std::to_string(i + 1) +
                              ": write an expression inside, e.g. ${{ params.name }}");

@@ -8,6 +8,7 @@
 
 #include <set>
 
+#include "base/hash.hpp"
 #include "store/blob_store.hpp"
 
 namespace fs = std::filesystem;
@@ -175,7 +176,7 @@ Result<std::string> DigestCache::sha256_of(const fs::path& file, int64_t* size) 
   e.seen = true;
   if (size) *size = stamp.size;
   if (e.stamp == stamp && !e.sha256.empty()) return e.sha256;
-  auto hex = store::sha256_file_hex(file);
+  auto hex = base::sha256_file_hex(file);
   if (!hex) return hex.status();
   e.stamp = stamp;
   e.sha256 = *hex;
@@ -220,7 +221,7 @@ Result<WatchSnapshot> snapshot_watch(const WatchSpec& watch, const fs::path& bas
     snap.files.push_back(std::move(f));
   }
   cache.sweep();
-  snap.digest = "sha256:" + store::sha256_hex(lines);
+  snap.digest = "sha256:" + base::sha256_hex(lines);
   return snap;
 }
 

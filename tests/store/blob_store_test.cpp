@@ -1,12 +1,13 @@
 // BlobStore: digests of files and folders, sealing, verification.
 #include <catch2/catch.hpp>
 
+#include "base/hash.hpp"
 #include "store/blob_store.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
+using llmops::base::sha256_hex;
 using llmops::store::BlobStore;
-using llmops::store::sha256_hex;
 using llmops::store::testing::read_file;
 using llmops::store::testing::TempDir;
 using llmops::store::testing::write_file;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/hash.hpp"
 #include "store/store.hpp"
 #include "temp_dir.hpp"
 
@@ -46,7 +47,8 @@ int writer(const std::filesystem::path& home, int who) {
         ExecutionResult res;
         res.state = "succeeded";
         Artifact a;
-        a.digest = "sha256:" + sha256_hex(std::to_string(who) + "/" + std::to_string(i));
+        a.digest =
+            "sha256:" + llmops::base::sha256_hex(std::to_string(who) + "/" + std::to_string(i));
         res.outputs.push_back({"out", a});
         res.metrics.push_back({"m", 1.0, i, 0});
         st = store.finish_execution(*ex, res);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "base/hash.hpp"
 #include "store/store.hpp"
 #include "temp_dir.hpp"
 
@@ -14,7 +15,7 @@ namespace {
 
 Artifact art(const std::string& name) {
   Artifact a;
-  a.digest = "sha256:" + sha256_hex(name);
+  a.digest = "sha256:" + llmops::base::sha256_hex(name);
   a.kind = "file";
   a.name = name;
   a.uri = "/blobs/" + name;
@@ -178,7 +179,7 @@ TEST_CASE("lineage includes cached executions and rejects unknown artifacts", "[
   auto down = f.walk("A", false, 1);
   CHECK(depths(down).count(std::to_string(*cached)));
 
-  auto missing = f.store->lineage({"sha256:" + sha256_hex("nope")}, true, 3);
+  auto missing = f.store->lineage({"sha256:" + llmops::base::sha256_hex("nope")}, true, 3);
   REQUIRE_FALSE(missing);
   CHECK(missing.status().code() == llmops::StatusCode::kNotFound);
 

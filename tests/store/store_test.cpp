@@ -3,6 +3,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "base/hash.hpp"
 #include "store/migrations.hpp"
 #include "store/store.hpp"
 #include "temp_dir.hpp"
@@ -18,7 +19,7 @@ NewRun sample_run(const std::string& pipeline = "demo") {
   NewRun r;
   r.pipeline = pipeline;
   r.pipeline_file = "pipelines/" + pipeline + ".yaml";
-  r.spec_digest = "sha256:" + sha256_hex("spec");
+  r.spec_digest = "sha256:" + llmops::base::sha256_hex("spec");
   r.spec_text = "name: demo\n";
   r.params_json = R"({"lr":0.1})";
   return r;
@@ -26,7 +27,7 @@ NewRun sample_run(const std::string& pipeline = "demo") {
 
 Artifact artifact(const std::string& content, const std::string& kind, const std::string& name) {
   Artifact a;
-  a.digest = "sha256:" + sha256_hex(content);
+  a.digest = "sha256:" + llmops::base::sha256_hex(content);
   a.kind = kind;
   a.name = name;
   a.uri = "/blobs/" + content;
@@ -261,7 +262,7 @@ TEST_CASE("finish_execution writes outputs, events and metrics together", "[stor
     auto mets = store->execution_metrics(*ex);
     REQUIRE(outs->size() == 1);
     CHECK((*outs)[0].role == "model");
-    CHECK((*outs)[0].artifact.digest == "sha256:" + sha256_hex("model"));
+    CHECK((*outs)[0].artifact.digest == "sha256:" + llmops::base::sha256_hex("model"));
     CHECK((*outs)[0].artifact.kind == "model");
     CHECK((*outs)[0].artifact.created_at > 0);
     REQUIRE(ins->size() == 1);
@@ -271,10 +272,11 @@ TEST_CASE("finish_execution writes outputs, events and metrics together", "[stor
     CHECK((*mets)[1].step == 20);
     CHECK((*mets)[1].time > 0);
     CHECK(store->list_artifacts()->size() == 2);
-    auto found = store->find_artifacts(sha256_hex("model").substr(0, 8));
+    auto found = store->find_artifacts(llmops::base::sha256_hex("model").substr(0, 8));
     REQUIRE(found->size() == 1);
     CHECK((*found)[0].name == "model");
-    CHECK(store->find_artifacts("sha256:" + sha256_hex("dataset").substr(0, 5))->size() == 1);
+    CHECK(store->find_artifacts("sha256:" + llmops::base::sha256_hex("dataset").substr(0, 5))
+              ->size() == 1);
     CHECK(store->list_steps(*run_id)->at(0).state == "succeeded");
   }
   SECTION("nothing visible when any part fails") {
