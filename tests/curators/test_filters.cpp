@@ -3,11 +3,12 @@
 
 #include "conversation.hpp"
 #include "minhash.hpp"
-#include "pii.hpp"
+#include "plugins/common/pii.hpp"
 #include "quality.hpp"
 #include "text.hpp"
 
 using namespace llmops::curators;
+using namespace llmops::common;
 
 namespace {
 std::string redact(const std::string& s, PiiCounts* out = nullptr) {

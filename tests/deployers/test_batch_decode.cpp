@@ -7,7 +7,7 @@
 #include <future>
 
 #include "deployer_test_util.hpp"
-#include "http_client.hpp"
+#include "plugins/common/http_client.hpp"
 
 #ifdef LLMOPS_HAVE_LM
 #include "lm/batch.hpp"
@@ -143,24 +143,24 @@ TEST_CASE("llmops-serve answers the same with and without batching", "[deployers
     return chat_body("tiny", "add a task number " + std::to_string(i * 7) + " to buy milk", 12 + i,
                      {{"ignore_eos", true}});
   };
-  auto content = [](const llmops::Result<llmops::serve::HttpResponse>& r) -> std::string {
+  auto content = [](const llmops::Result<llmops::common::HttpResponse>& r) -> std::string {
     if (!r || r->status != 200) return "HTTP error";
     return json::parse(r->body)["choices"][0]["message"]["content"];
   };
   std::vector<std::string> expected;
   for (int i = 0; i < n; ++i)
-    expected.push_back(content(llmops::serve::http_request(
+    expected.push_back(content(llmops::common::http_request(
         "127.0.0.1", static_cast<uint16_t>(one.port), "POST", "/v1/chat/completions", body(i))));
   auto largest = [&] {
-    auto r = llmops::serve::http_request("127.0.0.1", static_cast<uint16_t>(many.port), "GET",
-                                         "/admin/status");
+    auto r = llmops::common::http_request("127.0.0.1", static_cast<uint16_t>(many.port), "GET",
+                                          "/admin/status");
     if (!r || r->status != 200) return int64_t{-1};
     return json::parse(r->body)["versions"][0]["decoder"].value("largest_batch", int64_t{0});
   };
   for (int attempt = 0; attempt < 20 && largest() < 2; ++attempt) {
     auto got = all_at_once(n, [&](int i) {
-      return content(llmops::serve::http_request("127.0.0.1", static_cast<uint16_t>(many.port),
-                                                 "POST", "/v1/chat/completions", body(i)));
+      return content(llmops::common::http_request("127.0.0.1", static_cast<uint16_t>(many.port),
+                                                  "POST", "/v1/chat/completions", body(i)));
     });
     for (int i = 0; i < n; ++i)
       CHECK(got[static_cast<size_t>(i)] == expected[static_cast<size_t>(i)]);

@@ -85,7 +85,7 @@ json info(const llmops::store::DeploymentRecord& r) {
 }
 
 std::string health_version(const json& state) {
-  auto r = llmops::serve::http_request("127.0.0.1", state["port"].get<int>(), "GET", "/health");
+  auto r = llmops::common::http_request("127.0.0.1", state["port"].get<int>(), "GET", "/health");
   if (!r || r->status != 200) return "";
   return json::parse(r->body).value("version", "");
 }

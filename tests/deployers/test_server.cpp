@@ -5,9 +5,10 @@
 #include <future>
 
 #include "deployer_test_util.hpp"
-#include "http_client.hpp"
+#include "plugins/common/http_client.hpp"
 
 using namespace llmops::serve;
+using namespace llmops::common;
 using namespace dtest;
 
 namespace {

@@ -4,7 +4,8 @@
 // JSONL must parse again to the same line.
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. -Iinclude \
 //     -Iplugins/curators/common tests/fuzz/fuzz_curator_line.cpp \
-//     plugins/curators/common/{text,conversation,pii,quality,minhash}.cpp -o fuzz_curator_line
+//     plugins/curators/common/{text,conversation,quality,minhash}.cpp plugins/common/pii.cpp \
+//     -o fuzz_curator_line
 //   ./fuzz_curator_line -max_total_time=60 -max_len=4096
 #include <cstddef>
 #include <cstdint>
@@ -14,11 +15,12 @@
 
 #include "conversation.hpp"
 #include "minhash.hpp"
-#include "pii.hpp"
+#include "plugins/common/pii.hpp"
 #include "quality.hpp"
 #include "text.hpp"
 
 using namespace llmops::curators;
+using namespace llmops::common;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view line(reinterpret_cast<const char*>(data), size);

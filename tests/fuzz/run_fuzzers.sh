@@ -28,7 +28,7 @@ build() {  # name, extra args...
 build fuzz_cron -DUSE_OS_TZDB=1 tests/fuzz/fuzz_cron.cpp engine/triggers/cron.cpp engine/triggers/cron_parse.cpp \
   -ldate-tz
 build fuzz_curator_line -Iplugins/curators/common tests/fuzz/fuzz_curator_line.cpp \
-  plugins/curators/common/{text,conversation,pii,quality,minhash}.cpp
+  plugins/curators/common/{text,conversation,quality,minhash}.cpp plugins/common/pii.cpp
 build fuzz_serve_request -Iplugins -Iplugins/deployers/serve tests/fuzz/fuzz_serve_request.cpp \
   plugins/deployers/serve/api.cpp
 build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp \

@@ -15,7 +15,7 @@
 
 #include "cli_harness.hpp"
 #include "deploy.hpp"
-#include "http_client.hpp"
+#include "plugins/common/http_client.hpp"
 
 using namespace llmops::testing;
 using nlohmann::json;
@@ -171,7 +171,7 @@ TEST_CASE("a weakly trained model is not deployed, a well trained one is and ans
       {"messages", {{{"role", "user"}, {"content", "which tasks have I finished?"}}}},
       {"max_tokens", 48},
       {"temperature", 0}}.dump();
-  auto r = llmops::serve::http_request("127.0.0.1", port, "POST", "/v1/chat/completions", body);
+  auto r = llmops::common::http_request("127.0.0.1", port, "POST", "/v1/chat/completions", body);
   REQUIRE(r);
   INFO(r->body);
   REQUIRE(r->status == 200);

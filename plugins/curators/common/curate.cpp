@@ -174,10 +174,11 @@ Curator::Outcome Curator::process(std::string_view line, uint32_t source, int64_
     }
   }
   if (opt_.pii) {
-    PiiCounts found;
+    common::PiiCounts found;
     for (auto& m : c.messages) {
-      m.content = redact_pii(m.content, found, opt_.pii_opt);
-      for (auto& t : m.tool_calls) t.arguments = redact_pii(t.arguments, found, opt_.pii_opt);
+      m.content = common::redact_pii(m.content, found, opt_.pii_opt);
+      for (auto& t : m.tool_calls)
+        t.arguments = common::redact_pii(t.arguments, found, opt_.pii_opt);
     }
     if (found.total()) ++stats_.pii_lines;
     stats_.pii += found;

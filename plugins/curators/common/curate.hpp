@@ -22,7 +22,7 @@
 #include "conversation.hpp"
 #include "llmops/status.hpp"
 #include "minhash.hpp"
-#include "pii.hpp"
+#include "plugins/common/pii.hpp"
 #include "quality.hpp"
 
 namespace llmops::curators {
@@ -36,7 +36,7 @@ struct CurateOptions {
   bool quality = true;
   QualityOptions quality_opt;
   bool pii = true;
-  PiiOptions pii_opt;
+  common::PiiOptions pii_opt;
   std::vector<std::string> topic_keywords;  // when set, a line must contain one (case-insensitive)
   int decontam_ngram = 13;
   bool exact_dedup = true;
@@ -79,7 +79,7 @@ struct SourceStats {
 struct CurateStats {
   int64_t lines_in = 0, bytes_in = 0, kept = 0, train = 0, eval = 0, train_rows = 0, rejected = 0;
   std::map<std::string, int64_t> rejected_by_reason, formats;
-  PiiCounts pii;
+  common::PiiCounts pii;
   int64_t pii_lines = 0;
   std::vector<int64_t> chars_hist, turns_hist;  // of kept lines; edges in kCharEdges/kTurnEdges
   std::vector<SourceStats> sources;

@@ -7,7 +7,7 @@
 #include <unordered_set>
 
 #include "minhash.hpp"
-#include "pii.hpp"
+#include "plugins/common/pii.hpp"
 #include "synth.hpp"
 #include "synth_internal.hpp"
 #include "text.hpp"
@@ -119,7 +119,7 @@ std::string luhn_card(Rng& rng) {
   std::string d = "4";
   while (d.size() < 15) d += static_cast<char>('0' + rng.below(10));
   for (char c = '0'; c <= '9'; ++c)
-    if (luhn_ok(d + c)) {
+    if (common::luhn_ok(d + c)) {
       d += c;
       break;
     }

@@ -163,7 +163,7 @@ bool process_alive(int64_t pid) {
   return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
 }
 
-Headers auth_headers(const std::string& token_env) {
+common::Headers auth_headers(const std::string& token_env) {
   if (token_env.empty()) return {};
   const char* t = std::getenv(token_env.c_str());
   if (!t || !*t) return {};
@@ -173,8 +173,8 @@ Headers auth_headers(const std::string& token_env) {
 bool deployment_running(const json& state) {
   if (state.value("state", "") != "running" || !process_alive(state.value("pid", int64_t{0})))
     return false;
-  auto r = http_request(state.value("host", "127.0.0.1"), state.value("port", 0), "GET", "/health",
-                        "", {}, 5);
+  auto r = common::http_request(state.value("host", "127.0.0.1"), state.value("port", 0), "GET",
+                                "/health", "", {}, 5);
   if (!r) return false;
   auto j = json::parse(r->body, nullptr, false);
   return j.is_object() && j.value("model", "") == state.value("name", "");
@@ -238,9 +238,9 @@ Result<DeployResult> deploy(const DeployRequest& r) {
     json body = {
         {"model_dir", r.model_dir}, {"version", r.version}, {"canary_percent", r.canary_percent}};
     if (!r.tokenizer.empty()) body["tokenizer"] = r.tokenizer;
-    auto res =
-        http_request(st.value("host", "127.0.0.1"), st.value("port", 0), "POST", "/admin/load",
-                     body.dump(), auth_headers(st.value("token_env", "")), r.wait_s);
+    auto res = common::http_request(st.value("host", "127.0.0.1"), st.value("port", 0), "POST",
+                                    "/admin/load", body.dump(),
+                                    auth_headers(st.value("token_env", "")), r.wait_s);
     if (!res) return res.status();
     if (res->status != 200)
       return Status::internal("the running server refused the new version (HTTP " +

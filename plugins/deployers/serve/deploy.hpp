@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "http_client.hpp"
 #include "llmops/status.hpp"
+#include "plugins/common/http_client.hpp"
 
 namespace llmops::serve {
 
@@ -41,7 +41,7 @@ bool process_alive(int64_t pid);
 // True when the state says running, the process lives and its /health names this deployment.
 bool deployment_running(const nlohmann::json& state);
 // "Authorization: Bearer <token>" from the environment variable `token_env`, when it is set.
-Headers auth_headers(const std::string& token_env);
+common::Headers auth_headers(const std::string& token_env);
 
 // Starts `exe args...` in a new session with stdin from /dev/null and stdout/stderr appended to
 // `log_file`; nothing else is inherited.

@@ -1,15 +1,15 @@
 // The rotating JSONL request log; see request_log.hpp.
 #include "request_log.hpp"
 
-#include "pii.hpp"
+#include "plugins/common/pii.hpp"
 
 namespace llmops::serve {
 namespace {
 
 void redact_all(nlohmann::json& j) {
   if (j.is_string()) {
-    curators::PiiCounts counts;
-    j = curators::redact_pii(j.get_ref<const std::string&>(), counts);
+    common::PiiCounts counts;
+    j = common::redact_pii(j.get_ref<const std::string&>(), counts);
   } else if (j.is_array() || j.is_object()) {
     for (auto& x : j) redact_all(x);
   }

@@ -93,9 +93,9 @@ int main(int argc, char** argv) {
     if (!st) return fail(st.status());
     (*st)["live"] = live_state(*st);
     if ((*st)["live"] == "running") {
-      auto r = serve::http_request(st->value("host", "127.0.0.1"), st->value("port", 0), "GET",
-                                   "/admin/status", "",
-                                   serve::auth_headers(st->value("token_env", "")), 5);
+      auto r = common::http_request(st->value("host", "127.0.0.1"), st->value("port", 0), "GET",
+                                    "/admin/status", "",
+                                    serve::auth_headers(st->value("token_env", "")), 5);
       if (r && r->status == 200) (*st)["server"] = json::parse(r->body, nullptr, false);
     }
     auto recorded_view = deployments::store_view(name);

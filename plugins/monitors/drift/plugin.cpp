@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "analyze.hpp"
-#include "http_client.hpp"
 #include "llmops/plugin.hpp"
+#include "plugins/common/http_client.hpp"
 #include "traffic.hpp"
 #ifdef LLMOPS_MONITOR_HAVE_LM
 #include "perplexity.hpp"
@@ -42,11 +42,11 @@ llmops::Result<int64_t> replay(llmops::StepContext& ctx, const fs::path& data, c
   if (port == 0) return Status::invalid("replay: the deployment has no port");
   const auto limit = ctx.param_int("replay_limit", 200);
   const auto max_tokens = ctx.param_int("replay_max_tokens", 64);
-  llmops::serve::Headers headers = {{"Content-Type", "application/json"}};
+  llmops::common::Headers headers = {{"Content-Type", "application/json"}};
   if (const char* tok = std::getenv(ctx.param_string("token_env", "LLMOPS_SERVE_TOKEN").c_str());
       tok && *tok)
     headers.emplace_back("Authorization", std::string("Bearer ") + tok);
-  llmops::serve::HttpClient client(host, port, ctx.param_double("replay_timeout", 60));
+  llmops::common::HttpClient client(host, port, ctx.param_double("replay_timeout", 60));
   int64_t sent = 0, failed = 0;
   for (const auto& f : mon::jsonl_files(data)) {
     std::ifstream in(f);

@@ -1,10 +1,10 @@
-#include "pii.hpp"
+#include "plugins/common/pii.hpp"
 
 #include <algorithm>
 #include <array>
 #include <vector>
 
-namespace llmops::curators {
+namespace llmops::common {
 
 namespace {
 
@@ -322,4 +322,4 @@ std::string redact_pii(std::string_view in, PiiCounts& counts, const PiiOptions&
   return s;
 }
 
-}  // namespace llmops::curators
+}  // namespace llmops::common

@@ -1,5 +1,5 @@
 // The blocking Beast client; see http_client.hpp.
-#include "http_client.hpp"
+#include "plugins/common/http_client.hpp"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -11,7 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace llmops::serve {
+namespace llmops::common {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -143,4 +143,4 @@ std::vector<std::string> sse_events(const std::string& body) {
   return out;
 }
 
-}  // namespace llmops::serve
+}  // namespace llmops::common

@@ -2,14 +2,15 @@
 // pass the Luhn check, and API keys/secrets are replaced by typed placeholders (<EMAIL>, <PHONE>,
 // <IP>, <CREDIT_CARD>, <API_KEY>). Hand-written scanners rather than std::regex: std::regex is an
 // order of magnitude too slow for the throughput goal and its backtracking can blow the stack on
-// long lines. Thread safety: pure functions.
+// long lines. Shared by the curators (data sets) and llmops-serve (its request log), through
+// plugins_common. Thread safety: pure functions.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace llmops::curators {
+namespace llmops::common {
 
 struct PiiCounts {
   int64_t email = 0, phone = 0, ipv4 = 0, ipv6 = 0, credit_card = 0, api_key = 0;
@@ -31,4 +32,4 @@ std::string redact_pii(std::string_view s, PiiCounts& counts, const PiiOptions& 
 // Luhn checksum over the digits of `s` (other characters ignored).
 bool luhn_ok(std::string_view digits);
 
-}  // namespace llmops::curators
+}  // namespace llmops::common
