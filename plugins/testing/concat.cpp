@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "llmops/artifacts.hpp"
 #include "llmops/plugin.hpp"
 
 namespace fs = std::filesystem;
@@ -34,7 +35,8 @@ class Concat : public llmops::Plugin {
     std::sort(inputs.begin(), inputs.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
     const auto sep = ctx.param_string("separator", "");
-    std::ofstream out(ctx.output("out", "file") / "out.txt", std::ios::binary);
+    std::ofstream out(ctx.output("out", llmops::artifact_kind::kFile) / "out.txt",
+                      std::ios::binary);
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (i) out << sep;
       if (auto s = append(inputs[i].path, out); !s) return s;
@@ -49,5 +51,4 @@ constexpr char kParamsSchema[] = R"({"type":"object","additionalProperties":fals
                   "separator":{"type":"string","default":""}}})";
 
 LLMOPS_PLUGIN(Concat, "testing", "concat", "1.0.0", "Concatenates its inputs into one file",
-              kParamsSchema,
-              "[]", R"([{"name":"out","kind":"file"}])", "inprocess")
+              kParamsSchema, "[]", R"([{"name":"out","kind":"file"}])", "inprocess")

@@ -2,6 +2,7 @@
 // Stands in for a monitor in the engine's feedback tests.
 #include <fstream>
 
+#include "llmops/artifacts.hpp"
 #include "llmops/plugin.hpp"
 
 namespace {
@@ -11,7 +12,7 @@ class Trigger : public llmops::Plugin {
     const bool fire = ctx.param_bool("fire", true);
     const auto kind = ctx.param_string("kind", "drift");
     const auto reason = ctx.param_string("reason", "the world changed");
-    std::ofstream(ctx.output("report", "report") / "report.json")
+    std::ofstream(ctx.output("report", llmops::artifact_kind::kReport) / "report.json")
         << "{\"fired\":" << (fire ? "true" : "false") << ",\"run\":" << ctx.run_id() << "}";
     if (fire) ctx.trigger(kind, reason, "{\"score\":0.42}");
     return llmops::Status::ok();

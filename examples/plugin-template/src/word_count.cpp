@@ -4,7 +4,7 @@
 // plugins need: typed parameters with defaults (declared in kParamsSchema, which `llmops validate`
 // checks each step's `with:` against), a declared input and output, an output folder that the
 // engine seals as an artifact, metrics, progress, logs, and cancellation. It uses only the SDK
-// (<llmops/plugin.hpp>) and the standard library.
+// (<llmops/plugin.hpp>, <llmops/artifacts.hpp>) and the standard library.
 //
 // Input `text`: a file, or a folder whose regular files are all read (sorted by path).
 // Output `counts` (kind `report`): counts.json with totals and the `top` most frequent words.
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <llmops/artifacts.hpp>
 #include <llmops/plugin.hpp>
 
 namespace fs = std::filesystem;
@@ -96,7 +97,7 @@ class WordCount : public llmops::Plugin {
     }
 
     // Output: a folder the engine creates empty and, once run() returns Ok, seals.
-    const fs::path dir = ctx.output("counts", "report");
+    const fs::path dir = ctx.output("counts", llmops::artifact_kind::kReport);
     std::ofstream out(dir / "counts.json", std::ios::binary);
     out << to_json(counts, static_cast<size_t>(top));
     out.close();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "curate.hpp"
+#include "llmops/artifacts.hpp"
 #include "llmops/plugin.hpp"
 
 namespace {
@@ -95,10 +96,11 @@ class Jsonl : public llmops::Plugin {
                   "weights names '" + k + "', which is not an input of this run: ignored");
     if (sources.empty()) return Status::invalid("curator/jsonl needs at least one data input");
 
-    const auto train_dir = ctx.output("train", "dataset");
-    const auto eval_dir = ctx.output("eval", "dataset");
-    const auto rej_dir = ctx.output("rejected", "dataset");
-    const auto card_dir = ctx.output("card", "report");
+    using namespace llmops::artifact_kind;
+    const auto train_dir = ctx.output("train", kDataset);
+    const auto eval_dir = ctx.output("eval", kDataset);
+    const auto rej_dir = ctx.output("rejected", kDataset);
+    const auto card_dir = ctx.output("card", kReport);
     std::ofstream train(train_dir / "data.jsonl", std::ios::binary);
     std::ofstream eval(eval_dir / "data.jsonl", std::ios::binary);
     std::ofstream rejected(rej_dir / "rejected.jsonl", std::ios::binary);

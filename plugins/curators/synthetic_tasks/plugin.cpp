@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "llmops/artifacts.hpp"
 #include "llmops/plugin.hpp"
 #include "synth.hpp"
 
@@ -52,7 +53,7 @@ class SyntheticTasks : public llmops::Plugin {
     } else if (dirt_json != "null") {
       return Status::invalid("dirt must be a map of rates");
     }
-    const auto dir = ctx.output("dataset", "dataset");
+    const auto dir = ctx.output("dataset", llmops::artifact_kind::kDataset);
     std::ofstream data(dir / "data.jsonl", std::ios::binary);
     auto res = llmops::curators::generate_synthetic(o, data);
     if (!res) return res.status();

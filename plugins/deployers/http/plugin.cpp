@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deploy.hpp"
+#include "llmops/artifacts.hpp"
 #include "llmops/plugin.hpp"
 
 namespace {
@@ -76,26 +77,27 @@ class HttpDeployer : public Plugin {
     auto res = serve::deploy(r);
     if (!res) return res.status();
     const auto& st = res->state;
-    json out = {{"name", st["name"]},
-                {"endpoint", st["endpoint"]},
+    namespace dep = deployment;
+    json out = {{dep::kName, st["name"]},
+                {dep::kEndpoint, st["endpoint"]},
                 {"pid", st["pid"]},
-                {"port", st["port"]},
-                {"host", st["host"]},
-                {"version", r.version},
-                {"model_digest", r.model_digest},
-                {"canary_percent", r.canary_percent},
+                {dep::kPort, st["port"]},
+                {dep::kHost, st["host"]},
+                {dep::kVersion, r.version},
+                {dep::kModelDigest, r.model_digest},
+                {dep::kCanaryPercent, r.canary_percent},
                 {"started", res->started},
-                {"action", res->state["history"].back().value("action", "")},
+                {dep::kAction, res->state["history"].back().value(dep::kAction, "")},
                 {"actor", r.actor},
                 {"user", serve::current_user()},
                 {"from_version", from_version},
                 {"to_version", r.version},
                 {"state_file", (serve::deployments_dir() / (r.name + ".json")).string()},
-                {"request_log", st.value("log_dir", "")}};
-    const auto dir = ctx.output("deployment", "deployment");
-    std::ofstream f(dir / "deployment.json");
+                {dep::kRequestLog, st.value("log_dir", "")}};
+    const auto dir = ctx.output("deployment", artifact_kind::kDeployment);
+    std::ofstream f(dir / dep::kFileName);
     f << out.dump(2) << "\n";
-    if (!f) return Status::internal("cannot write " + (dir / "deployment.json").string());
+    if (!f) return Status::internal("cannot write " + (dir / dep::kFileName).string());
     ctx.set_output_metadata("deployment", out.dump());
     ctx.metric("load_seconds", res->seconds);
     ctx.info(std::string(res->started ? "started " : "loaded into ") + "the server at " +

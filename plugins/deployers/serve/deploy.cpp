@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "llmops/artifacts.hpp"
+
 extern char** environ;
 
 namespace llmops::serve {
@@ -20,6 +22,8 @@ namespace llmops::serve {
 using nlohmann::json;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+// The history's actions and keys are the ones a deployer reports in its `deployment` artifact.
+namespace dep = llmops::deployment;
 
 namespace {
 
@@ -38,11 +42,11 @@ void sleep_ms(int ms) {
 
 json history_entry(const std::string& action, const DeployRequest& r) {
   json e = {{"time", now_iso()},
-            {"action", action},
-            {"version", r.version},
+            {dep::kAction, action},
+            {dep::kVersion, r.version},
             {"model_dir", r.model_dir},
-            {"model_digest", r.model_digest},
-            {"canary_percent", r.canary_percent},
+            {dep::kModelDigest, r.model_digest},
+            {dep::kCanaryPercent, r.canary_percent},
             {"run_id", r.run_id},
             {"step", r.step}};
   if (!r.actor.empty()) e["actor"] = r.actor;
@@ -260,7 +264,7 @@ Result<DeployResult> deploy(const DeployRequest& r) {
     }
     st["updated_at"] = now_iso();
     st["history"].push_back(
-        history_entry(r.action.empty() ? (canary ? "canary" : "load") : r.action, r));
+        history_entry(r.action.empty() ? (canary ? dep::kCanary : dep::kLoad) : r.action, r));
     if (auto s = write_deployment(st); !s) return s;
     out.state = st;
     out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -312,7 +316,7 @@ Result<DeployResult> deploy(const DeployRequest& r) {
   st["server_log"] = server_log.string();
   st["server_args"] = r.server_args;
   st["started_at"] = st["updated_at"] = now_iso();
-  st["history"].push_back(history_entry(r.action.empty() ? "start" : r.action, r));
+  st["history"].push_back(history_entry(r.action.empty() ? dep::kStart : r.action, r));
   if (auto s = write_deployment(st); !s) return s;
   out.state = st;
   out.started = true;
@@ -327,7 +331,7 @@ Result<DeployResult> rollback_deployment(const std::string& name, const std::str
   r.name = name;
   r.token_env = st->value("token_env", "LLMOPS_SERVE_TOKEN");
   r.tokenizer = st->value("tokenizer", "");
-  r.action = "rollback";
+  r.action = dep::kRollback;
   r.actor = actor;
   r.server_args = st->value("server_args", std::vector<std::string>{});
   if (!(*st)["canary"].is_null()) {
@@ -341,8 +345,8 @@ Result<DeployResult> rollback_deployment(const std::string& name, const std::str
     bool found = false;
     for (auto it = h.rbegin(); it != h.rend(); ++it) {
       const auto& e = *it;
-      const int p = e.value("canary_percent", 0);
-      if (e.value("action", "") == "stop" || (p > 0 && p < 100)) continue;
+      const int p = e.value(dep::kCanaryPercent, 0);
+      if (e.value(dep::kAction, "") == dep::kStop || (p > 0 && p < 100)) continue;
       if (e.value("version", "") == current || e.value("model_dir", "").empty()) continue;
       r.model_dir = e.value("model_dir", "");
       r.version = e.value("version", "");
@@ -381,7 +385,8 @@ Status stop_deployment(const std::string& name, double wait_s, const std::string
   }
   (*st)["state"] = "stopped";
   (*st)["updated_at"] = now_iso();
-  json entry = {{"time", now_iso()}, {"action", "stop"}, {"version", st->value("version", "")}};
+  json entry = {
+      {"time", now_iso()}, {dep::kAction, dep::kStop}, {"version", st->value("version", "")}};
   if (!actor.empty()) entry["actor"] = actor;
   (*st)["history"].push_back(std::move(entry));
   return write_deployment(*st);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deploy.hpp"
+#include "llmops/artifacts.hpp"
 #include "store_history.hpp"
 
 using namespace llmops;
@@ -139,9 +140,9 @@ int main(int argc, char** argv) {
       extra["dropped_canary"] = (*before)["canary"].value("version", "");
     std::cout << name << ": now serving " << r->state.value("version", "") << " at "
               << r->state.value("endpoint", "") << "\n";
-    return recorded(
-        name, "rolled back",
-        deployments::record_change("rollback", "cli:rollback", *before, r->state, extra));
+    return recorded(name, "rolled back",
+                    deployments::record_change(deployment::kRollback, "cli:rollback", *before,
+                                               r->state, extra));
   }
   if (*stop) {
     auto before = serve::read_deployment(name);
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
     std::cout << name << ": stopped\n";
     return recorded(
         name, "stopped",
-        deployments::record_change("stop", "cli:stop", *before, *after, {{"was", was}}));
+        deployments::record_change(deployment::kStop, "cli:stop", *before, *after, {{"was", was}}));
   }
   return 2;
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "deploy.hpp"
+#include "llmops/artifacts.hpp"
 #include "store/store.hpp"
 
 namespace llmops::deployments {
@@ -56,21 +57,23 @@ Status record_change(const std::string& action, const std::string& actor, const 
   auto st = store::Store::open(serve::llmops_home());
   if (!st) return st.status();
   store::DeploymentRecord d;
-  d.name = str(after, "name").empty() ? str(before, "name") : str(after, "name");
+  // The row and its info as the engine records a deploy step's `deployment` artifact.
+  namespace dep = llmops::deployment;
+  d.name = str(after, dep::kName).empty() ? str(before, dep::kName) : str(after, dep::kName);
   d.action = action;
   d.state = str(after, "state");
-  d.endpoint = str(after, "endpoint");
-  d.artifact_digest = str(after, "model_digest");
-  json info = {{"name", d.name},
+  d.endpoint = str(after, dep::kEndpoint);
+  d.artifact_digest = str(after, dep::kModelDigest);
+  json info = {{dep::kName, d.name},
                {"actor", actor},
                {"user", serve::current_user()},
                {"from_version", str(before, "version")},
                {"to_version", str(after, "version")},
                {"from_digest", str(before, "model_digest")},
                {"to_digest", str(after, "model_digest")},
-               {"version", str(after, "version")},
-               {"model_digest", str(after, "model_digest")},
-               {"endpoint", d.endpoint},
+               {dep::kVersion, str(after, dep::kVersion)},
+               {dep::kModelDigest, str(after, dep::kModelDigest)},
+               {dep::kEndpoint, d.endpoint},
                {"pid", after.value("pid", int64_t{0})}};
   info.update(extra);
   d.info_json = info.dump();

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "gates.hpp"
+#include "llmops/artifacts.hpp"
 #include "llmops/plugin.hpp"
 #include "metrics.hpp"
 #include "report.hpp"
@@ -176,7 +177,7 @@ Status LmEvaluator::run_impl(llmops::StepContext& ctx) {
                                       ? json(ev::builtin_safety_suite_version())
                                       : json(nullptr)}};
 
-  const auto report_dir = ctx.output("report", "report");
+  const auto report_dir = ctx.output("report", llmops::artifact_kind::kReport);
   const auto dump = [](const json& j) {
     return j.dump(2, ' ', false, json::error_handler_t::replace);
   };
@@ -187,7 +188,7 @@ Status LmEvaluator::run_impl(llmops::StepContext& ctx) {
   auto bj = blessing.to_json();
   bj["model"] = cand->model;
   bj["baseline_model"] = base ? json(base->model) : json(nullptr);
-  const auto blessing_dir = ctx.output("blessing", "blessing");
+  const auto blessing_dir = ctx.output("blessing", llmops::artifact_kind::kBlessing);
   std::ofstream(blessing_dir / "blessing.json") << dump(bj) << '\n';
   ctx.set_output_metadata("blessing", json{{"blessed", blessing.blessed},
                                            {"gates_passed", blessing.passed},

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "analyze.hpp"
+#include "llmops/artifacts.hpp"
 #include "llmops/plugin.hpp"
 #include "plugins/common/http_client.hpp"
 #include "traffic.hpp"
@@ -22,6 +23,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using llmops::Status;
 namespace mon = llmops::monitor;
+namespace dep_key = llmops::deployment;
 
 namespace {
 
@@ -37,8 +39,8 @@ json read_json(const fs::path& p) {
 // Sends every user turn of the replay conversations (with the history before it) to the
 // deployment; returns how many requests were answered with any HTTP status.
 llmops::Result<int64_t> replay(llmops::StepContext& ctx, const fs::path& data, const json& dep) {
-  const auto host = dep.value("host", std::string("127.0.0.1"));
-  const auto port = static_cast<uint16_t>(dep.value("port", 0));
+  const auto host = dep.value(dep_key::kHost, std::string("127.0.0.1"));
+  const auto port = static_cast<uint16_t>(dep.value(dep_key::kPort, 0));
   if (port == 0) return Status::invalid("replay: the deployment has no port");
   const auto limit = ctx.param_int("replay_limit", 200);
   const auto max_tokens = ctx.param_int("replay_max_tokens", 64);
@@ -59,7 +61,7 @@ llmops::Result<int64_t> replay(llmops::StepContext& ctx, const fs::path& data, c
       for (const auto& m : conv["messages"]) {
         if (!m.is_object()) break;
         if (m.value("role", "") == "user" && sent < limit) {
-          json body = {{"model", dep.value("name", std::string("default"))},
+          json body = {{"model", dep.value(dep_key::kName, std::string("default"))},
                        {"messages", history},
                        {"max_tokens", max_tokens},
                        {"temperature", 0}};
@@ -121,12 +123,12 @@ class Drift : public llmops::Plugin {
                          {"reasons", json::array()},
                          {"requests", 0},
                          {"note", "no deployment and no request log: nothing to monitor"}};
-    const auto report_dir = ctx.output("report", "report");
+    const auto report_dir = ctx.output("report", llmops::artifact_kind::kReport);
     std::ofstream(report_dir / "report.json") << report.dump(2) << "\n";
     std::ofstream(report_dir / "report.md")
         << "# Monitor report\n\nNo deployment and no request log were given: nothing to "
            "monitor.\n";
-    const auto prod_dir = ctx.output("production", "dataset");
+    const auto prod_dir = ctx.output("production", llmops::artifact_kind::kDataset);
     std::ofstream(prod_dir / "data.jsonl");
     ctx.set_output_metadata(
         "production", json{{"source", "production"}, {"logged", 0}, {"corrections", 0}}.dump());
@@ -140,15 +142,15 @@ class Drift : public llmops::Plugin {
     if (!ctx.input("deployment") && !ctx.input("requests")) return nothing_to_monitor(ctx);
     json dep = json::object(), context = json::object();
     if (auto d = ctx.input("deployment")) {
-      dep = read_json(fs::is_directory(d->path) ? d->path / "deployment.json" : d->path);
+      dep = read_json(fs::is_directory(d->path) ? d->path / dep_key::kFileName : d->path);
       if (!dep.is_object()) return Status::invalid("deployment: cannot read deployment.json");
       context["deployment"] = dep;
     }
     fs::path log_path;
     if (auto r = ctx.input("requests"))
       log_path = r->path;
-    else if (dep.contains("request_log") && dep["request_log"].is_string())
-      log_path = dep["request_log"].get<std::string>();
+    else if (dep.contains(dep_key::kRequestLog) && dep[dep_key::kRequestLog].is_string())
+      log_path = dep[dep_key::kRequestLog].get<std::string>();
     if (log_path.empty())
       return Status::invalid(
           "monitor/drift needs input `requests` or a `deployment` with a request_log");
@@ -171,7 +173,7 @@ class Drift : public llmops::Plugin {
     }
     std::string version = ctx.param_string("version", "");
     if (version.empty() && ctx.param_bool("current_version_only", true))
-      version = dep.value("version", std::string());
+      version = dep.value(dep_key::kVersion, std::string());
 
     auto log = mon::read_request_log(log_path);
     auto select = [&] {
@@ -233,13 +235,13 @@ class Drift : public llmops::Plugin {
     const auto t = thresholds(ctx);
     const auto a = mon::analyze(profile, window, log->feedback, t, signals);
 
-    const auto report_dir = ctx.output("report", "report");
+    const auto report_dir = ctx.output("report", llmops::artifact_kind::kReport);
     std::ofstream(report_dir / "report.json") << mon::report_json(a, t, context).dump(2) << "\n";
     std::ofstream(report_dir / "report.md") << mon::report_markdown(a, t, context);
 
     std::optional<fs::path> corrections;
     if (auto c = ctx.input("corrections")) corrections = c->path;
-    const auto prod_dir = ctx.output("production", "dataset");
+    const auto prod_dir = ctx.output("production", llmops::artifact_kind::kDataset);
     auto ps = mon::write_production(window, corrections, prod_dir / "data.jsonl");
     if (!ps) return ps.status();
     ctx.set_output_metadata("production", json{{"source", "production"},

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "llmops/artifacts.hpp"
 #include "lm/llama.hpp"
 #include "trainers/torch_lm/bpe_trainer.hpp"
 #include "trainers/torch_lm/options.hpp"
@@ -106,7 +107,7 @@ Status run_impl(StepContext& ctx) {
            std::to_string(eval_convs.size()) + " evaluation conversations");
 
   // Tokenizer: the input, else the base model's, else trained on the training data.
-  const auto tok_dir = ctx.output("tokenizer", "tokenizer");
+  const auto tok_dir = ctx.output("tokenizer", artifact_kind::kTokenizer);
   fs::path tok_file;
   if (auto t = ctx.input("tokenizer")) {
     tok_file = fs::is_directory(t->path) ? t->path / "tokenizer.json" : t->path;
@@ -200,7 +201,7 @@ Status run_impl(StepContext& ctx) {
 
   // Outputs.
   if (o.mode == "lora") {
-    const auto adir = ctx.output("adapter", "adapter");
+    const auto adir = ctx.output("adapter", artifact_kind::kAdapter);
     if (auto s = model.save_adapter(adir); !s) return s;
     if (o.base) {
       json ac;
@@ -211,7 +212,7 @@ Status run_impl(StepContext& ctx) {
   }
   if (o.mode != "lora" || o.merge_adapter) {
     if (o.mode == "lora") model.merge_lora();
-    const auto mdir = ctx.output("model", "model");
+    const auto mdir = ctx.output("model", artifact_kind::kModel);
     if (auto s = model.save(mdir, o.save_dtype); !s) return s;
     if (auto s = write_tokenizer_files(tok_file, mdir, o.max_seq); !s) return s;
     json gen = {{"eos_token_id", model.config.eos_token_id},
@@ -238,7 +239,7 @@ Status run_impl(StepContext& ctx) {
                  {"loss_curve", res->loss_curve},
                  {"eval_curve", res->eval_curve}};
   if (std::isfinite(res->eval_loss)) report["eval_loss"] = res->eval_loss;
-  const auto rdir = ctx.output("report", "report");
+  const auto rdir = ctx.output("report", artifact_kind::kReport);
   if (auto s = write_text(rdir / "report.json", report.dump(2) + "\n"); !s) return s;
 
   ctx.metric("train_loss", res->train_loss);
