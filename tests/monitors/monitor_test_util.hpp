@@ -1,5 +1,5 @@
-// Helpers for the monitor tests: temporary folders, a StepContext fake that records triggers and
-// metadata, and synthetic traffic (the curators' generator) turned into request-log lines.
+// Helpers for the monitor tests: temporary folders, the SDK's FakeStepContext on a folder of the
+// test's, and synthetic traffic (the curators' generator) turned into request-log lines.
 #pragma once
 
 #include <dlfcn.h>
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "llmops/plugin.hpp"
+#include "llmops/testing/fake_step_context.hpp"
 #include "synth.hpp"
-#include "tests/common/fake_step_context.hpp"
 #include "tests/common/temp_dir.hpp"
 
 namespace monitor_test {
@@ -28,44 +28,12 @@ struct TempDir : llmops::testing::TempDir {
   TempDir() : llmops::testing::TempDir("monitor") {}
 };
 
-struct Trigger {
-  std::string kind, reason, payload;
-};
-
-class FakeContext : public llmops::testing::FakeStepContextBase {
+class FakeContext : public llmops::testing::FakeStepContext {
  public:
-  FakeContext(fs::path work, json params)
-      : FakeStepContextBase(std::move(params), "monitor"), work_(std::move(work)) {}
-  std::map<std::string, double> metrics;
-  std::map<std::string, std::string> metadata;
-  std::vector<Trigger> triggers;
-  std::map<std::string, fs::path> outputs;
-  fs::path output(const std::string& name, const std::string&) override {
-    auto p = work_ / "outputs" / name;
-    fs::remove_all(p);
-    fs::create_directories(p);
-    outputs[name] = p;
-    return p;
+  FakeContext(const fs::path& work, const json& params) : FakeStepContext(work) {
+    set_step_name("monitor");
+    set_params(params);
   }
-  void set_output_metadata(const std::string& name, const std::string& j) override {
-    metadata[name] = j;
-  }
-  fs::path scratch_dir() override {
-    auto p = work_ / "scratch";
-    fs::create_directories(p);
-    return p;
-  }
-  void metric(const std::string& name, double value, int64_t) override { metrics[name] = value; }
-  void progress(double, double, const std::string&) override {}
-  void log(llmops::LogLevel, const std::string&) override {}
-  bool cancelled() const override { return false; }
-  void trigger(const std::string& kind, const std::string& reason,
-               const std::string& payload) override {
-    triggers.push_back({kind, reason, payload});
-  }
-
- private:
-  fs::path work_;
 };
 
 // Clean synthetic chat JSONL (no injected dirt) of a scenario.

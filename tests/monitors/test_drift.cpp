@@ -241,11 +241,11 @@ TEST_CASE("the plugin writes the report and production data and raises triggers"
   REQUIRE(!ctx.triggers.empty());
   CHECK(ctx.triggers[0].kind == "drift");
   CHECK(ctx.triggers[0].reason.find("PSI") != std::string::npos);
-  CHECK(json::parse(ctx.triggers[0].payload)["values"].contains("psi_bigram"));
-  const auto meta = json::parse(ctx.metadata.at("report"));
+  CHECK(json::parse(ctx.triggers[0].payload_json)["values"].contains("psi_bigram"));
+  const auto meta = json::parse(ctx.output_metadata.at("report"));
   CHECK(meta["drift"] == true);
   CHECK(!meta["reasons"].empty());
-  CHECK(ctx.metrics.count("psi_unigram"));
+  CHECK(ctx.last_metric("psi_unigram").has_value());
   const auto report = json::parse(std::ifstream(ctx.outputs.at("report") / "report.json"));
   CHECK(report["drift"] == true);
   CHECK(report["requests"] == 200);

@@ -104,8 +104,8 @@ TEST_CASE("a replay against the real server reports valid tool calls as valid",
   CHECK_FALSE(rec.contains("tool_calls"));
   CHECK(rec["output"].get<std::string>().find("<tool_call>") != std::string::npos);
   // ...and the monitor reads them as the valid calls they are.
-  CHECK(ctx.metrics.at("tool_call_rate") == 1);
-  CHECK(ctx.metrics.at("tool_call_invalid_rate") == 0);
+  CHECK(ctx.last_metric("tool_call_rate") == 1);
+  CHECK(ctx.last_metric("tool_call_invalid_rate") == 0);
   for (const auto& tr : ctx.triggers) CHECK(tr.reason.find("invalid JSON") == std::string::npos);
   // The production data carries them as structured tool calls.
   std::ifstream data(ctx.outputs.at("production") / "data.jsonl");

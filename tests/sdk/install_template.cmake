@@ -64,7 +64,8 @@ step("install ${BINARY_DIR} into ${stage}" COMMAND ${CMAKE_COMMAND} --install ${
      --prefix ${stage})
 file(RENAME ${stage} ${prefix})
 foreach(f bin/llmops lib/llmops/plugins/llmops-plugin-noop.so include/llmops/plugin.hpp
-          include/llmops/status.hpp include/llmops/artifacts.hpp lib/cmake/llmops/llmopsConfig.cmake
+          include/llmops/status.hpp include/llmops/artifacts.hpp
+          include/llmops/testing/fake_step_context.hpp lib/cmake/llmops/llmopsConfig.cmake
           lib/cmake/llmops/llmopsConfigVersion.cmake lib/cmake/llmops/llmopsTargets.cmake
           share/llmops/schemas/pipeline.schema.json)
   if(NOT EXISTS ${prefix}/${f})

@@ -49,8 +49,8 @@ TEST_CASE("torch-lm trains a tiny model from scratch well below the unigram base
                         << eval << ", tok/s " << ctx.final_metric("tokens_per_s"));
   CHECK(eval < 0.5 * unigram);
   CHECK(train < 0.5 * unigram);
-  CHECK(ctx.metrics["loss"].size() == 120);
-  CHECK(ctx.metrics["eval_loss"].size() >= 10);
+  CHECK(ctx.metric_series("loss").size() == 120);
+  CHECK(ctx.metric_series("eval_loss").size() >= 10);
 
   // The outputs are an HF folder and a tokenizer that load back.
   const auto model_dir = ctx.outputs.at("model");
@@ -75,7 +75,7 @@ TEST_CASE("torch-lm resumes after a kill and ends with the same weights", "[trai
   auto run = [&](const fs::path& work, const json& params, int64_t cancel_after) {
     auto ctx = std::make_unique<FakeContext>(work, params);
     ctx->add_input("train", tmp.path / "train.jsonl", "dataset");
-    ctx->cancel_after = cancel_after;
+    if (cancel_after >= 0) ctx->cancel_at_progress(static_cast<double>(cancel_after));
     auto st = run_torch_lm(*ctx);
     return std::make_pair(st, std::move(ctx));
   };
@@ -93,7 +93,7 @@ TEST_CASE("torch-lm resumes after a kill and ends with the same weights", "[trai
   CHECK(report["resumed_from"] == 4);
   CHECK(read_file(second->outputs.at("model") / "model.safetensors") ==
         read_file(whole->outputs.at("model") / "model.safetensors"));
-  CHECK(second->metrics["loss"] == whole->metrics["loss"]);  // the curve is whole again
+  CHECK(second->metric_series("loss") == whole->metric_series("loss"));  // the curve is whole again
 
   // Different parameters never resume from that checkpoint.
   auto [k2, third] = run(tmp.path / "c", tiny_params(), 6);

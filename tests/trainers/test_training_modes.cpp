@@ -53,8 +53,10 @@ TEST_CASE("gradient accumulation trains like one large batch", "[trainer]") {
     for (size_t i = 0; i < wa.size(); ++i) diff = std::max(diff, double(std::abs(wa[i] - wb[i])));
     CHECK(diff < 1e-4);
   }
-  for (size_t i = 0; i < a->metrics["loss"].size(); ++i)
-    CHECK(a->metrics["loss"][i].second == Approx(b->metrics["loss"][i].second).epsilon(1e-4));
+  const auto loss_a = a->metric_series("loss"), loss_b = b->metric_series("loss");
+  REQUIRE(loss_a.size() == loss_b.size());
+  for (size_t i = 0; i < loss_a.size(); ++i)
+    CHECK(loss_a[i].second == Approx(loss_b[i].second).epsilon(1e-4));
 }
 
 TEST_CASE("early stopping ends training when eval loss stops improving", "[trainer]") {
@@ -104,5 +106,6 @@ TEST_CASE("full fine-tuning starts from the base weights and keeps its config", 
   CHECK(diff > 0);     // it trained
   CHECK(diff < 0.05);  // two small steps from the base, not a fresh model
   // The base's own first loss is far below a fresh model's: training started from its weights.
-  CHECK(ctx->metrics["loss"].front().second < first->metrics["loss"].front().second - 0.5);
+  CHECK(ctx->metric_series("loss").front().second <
+        first->metric_series("loss").front().second - 0.5);
 }

@@ -1,6 +1,6 @@
-// Helpers for the trainer tests: a StepContext fake that drives run_torch_lm() like the engine
-// does (params as JSON, inputs as paths, outputs in a temporary folder), a generated chat data
-// set, and temporary folders.
+// Helpers for the trainer tests: the SDK's FakeStepContext laid out as the engine lays out an
+// attempt (so checkpoints land where a retry finds them), a generated chat data set, and
+// temporary folders.
 #pragma once
 
 #include <unistd.h>
@@ -14,8 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "llmops/plugin.hpp"
-#include "tests/common/fake_step_context.hpp"
+#include "llmops/testing/fake_step_context.hpp"
 #include "tests/common/temp_dir.hpp"
 
 namespace trainer_test {
@@ -27,44 +26,15 @@ struct TempDir : llmops::testing::TempDir {
   TempDir() : llmops::testing::TempDir("trainer") {}
 };
 
-class FakeContext : public llmops::testing::FakeStepContextBase {
+// The engine's layout: <work>/<attempt>/{outputs,scratch}; the trainer keeps its checkpoints in
+// <work>/checkpoints, two levels above scratch.
+class FakeContext : public llmops::testing::FakeStepContext {
  public:
-  FakeContext(fs::path work, json params)
-      : FakeStepContextBase(std::move(params), "train"), work_(std::move(work)) {}
-
-  std::map<std::string, std::vector<std::pair<int64_t, double>>> metrics;
-  std::vector<std::string> logs;
-  std::map<std::string, fs::path> outputs;
-  int64_t cancel_after = -1;  // cancelled() turns true once progress reaches this step
-  double last_done = 0;
-  fs::path output(const std::string& name, const std::string&) override {
-    auto p = work_ / "attempt" / "outputs" / name;
-    fs::remove_all(p);
-    fs::create_directories(p);
-    outputs[name] = p;
-    return p;
+  FakeContext(const fs::path& work, const json& params) : FakeStepContext(work / "attempt") {
+    set_step_name("train");
+    set_params(params);
   }
-  void set_output_metadata(const std::string&, const std::string&) override {}
-  fs::path scratch_dir() override {
-    auto p = work_ / "attempt" / "scratch";
-    fs::create_directories(p);
-    return p;
-  }
-  void metric(const std::string& n, double v, int64_t step) override {
-    metrics[n].emplace_back(step, v);
-  }
-  void progress(double done, double, const std::string&) override { last_done = done; }
-  void log(llmops::LogLevel, const std::string& m) override { logs.push_back(m); }
-  bool cancelled() const override { return cancel_after >= 0 && last_done >= cancel_after; }
-  void trigger(const std::string&, const std::string&, const std::string&) override {}
-
-  double final_metric(const std::string& n) const {
-    auto it = metrics.find(n);
-    return it == metrics.end() || it->second.empty() ? NAN : it->second.back().second;
-  }
-
- private:
-  fs::path work_;
+  double final_metric(const std::string& name) const { return last_metric(name).value_or(NAN); }
 };
 
 // `n` short conversations from a few templates (arithmetic, colours, capitals, a tool call),

@@ -1,6 +1,7 @@
-// Unit tests of curator/word-count: the plugin runs against FakeStepContext, in this process,
-// without the engine. The plugin's source is compiled into this program, so the test reaches it
-// through the same two symbols the engine uses: the descriptor and the factory.
+// Unit tests of curator/word-count: the plugin runs against the SDK's FakeStepContext
+// (<llmops/testing/fake_step_context.hpp>), in this process, without the engine. The plugin's
+// source is compiled into this program, so the test reaches it through the same two symbols the
+// engine uses: the descriptor and the factory.
 //
 // No test framework, to keep the template free of dependencies; use Catch2 or GoogleTest in your
 // own project if you like.
@@ -10,13 +11,15 @@
 #include <sstream>
 #include <string>
 
-#include "fake_context.hpp"
+#include <llmops/testing/fake_step_context.hpp>
 
 // Defined by LLMOPS_PLUGIN(...) in src/word_count.cpp.
 extern "C" const llmops_plugin_descriptor_t llmops_plugin_descriptor;
 extern "C" llmops::Plugin* llmops_plugin_create();
 
 namespace {
+
+using llmops::testing::FakeStepContext;
 
 int g_failures = 0;
 
@@ -66,7 +69,7 @@ void test_counts_a_file() {
   if (!st) std::cerr << "  status: " << st.message() << "\n";
 
   CHECK(ctx.output_kinds["counts"] == "report");
-  const auto json = read_file(ctx.outputs_made["counts"] / "counts.json");
+  const auto json = read_file(ctx.outputs["counts"] / "counts.json");
   CHECK(json.find("\"words\":8") != std::string::npos);
   CHECK(json.find("\"unique_words\":5") != std::string::npos);
   CHECK(json.find("\"lines\":2") != std::string::npos);
@@ -75,7 +78,7 @@ void test_counts_a_file() {
         std::string::npos);
   CHECK(ctx.last_metric("words") == 8.0);
   CHECK(ctx.last_metric("unique_words") == 5.0);
-  CHECK(!ctx.progress_calls.empty() && ctx.progress_calls.back().first == 1.0);
+  CHECK(!ctx.progress_calls.empty() && ctx.progress_calls.back().done == 1.0);
   CHECK(!ctx.logs.empty());
 }
 
@@ -105,7 +108,7 @@ void test_errors_are_statuses() {
     FakeStepContext ctx;  // no input at all
     const auto st = run_plugin(ctx);
     CHECK(st.code() == llmops::StatusCode::kInvalidArgument);
-    CHECK(ctx.outputs_made.empty());
+    CHECK(ctx.outputs.empty());
   }
   {
     FakeStepContext ctx;
@@ -120,7 +123,7 @@ void test_stops_when_cancelled() {
   ctx.add_input("text", ctx.root() / "in.txt");
   ctx.cancel();
   CHECK(run_plugin(ctx).code() == llmops::StatusCode::kCancelled);
-  CHECK(ctx.outputs_made.empty());
+  CHECK(ctx.outputs.empty());
 }
 
 }  // namespace
