@@ -217,4 +217,4 @@ constexpr char kParamsSchema[] = R"({"type":"object","additionalProperties":fals
 
 LLMOPS_PLUGIN(Shell, "builtin", "shell", "1.0.0",
               "Runs a command; inputs and outputs come as LLMOPS_INPUT_*/LLMOPS_OUTPUT_* variables",
-              kParamsSchema, "[]", "[]", "subprocess")
+              kParamsSchema, "[]", "[]", "subprocess", llmops::kCacheable)

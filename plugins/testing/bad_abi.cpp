@@ -4,6 +4,8 @@
 
 #undef LLMOPS_ABI_MAJOR
 #define LLMOPS_ABI_MAJOR 99
+#undef LLMOPS_ABI_MINOR
+#define LLMOPS_ABI_MINOR 0
 
 namespace {
 class BadAbi : public llmops::Plugin {

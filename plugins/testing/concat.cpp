@@ -51,4 +51,5 @@ constexpr char kParamsSchema[] = R"({"type":"object","additionalProperties":fals
                   "separator":{"type":"string","default":""}}})";
 
 LLMOPS_PLUGIN(Concat, "testing", "concat", "1.0.0", "Concatenates its inputs into one file",
-              kParamsSchema, "[]", R"([{"name":"out","kind":"file"}])", "inprocess")
+              kParamsSchema, "[]", R"([{"name":"out","kind":"file"}])", "inprocess",
+              llmops::kCacheable)

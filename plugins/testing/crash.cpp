@@ -43,5 +43,6 @@ constexpr char kParamsSchema[] =
         "mode":{"type":"string","enum":["segv","abort","exit","hang","oom","throw"],
                 "default":"segv","description":"How to misbehave"}}})";
 
-LLMOPS_PLUGIN(Crash, "testing", "crash", "1.0.0", "Crashes, aborts, exits, hangs or leaks on purpose",
-              kParamsSchema, "[]", "[]", "subprocess")
+LLMOPS_PLUGIN(Crash, "testing", "crash", "1.0.0",
+              "Crashes, aborts, exits, hangs or leaks on purpose", kParamsSchema, "[]", "[]",
+              "subprocess", llmops::kCacheable)

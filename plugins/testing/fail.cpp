@@ -21,6 +21,5 @@ constexpr char kParamsSchema[] = R"({"type":"object","additionalProperties":fals
                   "times":{"type":"integer","default":-1,"description":"Attempts that fail; -1: all"},
                   "message":{"type":"string","default":"failed on purpose"}}})";
 
-LLMOPS_PLUGIN(Fail, "testing", "fail", "1.0.0", "Fails N times, then succeeds",
-              kParamsSchema,
-              "[]", "[]", "inprocess")
+LLMOPS_PLUGIN(Fail, "testing", "fail", "1.0.0", "Fails N times, then succeeds", kParamsSchema, "[]",
+              "[]", "inprocess", llmops::kCacheable)

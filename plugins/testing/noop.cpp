@@ -10,6 +10,5 @@ class Noop : public llmops::Plugin {
 
 constexpr char kParamsSchema[] = R"({"type":"object","additionalProperties":false,"properties":{}})";
 
-LLMOPS_PLUGIN(Noop, "testing", "noop", "1.0.0", "Does nothing and succeeds",
-              kParamsSchema, "[]", "[]",
-              "inprocess")
+LLMOPS_PLUGIN(Noop, "testing", "noop", "1.0.0", "Does nothing and succeeds", kParamsSchema, "[]",
+              "[]", "inprocess", llmops::kCacheable)

@@ -29,6 +29,5 @@ constexpr char kParamsSchema[] = R"({"type":"object","additionalProperties":fals
                   "ignore_cancel":{"type":"boolean","default":false,
                                    "description":"Keep sleeping when cancelled, to test the grace period"}}})";
 
-LLMOPS_PLUGIN(Sleep, "testing", "sleep", "1.0.0", "Sleeps, honouring cancellation",
-              kParamsSchema,
-              "[]", "[]", "inprocess")
+LLMOPS_PLUGIN(Sleep, "testing", "sleep", "1.0.0", "Sleeps, honouring cancellation", kParamsSchema,
+              "[]", "[]", "inprocess", llmops::kCacheable)

@@ -26,4 +26,5 @@ constexpr char kParamsSchema[] = R"({"type":"object","additionalProperties":fals
   "reason":{"type":"string","default":"the world changed"}}})";
 
 LLMOPS_PLUGIN(Trigger, "testing", "trigger", "1.0.0", "Raises a feedback trigger on demand",
-              kParamsSchema, "[]", R"([{"name":"report","kind":"report"}])", "inprocess")
+              kParamsSchema, "[]", R"([{"name":"report","kind":"report"}])", "inprocess",
+              llmops::kCacheable)

@@ -28,4 +28,5 @@ constexpr char kParamsSchema[] =
                   "filename":{"type":"string","default":"out.txt"}}})";
 
 LLMOPS_PLUGIN(Write, "testing", "write", "1.0.0", "Writes text from its parameters to a file",
-              kParamsSchema, "[]", R"([{"name":"out","kind":"file"}])", "inprocess")
+              kParamsSchema, "[]", R"([{"name":"out","kind":"file"}])", "inprocess",
+              llmops::kCacheable)

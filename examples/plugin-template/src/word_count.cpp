@@ -184,4 +184,4 @@ constexpr char kOutputs[] = R"([{"name": "counts", "kind": "report"}])";
 // Exports the descriptor (read and ABI-checked before anything else) and the factory.
 LLMOPS_PLUGIN(WordCount, "curator", "word-count", "1.0.0",
               "Counts the words of a text file or folder; writes the most frequent as JSON",
-              kParamsSchema, kInputs, kOutputs, "inprocess")
+              kParamsSchema, kInputs, kOutputs, "inprocess", llmops::kCacheable)

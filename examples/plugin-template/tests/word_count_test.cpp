@@ -56,6 +56,7 @@ void test_descriptor() {
   CHECK(std::string(d.kind) == "curator");
   CHECK(std::string(d.name) == "word-count");
   CHECK(std::string(d.executor) == "inprocess");
+  CHECK(d.cacheable == llmops::kCacheable);  // counting the same text gives the same counts
   CHECK(std::string(d.params_schema).find("\"top\"") != std::string::npos);
 }
 

@@ -201,4 +201,4 @@ LLMOPS_PLUGIN(
     "Normalises, filters, deduplicates, redacts and splits JSONL conversations", kParamsSchema,
     "[]",
     R"([{"name":"train","kind":"dataset"},{"name":"eval","kind":"dataset"},{"name":"rejected","kind":"dataset"},{"name":"card","kind":"report"}])",
-    "inprocess")
+    "inprocess", llmops::kCacheable)

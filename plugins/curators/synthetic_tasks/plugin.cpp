@@ -99,4 +99,4 @@ constexpr char kParamsSchema[] = R"J({"type":"object","additionalProperties":fal
 
 LLMOPS_PLUGIN(SyntheticTasks, "curator", "synthetic-tasks", "1.0.0",
               "Generates seeded task-assistant chat conversations with known dirt", kParamsSchema,
-              "[]", R"([{"name":"dataset","kind":"dataset"}])", "inprocess")
+              "[]", R"([{"name":"dataset","kind":"dataset"}])", "inprocess", llmops::kCacheable)

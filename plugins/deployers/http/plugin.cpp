@@ -126,4 +126,4 @@ LLMOPS_PLUGIN(
     HttpDeployer, "deployer", "http", "1.0.0",
     "Serves a model over an OpenAI-compatible HTTP API (blue/green, canary)", kParams,
     R"([{"name":"model","kind":"model","required":true},{"name":"tokenizer","kind":"tokenizer","required":false}])",
-    R"([{"name":"deployment","kind":"deployment"}])", "subprocess")
+    R"([{"name":"deployment","kind":"deployment"}])", "subprocess", llmops::kNotCacheable)

@@ -244,4 +244,5 @@ LLMOPS_PLUGIN(
     "blesses it against gates",
     kParamsSchema,
     R"([{"name":"model","kind":"model","required":true},{"name":"dataset","kind":"dataset","required":true},{"name":"baseline","kind":"model","required":false},{"name":"tokenizer","kind":"tokenizer","required":false},{"name":"suites","kind":"dataset","required":false}])",
-    R"([{"name":"blessing","kind":"blessing"},{"name":"report","kind":"report"}])", "subprocess")
+    R"([{"name":"blessing","kind":"blessing"},{"name":"report","kind":"report"}])", "subprocess",
+    llmops::kCacheable)

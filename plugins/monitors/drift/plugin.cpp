@@ -318,4 +318,4 @@ constexpr char kOutputs[] = R"JSON([{"name":"report","kind":"report"},
 
 LLMOPS_PLUGIN(Drift, "monitor", "drift", "1.1.0",
               "Input drift, output quality and SLOs of a deployment's traffic vs its training data",
-              kParams, kInputs, kOutputs, "inprocess")
+              kParams, kInputs, kOutputs, "inprocess", llmops::kNotCacheable)

@@ -16,4 +16,4 @@ LLMOPS_PLUGIN(TorchLmTrainer, "trainer", "torch-lm", "1.0.0",
               "Trains Llama-family chat models on CPU with libtorch: from scratch, full "
               "fine-tune or LoRA, with checkpoints that survive a kill",
               llmops::trainers::kTorchLmParamsSchema, llmops::trainers::kTorchLmInputs,
-              llmops::trainers::kTorchLmOutputs, "subprocess")
+              llmops::trainers::kTorchLmOutputs, "subprocess", llmops::kCacheable)
