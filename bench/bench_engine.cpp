@@ -13,6 +13,7 @@
 #include "engine/exec/subprocess_executor.hpp"
 #include "engine/plugins/plugin_host.hpp"
 #include "engine/run/runner.hpp"
+#include "engine/spec/loaded_pipeline.hpp"
 #include "engine/spec/loader.hpp"
 #include "engine/spec/validator.hpp"
 
@@ -101,13 +102,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     const std::string text = make_pipeline(steps, uses, shape, executor);
-    auto r = engine::load_pipeline_text(text, "bench.yaml");
+    auto pipeline = std::make_shared<const engine::LoadedPipeline>(
+        engine::LoadedPipeline::from_text(text, "bench.yaml", {}));
     engine::Runner runner(*st.value(), host);
     runner.add_executor("subprocess", std::make_shared<engine::SubprocessExecutor>(worker));
     engine::RunOptions opts;
     opts.no_cache = true;  // measure execution, not cache hits
     const double t0 = now_s();
-    auto s = runner.run(*r.spec, text, opts);
+    auto s = runner.run(pipeline, {}, opts);
     const double t1 = now_s();
     if (!s || s->state != "succeeded") {
       std::fprintf(stderr, "run failed\n");

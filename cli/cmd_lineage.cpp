@@ -24,7 +24,8 @@ Result<std::vector<std::string>> resolve(store::Store& st, const std::string& re
     const std::string step = run_step ? ref.substr(colon + 1) : "";
     auto execs = st.list_executions(run);
     if (!execs) return execs.status();
-    if (execs->empty()) return Status::not_found("run " + std::to_string(run) + " has no executions");
+    if (execs->empty())
+      return Status::not_found("run " + std::to_string(run) + " has no executions");
     std::map<std::string, int64_t> last_good;  // step -> execution
     for (const auto& e : execs.value())
       if ((e.state == "succeeded" || e.state == "cached") && (step.empty() || e.step == step))
@@ -41,7 +42,8 @@ Result<std::vector<std::string>> resolve(store::Store& st, const std::string& re
   }
   auto found = st.find_artifacts(ref);
   if (!found) return found.status();
-  if (found->empty()) return Status::not_found("no artifact matches '" + ref + "' (see: llmops artifacts)");
+  if (found->empty())
+    return Status::not_found("no artifact matches '" + ref + "' (see: llmops artifacts)");
   if (found->size() > 1) {
     std::string msg = "'" + ref + "' matches " + std::to_string(found->size()) + " artifacts:";
     for (const auto& a : found.value()) msg += " " + a.digest.substr(0, 19);
@@ -70,7 +72,8 @@ int cmd_lineage(const LineageArgs& a) {
                         {"nodes", nlohmann::json::array()},
                         {"edges", nlohmann::json::array()}};
     for (const auto& n : graph.nodes)
-      j["nodes"].push_back({{"type", n.type}, {"id", n.id}, {"label", n.label}, {"depth", n.depth}});
+      j["nodes"].push_back(
+          {{"type", n.type}, {"id", n.id}, {"label", n.label}, {"depth", n.depth}});
     for (const auto& e : graph.edges)
       j["edges"].push_back({{"from", e.from}, {"to", e.to}, {"role", e.role}});
     print_json(j);
@@ -93,8 +96,10 @@ int cmd_lineage(const LineageArgs& a) {
   // Text: a tree from each start artifact, following edges in the walk's direction.
   std::multimap<std::string, std::pair<std::string, std::string>> next;  // node -> (node, role)
   for (const auto& e : graph.edges) {
-    if (up) next.emplace(e.to, std::make_pair(e.from, e.role));
-    else next.emplace(e.from, std::make_pair(e.to, e.role));
+    if (up)
+      next.emplace(e.to, std::make_pair(e.from, e.role));
+    else
+      next.emplace(e.from, std::make_pair(e.to, e.role));
   }
   std::set<std::string> printed;
   std::function<void(const std::string&, int, const std::string&)> walk =
@@ -104,8 +109,10 @@ int cmd_lineage(const LineageArgs& a) {
         const bool art = it != nodes.end() && it->second->type == "artifact";
         std::cout << std::string(indent * 2, ' ') << (indent ? (up ? "<- " : "-> ") : "");
         if (!role.empty() && art) std::cout << role << ": ";
-        if (art) std::cout << paint(id.substr(0, 19), "36") << " " << label;
-        else std::cout << paint(label, "1");
+        if (art)
+          std::cout << paint(id.substr(0, 19), "36") << " " << label;
+        else
+          std::cout << paint(label, "1");
         if (printed.count(id) && next.count(id)) {
           std::cout << paint("  (see above)", "90") << "\n";
           return;

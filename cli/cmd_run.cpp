@@ -2,19 +2,16 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <sstream>
 
 #include "cli/commands.hpp"
 #include "engine/exec/subprocess_executor.hpp"
 #include "engine/plan/dag.hpp"
 #include "engine/run/feedback_loop.hpp"
 #include "engine/run/runner.hpp"
-#include "engine/spec/loader.hpp"
-#include "engine/spec/validator.hpp"
+#include "engine/spec/loaded_pipeline.hpp"
 
 namespace fs = std::filesystem;
 
@@ -61,13 +58,6 @@ bool has_errors(const std::vector<engine::Diagnostic>& ds) {
   return false;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Live progress: one line per state change; on a terminal, a status line for running steps.
 class Progress {
  public:
@@ -110,55 +100,47 @@ void add_executors(engine::Runner& runner) {
   if (!ec) runner.add_executor("subprocess", std::make_shared<engine::SubprocessExecutor>(self));
 }
 
-int execute_run(store::Store& st, engine::Runner& runner, int64_t run_id, engine::RunOptions opts,
-                bool json, engine::RunSummary* out_summary = nullptr) {
-  auto interrupt = std::make_shared<std::atomic<bool>>(false);
-  g_interrupt = interrupt.get();
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
-  opts.interrupt = interrupt;
-  std::ostream& out = json ? std::cerr : std::cout;
-  Progress progress(out, isatty(json ? STDERR_FILENO : STDOUT_FILENO));
-  opts.on_event = [&](const engine::RunEvent& ev) { progress(ev); };
-  out << "run " << run_id << " started (store " << st.home().string() << ")\n";
-  auto summary = runner.execute(run_id, opts);
-  g_interrupt = nullptr;
-  if (!summary) return fail(summary.status().message(), kExitFailed);
-  const auto& s = summary.value();
-  if (out_summary) *out_summary = s;
+// Ctrl-C (or SIGTERM) cancels the run in progress; a second one stops at once.
+class InterruptScope {
+ public:
+  InterruptScope() : flag_(std::make_shared<std::atomic<bool>>(false)) {
+    g_interrupt = flag_.get();
+    std::signal(SIGINT, on_sigint);
+    std::signal(SIGTERM, on_sigint);
+  }
+  ~InterruptScope() { g_interrupt = nullptr; }
+  std::shared_ptr<std::atomic<bool>> flag() const { return flag_; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+void print_summary(const engine::RunSummary& s, bool json, std::ostream& out) {
   if (json) {
     nlohmann::json j = {
         {"run", s.run_id}, {"state", s.state}, {"seconds", s.seconds}, {"steps", s.step_states}};
     print_json(j);
-  } else {
-    std::map<std::string, int> counts;
-    for (const auto& [_, state] : s.step_states) counts[state]++;
-    std::string parts;
-    for (const auto& [state, n] : counts)
-      parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + state;
-    out << "run " << s.run_id << " " << state_colour(s.state) << " in "
-        << format_duration(s.seconds) << " (" << parts << ")\n";
-    if (s.state != "succeeded")
-      out << "  details: llmops show " << s.run_id << "   resume: llmops resume " << s.run_id
-          << "\n";
+    return;
   }
-  return s.state == "succeeded" ? kExitOk : kExitFailed;
+  std::map<std::string, int> counts;
+  for (const auto& [_, state] : s.step_states) counts[state]++;
+  std::string parts;
+  for (const auto& [state, n] : counts)
+    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + state;
+  out << "run " << s.run_id << " " << state_colour(s.state) << " in " << format_duration(s.seconds)
+      << " (" << parts << ")\n";
+  if (s.state != "succeeded")
+    out << "  details: llmops show " << s.run_id << "   resume: llmops resume " << s.run_id << "\n";
 }
-
-// One run of a feedback chain and the pipeline it ran.
-struct ChainLink {
-  int64_t run_id = 0;
-  std::string state;
-  std::shared_ptr<engine::FeedbackPipeline> pipeline;
-};
 
 // What each run of a chain produced that a person asks about first: the evaluators' verdicts and
 // the metrics their gates name, where deployments listen, and how to see the lineage.
-void print_outcome(store::Store& st, const std::vector<ChainLink>& chain, std::ostream& out) {
+void print_outcome(store::Store& st, const std::vector<engine::ChainLink>& chain,
+                   std::ostream& out) {
   std::string lineage_ref, fallback_ref;
   for (const auto& link : chain) {
     const int64_t run_id = link.run_id;
-    const auto& spec = link.pipeline->spec;
+    const auto& spec = *link.pipeline->spec;
     auto execs = st.list_executions(run_id);
     if (!execs) continue;
     std::string line;
@@ -196,62 +178,59 @@ void print_outcome(store::Store& st, const std::vector<ChainLink>& chain, std::o
   if (!lineage_ref.empty()) out << "  lineage: llmops lineage " << lineage_ref << "\n";
 }
 
+// Loads a pipeline file once and validates it against the installed plugins.
+engine::LoadedPipeline load_checked(const fs::path& file,
+                                    const std::map<std::string, std::string>& overrides,
+                                    const engine::PluginCatalog& catalog) {
+  engine::LoadOptions lo;
+  lo.overrides = overrides;
+  lo.catalog = &catalog;
+  return engine::LoadedPipeline::from_file(file, lo);
+}
+
 // Loads another pipeline that a feedback rule re-enters, validated as `llmops run` would.
 engine::PipelineLoader pipeline_loader(std::shared_ptr<engine::PluginHost> host) {
-  return [host](const fs::path& file) -> Result<std::shared_ptr<engine::FeedbackPipeline>> {
-    auto r = engine::check_pipeline_file(file, {}, *host);
-    auto p = std::make_shared<engine::FeedbackPipeline>();
-    if (r.spec) {
-      p->text = read_file(file);
-      p->rules = engine::parse_feedback(*r.spec, &r.diagnostics, p->text);
-    }
-    std::string errors;
-    for (const auto& d : r.diagnostics)
-      if (!d.warning) errors += "\n  " + d.str();
-    if (!errors.empty() || !r.spec)
-      return Status::invalid("pipeline " + file.string() + " does not validate:" + errors);
-    p->spec = std::move(*r.spec);
-    return p;
+  return [host](const fs::path& file) -> Result<std::shared_ptr<const engine::LoadedPipeline>> {
+    auto p = std::make_shared<engine::LoadedPipeline>(load_checked(file, {}, *host));
+    if (!p->ok())
+      return Status::invalid("pipeline " + file.string() +
+                             " does not validate:" + engine::error_lines(p->diagnostics));
+    return std::shared_ptr<const engine::LoadedPipeline>(std::move(p));
   };
 }
 
-// Runs the feedback loop: while a finished run raised a trigger that a rule of its pipeline
-// matches, start the re-entry run it asks for (possibly of another pipeline). Prints why the loop
-// ran and why it stopped.
-int follow_feedback(store::Store& st, engine::Runner& runner,
-                    std::shared_ptr<engine::FeedbackPipeline> first,
-                    const engine::PipelineLoader& load, const engine::RunOptions& opts, bool json,
-                    int rc, engine::RunSummary last) {
+// Executes recorded run `run_id` and follows feedback; prints progress, each run's summary, why
+// the loop went on or stopped, and the outcome of the chain.
+int run_chain(store::Store& st, engine::Runner& runner, engine::PipelineLoader load,
+              std::shared_ptr<const engine::LoadedPipeline> pipeline, int64_t run_id,
+              engine::RunOptions opts, bool json) {
+  InterruptScope interrupt;
+  opts.interrupt = interrupt.flag();
   std::ostream& out = json ? std::cerr : std::cout;
-  std::vector<ChainLink> chain{{last.run_id, last.state, first}};
-  while (rc == kExitOk) {
-    const auto& cur = chain.back().pipeline;
-    if (cur->rules.empty()) break;
-    std::string note;
-    auto next =
-        engine::plan_reentry(st, runner, cur->spec, cur->text, cur->rules, last, &note, load);
-    if (!next) return fail(next.status().message(), kExitFailed);
-    if (!next.value()) {
-      if (!note.empty())
-        out << paint("feedback: ", "1") << note << "\n";
-      else if (chain.size() > 1)
-        out << paint("feedback: ", "1") << "no trigger raised: the loop is done\n";
-      break;
-    }
-    const auto& re = *next.value();
+  Progress progress(out, isatty(json ? STDERR_FILENO : STDOUT_FILENO));
+  opts.on_event = [&](const engine::RunEvent& ev) { progress(ev); };
+  engine::FeedbackObserver obs;
+  obs.run_started = [&](int64_t id) {
+    out << "run " << id << " started (store " << st.home().string() << ")\n";
+  };
+  obs.run_finished = [&](const engine::RunSummary& s) { print_summary(s, json, out); };
+  obs.reentering = [&](const engine::Reentry& re) {
     out << paint("feedback: ", "1") << re.why << " -> run " << re.run_id << " re-enters "
-        << (re.other ? "pipeline " + re.other->spec.name : std::string("the pipeline")) << "\n";
-    rc = execute_run(st, runner, re.run_id, opts, json, &last);
-    chain.push_back({last.run_id, last.state, re.other ? re.other : cur});
-  }
-  if (chain.size() > 1) {
+        << (re.other_pipeline ? "pipeline " + re.pipeline->spec->name : std::string("the pipeline"))
+        << "\n";
+  };
+  obs.stopped = [&](const std::string& why) { out << paint("feedback: ", "1") << why << "\n"; };
+  engine::FeedbackLoop loop(st, runner, std::move(load));
+  auto chain = loop.run(std::move(pipeline), run_id, opts, obs);
+  if (!chain) return fail(chain.status().message(), kExitFailed);
+  if (chain->size() > 1) {
     out << "cycles:";
-    for (size_t i = 0; i < chain.size(); ++i)
-      out << (i ? " -> " : " ") << "run " << chain[i].run_id << " (" << chain[i].state << ")";
+    for (size_t i = 0; i < chain->size(); ++i)
+      out << (i ? " -> " : " ") << "run " << (*chain)[i].run_id << " (" << (*chain)[i].state << ")";
     out << "\n";
   }
-  print_outcome(st, chain, out);
-  return rc;
+  print_outcome(st, chain.value(), out);
+  return chain->back().state == "succeeded" ? kExitOk : kExitFailed;
 }
 
 }  // namespace
@@ -260,60 +239,67 @@ int cmd_validate(const ValidateArgs& a) {
   std::map<std::string, std::string> overrides;
   if (!parse_overrides(a.params, &overrides)) return kExitInvalid;
   auto host = scan_plugins();
-  auto r = engine::check_pipeline_file(a.file, overrides, *host);
-  if (r.spec) engine::parse_feedback(*r.spec, &r.diagnostics);
-  const bool bad = has_errors(r.diagnostics);
+  const auto p = load_checked(a.file, overrides, *host);
+  const bool bad = !p.ok();
   if (a.json) {
     nlohmann::json j = {
         {"file", a.file}, {"valid", !bad}, {"diagnostics", nlohmann::json::array()}};
-    for (const auto& d : r.diagnostics) j["diagnostics"].push_back(diag_json(d));
-    if (r.spec) j["steps"] = r.spec->steps.size();
+    for (const auto& d : p.diagnostics) j["diagnostics"].push_back(diag_json(d));
+    if (p.spec) j["steps"] = p.spec->steps.size();
     print_json(j);
   } else {
-    print_diagnostics(r.diagnostics);
-    if (!bad && r.spec)
-      std::cout << a.file << ": ok (" << r.spec->steps.size() << " steps)\n";
+    print_diagnostics(p.diagnostics);
+    if (!bad)
+      std::cout << a.file << ": ok (" << p.spec->steps.size() << " steps)\n";
     else
-      std::cerr << a.file << ": " << r.diagnostics.size() << " problem(s)\n";
+      std::cerr << a.file << ": " << p.diagnostics.size() << " problem(s)\n";
   }
   return bad ? kExitInvalid : kExitOk;
+}
+
+// `--dry-run`: the plan, as a run would execute it; nothing is recorded.
+int print_plan(const engine::Plan& plan, bool json) {
+  const auto& spec = plan.spec();
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& ps : plan.steps())
+    steps.push_back({{"step", ps.spec->name},
+                     {"uses", ps.spec->uses},
+                     {"plugin", ps.plugin->id + "@" + ps.plugin->version},
+                     {"executor", ps.executor},
+                     {"needs", ps.spec->needs}});
+  if (json) {
+    print_json({{"pipeline", spec.name}, {"params", spec.param_values}, {"plan", steps}});
+    return kExitOk;
+  }
+  std::cout << "pipeline " << spec.name << ": " << steps.size()
+            << " steps (dry run, nothing recorded)\n";
+  for (const auto& p : steps) {
+    std::cout << "  " << p["step"].get<std::string>() << "  " << p["plugin"].get<std::string>();
+    if (!p["needs"].empty()) std::cout << "  needs " << p["needs"].dump();
+    std::cout << "\n";
+  }
+  return kExitOk;
 }
 
 int cmd_run(const RunArgs& a) {
   std::map<std::string, std::string> overrides;
   if (!parse_overrides(a.params, &overrides)) return kExitInvalid;
   if (a.max_parallel < 0) return fail("--max-parallel must be at least 1");
-  auto host = scan_plugins();
-  auto r = engine::check_pipeline_file(a.file, overrides, *host);
-  std::vector<engine::FeedbackRule> rules;
-  if (r.spec) rules = engine::parse_feedback(*r.spec, &r.diagnostics);
-  print_diagnostics(r.diagnostics);
-  if (has_errors(r.diagnostics) || !r.spec) return kExitInvalid;
-  const auto& spec = *r.spec;
-  if (a.dry_run) {
-    auto dag = engine::Dag::build(spec);
-    nlohmann::json plan = nlohmann::json::array();
-    for (const auto& name : dag.topo_order()) {
-      const auto* s = spec.find_step(name);
-      const auto* p = host->find(s->uses, s->version_constraint);
-      plan.push_back({{"step", name},
-                      {"uses", s->uses},
-                      {"plugin", p ? p->id + "@" + p->version : "?"},
-                      {"needs", s->needs}});
-    }
-    if (a.json) {
-      print_json({{"pipeline", spec.name}, {"params", spec.param_values}, {"plan", plan}});
-    } else {
-      std::cout << "pipeline " << spec.name << ": " << plan.size()
-                << " steps (dry run, nothing recorded)\n";
-      for (const auto& p : plan) {
-        std::cout << "  " << p["step"].get<std::string>() << "  " << p["plugin"].get<std::string>();
-        if (!p["needs"].empty()) std::cout << "  needs " << p["needs"].dump();
-        std::cout << "\n";
-      }
-    }
-    return kExitOk;
+  engine::RunOrigin origin;
+  if (!a.trigger.empty()) origin.trigger = a.trigger;
+  if (!a.trigger_info.empty()) {
+    auto info = nlohmann::json::parse(a.trigger_info, nullptr, false);
+    if (!info.is_object()) return fail("--trigger-info must be a JSON object", kExitInvalid);
+    origin.info = engine::trigger_info_from_json(info);
   }
+  auto host = scan_plugins();
+  auto pipeline =
+      std::make_shared<const engine::LoadedPipeline>(load_checked(a.file, overrides, *host));
+  print_diagnostics(pipeline->diagnostics);
+  if (!pipeline->ok()) return kExitInvalid;
+  auto plan = engine::Plan::build(pipeline, *host);
+  if (!plan) return fail(plan.status().message(), kExitInvalid);
+  if (a.dry_run) return print_plan(plan.value(), a.json);
   auto st = open_store();
   if (!st) return kExitFailed;
   engine::Runner runner(*st, host);
@@ -322,18 +308,9 @@ int cmd_run(const RunArgs& a) {
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;
   opts.fail_fast = a.fail_fast;
-  // Set by `llmops scheduler` for the runs it starts: the trigger and its nominal fire time.
-  if (const char* t = std::getenv("LLMOPS_TRIGGER"); t && *t) opts.trigger = t;
-  if (const char* i = std::getenv("LLMOPS_TRIGGER_INFO"); i && *i) opts.trigger_info_json = i;
-  auto pipeline = std::make_shared<engine::FeedbackPipeline>();
-  pipeline->spec = spec;
-  pipeline->text = read_file(a.file);
-  pipeline->rules = std::move(rules);
-  auto id = runner.start(spec, pipeline->text, opts);
+  auto id = runner.start(*pipeline, origin);
   if (!id) return fail(id.status().message(), kExitFailed);
-  engine::RunSummary summary;
-  int rc = execute_run(*st, runner, id.value(), opts, a.json, &summary);
-  return follow_feedback(*st, runner, pipeline, pipeline_loader(host), opts, a.json, rc, summary);
+  return run_chain(*st, runner, pipeline_loader(host), pipeline, id.value(), opts, a.json);
 }
 
 int cmd_resume(const ResumeArgs& a) {
@@ -350,13 +327,25 @@ int cmd_resume(const ResumeArgs& a) {
   engine::RunOptions opts;
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;
-  return execute_run(*st, runner, a.run, opts, a.json);
+  InterruptScope interrupt;
+  opts.interrupt = interrupt.flag();
+  std::ostream& out = a.json ? std::cerr : std::cout;
+  Progress progress(out, isatty(a.json ? STDERR_FILENO : STDOUT_FILENO));
+  opts.on_event = [&](const engine::RunEvent& ev) { progress(ev); };
+  out << "run " << a.run << " started (store " << st->home().string() << ")\n";
+  // The plan comes from the run's recorded text alone.
+  auto summary = runner.execute(a.run, opts);
+  if (!summary) return fail(summary.status().message(), kExitFailed);
+  print_summary(summary.value(), a.json, out);
+  return summary->state == "succeeded" ? kExitOk : kExitFailed;
 }
 
 int cmd_graph(const GraphArgs& a) {
-  auto r = engine::load_pipeline_file(a.file, {}, /*require_params=*/false);
+  engine::LoadOptions lo;
+  lo.require_params = false;
+  const auto r = engine::LoadedPipeline::from_file(a.file, lo);
   print_diagnostics(r.diagnostics);
-  if (!r.ok() || !r.spec) return kExitInvalid;
+  if (!r.ok()) return kExitInvalid;
   auto dag = engine::Dag::build(*r.spec);
   if (auto c = dag.find_cycle()) return fail("the pipeline has a cycle");
   const auto& spec = *r.spec;

@@ -23,6 +23,8 @@ struct RunArgs {
   std::vector<std::string> params;
   int max_parallel = 0;
   bool no_cache = false, dry_run = false, fail_fast = false, json = false;
+  // Set by `llmops scheduler` for the runs it starts: recorded as the run's trigger and info.
+  std::string trigger, trigger_info;
 };
 struct ResumeArgs {
   int64_t run = 0;

@@ -69,13 +69,18 @@ std::string format_time(double t) {
 std::string format_duration(double s) {
   char buf[32];
   if (s < 0) return "-";
-  if (s < 1) std::snprintf(buf, sizeof buf, "%.0fms", s * 1000);
-  else if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
-  else std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  if (s < 1)
+    std::snprintf(buf, sizeof buf, "%.0fms", s * 1000);
+  else if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
   return buf;
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+void print_json(const nlohmann::json& j) {
+  std::cout << j.dump(2) << "\n";
+}
 
 int fail(const std::string& message, int code) {
   std::cerr << paint("error:", "31;1") << " " << message << "\n";

@@ -6,7 +6,8 @@
 #include <set>
 
 #include "cli/commands.hpp"
-#include "engine/exec/subprocess_executor.hpp"
+#include "engine/exec/fork_server.hpp"
+#include "engine/exec/step_worker.hpp"
 
 using namespace llmops::cli;
 
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
   run->add_flag("--dry-run", ra.dry_run, "Validate and print the plan; record nothing");
   run->add_flag("--fail-fast", ra.fail_fast, "Cancel everything on the first failure");
   run->add_flag("--json", ra.json, "Print the summary as JSON (progress goes to stderr)");
+  // Internal, for the runs the scheduler starts: the trigger (cron | watch) and its details.
+  run->add_option("--trigger", ra.trigger)->group("");
+  run->add_option("--trigger-info", ra.trigger_info)->group("");
 
   ResumeArgs rs;
   auto* resume = app.add_subcommand("resume", "Continue a failed or interrupted run");

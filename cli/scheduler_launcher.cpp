@@ -45,7 +45,9 @@ std::string file_name(const std::string& label) {
 }  // namespace
 
 Result<engine::Launched> ProcessLauncher::start(const engine::LaunchRequest& r) {
-  std::vector<std::string> args = {exe_.string(), "run", r.file.string()};
+  std::vector<std::string> args = {exe_.string(),      "run",     r.file.string(),
+                                   "--trigger",        r.trigger, "--trigger-info",
+                                   r.trigger_info_json};
   for (auto it = r.params.begin(); it != r.params.end(); ++it) {
     args.push_back("-p");
     args.push_back(it.key() + "=" + param_text(it.value()));
@@ -56,13 +58,9 @@ Result<engine::Launched> ProcessLauncher::start(const engine::LaunchRequest& r) 
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) {
     std::string s = *e;
-    if (starts_with(s, "LLMOPS_TRIGGER=") || starts_with(s, "LLMOPS_TRIGGER_INFO=") ||
-        starts_with(s, "LLMOPS_SCHEDULER_FIRE="))
-      continue;
+    if (starts_with(s, "LLMOPS_SCHEDULER_FIRE=")) continue;
     env_store.push_back(std::move(s));
   }
-  env_store.push_back("LLMOPS_TRIGGER=" + r.trigger);
-  env_store.push_back("LLMOPS_TRIGGER_INFO=" + r.trigger_info_json);
   env_store.push_back("LLMOPS_SCHEDULER_FIRE=" + r.token);
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());

@@ -1,9 +1,8 @@
 // ProcessLauncher: how `llmops scheduler` starts the runs its schedules ask for. Each run is a
-// child `llmops run FILE -p K=V ...` (the same engine as by hand) in its own process group (a
-// Ctrl-C at the terminal stops the scheduler, not its runs), with stdin from /dev/null and
-// stdout+stderr to LOG_DIR/LABEL.log, and in its environment:
-//   LLMOPS_TRIGGER          cron | watch, recorded as the run's trigger
-//   LLMOPS_TRIGGER_INFO     JSON recorded as the run's trigger info (holds "fire": TOKEN)
+// child `llmops run FILE --trigger KIND --trigger-info JSON -p K=V ...` (the same engine and
+// feedback loop as by hand; KIND is cron or watch, JSON holds "fire": TOKEN) in its own process
+// group (a Ctrl-C at the terminal stops the scheduler, not its runs), with stdin from /dev/null
+// and stdout+stderr to LOG_DIR/LABEL.log, and in its environment:
 //   LLMOPS_SCHEDULER_FIRE   TOKEN, by which a later scheduler recognises the process
 // A process started by an earlier scheduler (not a child of this one) counts as alive only while
 // /proc/PID/environ still holds its token, so a reused pid is never taken for it (where /proc

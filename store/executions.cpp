@@ -25,6 +25,7 @@ ExecutionInfo read_execution(SQLite::Statement& q, int first) {
   e.log_path = col_text(q.getColumn(i++));
   e.started_at = col_time(q.getColumn(i++));
   e.ended_at = col_time(q.getColumn(i++));
+  e.external_id = col_text(q.getColumn(i++));
   return e;
 }
 
@@ -191,25 +192,46 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
   });
 }
 
-Result<int> Store::fail_interrupted(int64_t run_id) {
+Status Store::set_execution_external_id(int64_t execution_id, const std::string& external_id) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("set_execution_external_id", [&]() -> Status {
+    detail::WriteTx tx(impl_->db, impl_->batch);
+    detail::Cached q(impl_->db, "UPDATE executions SET external_id = ? WHERE id = ?");
+    q.bind(1, external_id);
+    q.bind(2, execution_id);
+    if (q.exec() != 1) return Status::not_found("no execution " + std::to_string(execution_id));
+    tx.commit();
+    return Status::ok();
+  });
+}
+
+Result<int> Store::fail_interrupted(int64_t run_id, const std::vector<int64_t>& keep) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("fail_interrupted", [&]() -> Result<int> {
     SQLite::Database& db = impl_->db;
     detail::WriteTx tx(db, impl_->batch);
+    std::string keep_json = "[";
+    for (size_t i = 0; i < keep.size(); ++i) keep_json += (i ? "," : "") + std::to_string(keep[i]);
+    keep_json += "]";
     // Steps left running (with or without an execution row yet) go back to pending, so a resume
     // runs them again.
-    detail::Cached steps(db,
-                         "UPDATE run_steps SET state = 'pending', ended_at = NULL "
-                         "WHERE run_id = ?1 AND (state = 'running' OR step IN (SELECT step FROM "
-                         "executions WHERE run_id = ?1 AND state = 'running'))");
+    detail::Cached steps(
+        db,
+        "UPDATE run_steps SET state = 'pending', ended_at = NULL "
+        "WHERE run_id = ?1 AND (state = 'running' OR step IN (SELECT step FROM "
+        "executions WHERE run_id = ?1 AND state = 'running')) AND step NOT IN "
+        "(SELECT step FROM executions WHERE id IN (SELECT value FROM json_each(?2)))");
     steps.bind(1, run_id);
+    steps.bind(2, keep_json);
     steps.exec();
     detail::Cached ex(db,
                       "UPDATE executions SET state = 'failed', "
                       "error = 'interrupted (engine stopped)', ended_at = ? "
-                      "WHERE run_id = ? AND state = 'running'");
+                      "WHERE run_id = ? AND state = 'running' "
+                      "AND id NOT IN (SELECT value FROM json_each(?))");
     ex.bind(1, base::unix_now());
     ex.bind(2, run_id);
+    ex.bind(3, keep_json);
     const int count = ex.exec();
     tx.commit();
     return count;

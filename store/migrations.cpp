@@ -229,6 +229,12 @@ CREATE INDEX executions_run ON executions(run_id, step);
 CREATE INDEX executions_key ON executions(cache_key) WHERE cache_key <> '';
 )sql";
 
+// Version 5: where an attempt runs outside the engine (a pid, a Slurm job id), so that a
+// restarted engine can find it again instead of running it a second time.
+constexpr const char* kV5 = R"sql(
+ALTER TABLE executions ADD COLUMN external_id TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr const char* kSchemaVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -239,7 +245,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 }  // namespace
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4};
+  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4, kV5};
   return kMigrations;
 }
 

@@ -63,6 +63,7 @@ struct ExecutionInfo {
   std::string plugin_id, plugin_version, plugin_digest, cache_key;
   std::string error, log_path;
   double started_at = 0, ended_at = 0;
+  std::string external_id;  // where the attempt runs outside the engine ("" when in it)
 };
 
 struct Artifact {
@@ -210,8 +211,11 @@ class Store {
                                   const std::string& log_path);
   // Execution state, artifacts, input/output events, metrics and the step state in one transaction.
   Status finish_execution(int64_t execution_id, const ExecutionResult& result);
-  // Marks executions left `running` by a killed engine as failed ("interrupted"); returns how many.
-  Result<int> fail_interrupted(int64_t run_id);
+  // The attempt's id outside the engine (a pid, a Slurm job id), for reattaching to it.
+  Status set_execution_external_id(int64_t execution_id, const std::string& external_id);
+  // Marks executions left `running` by a killed engine as failed ("interrupted"), except those in
+  // `keep` (reattached); returns how many.
+  Result<int> fail_interrupted(int64_t run_id, const std::vector<int64_t>& keep = {});
   Result<std::vector<ExecutionInfo>> list_executions(int64_t run_id);
   Result<std::vector<Event>> execution_events(int64_t execution_id, bool outputs);
   Result<std::vector<Metric>> execution_metrics(int64_t execution_id);

@@ -1,14 +1,21 @@
-// Executor: runs one attempt of one step and reports what it produced.
+// Executor: where one attempt of one step runs, behind one narrow interface.
 //
-// The Runner builds a StepRequest (resolved parameters, inputs, work folder, cancellation flag)
-// and calls execute() on a pool thread; the executor returns the plugin's Status, its declared
-// outputs (folders still in the work folder; the Runner seals them), metrics and triggers.
-// `inprocess` calls the plugin in this process; `subprocess` (engine/exec/subprocess_executor.hpp)
-// runs it in a worker so that a crash fails only that step.
-// Thread safety: execute() is called concurrently for different steps.
+// The run loop (engine/run/run_loop.hpp) builds a StepRequest (resolved parameters, inputs, work
+// folder, cancellation flag) and submits it with a token; the executor starts the attempt and
+// later hands a Completion (the plugin's Status, its declared outputs, metrics and triggers) to
+// the CompletionSink, from any thread, exactly once per submitted token. submit() returns an
+// external id (a pid, a Slurm job id; "" when the attempt cannot outlive this process) that the
+// engine records with the execution, so a restarted engine can reattach() to the attempt instead
+// of running it again. Implementations: `inprocess` (engine/exec/inprocess_executor.hpp) calls
+// the plugin on a pool thread; `subprocess` (engine/exec/subprocess_executor.hpp) runs it in a
+// worker process, so that a crash fails only that step. Remote backends (Slurm, executables that
+// speak the step protocol) implement the same interface; the run loop does not change for them.
+// Thread safety: submit, cancel and abandon are called from the run loop's thread; completions
+// may arrive on any thread.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -17,8 +24,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/plugins/plugin_host.hpp"
+#include "engine/plugins/plugin_info.hpp"
 #include "llmops/plugin.hpp"
+#include "store/store.hpp"
 
 namespace llmops::engine {
 
@@ -37,7 +45,7 @@ struct MetricPoint {
 
 struct TriggerRecord {
   std::string kind, reason, payload_json;
-  std::string step;  // filled by the Runner
+  std::string step;  // filled by the run loop
 };
 
 struct StepRequest {
@@ -62,23 +70,66 @@ struct StepResult {
   std::vector<TriggerRecord> triggers;
 };
 
+// One attempt that ended: what the executor reported and, when it succeeded, its outputs sealed
+// into the blob store (the sink seals them on the thread that completes, so hashing a large
+// model never holds up the run loop).
+struct Completion {
+  uint64_t token = 0;
+  StepResult result;
+  std::filesystem::path work_dir;  // the attempt's; removed once its outputs are sealed
+  std::vector<store::Event> sealed;
+};
+
+// Receives completions. Thread-safe.
+class CompletionSink {
+ public:
+  virtual ~CompletionSink() = default;
+  virtual void complete(Completion completion) = 0;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
-  virtual StepResult execute(const StepRequest& request) = 0;
+
+  // At most `max_parallel` attempts will be in flight at once in the coming run (a sizing hint).
+  virtual void prepare(int max_parallel) {}
+  // Starts the attempt. Its Completion goes to `sink` exactly once, later (from any thread). An
+  // error means nothing was started and nothing will complete. Returns the external id.
+  virtual Result<std::string> submit(uint64_t token, std::shared_ptr<StepRequest> request,
+                                     std::shared_ptr<CompletionSink> sink) = 0;
+  // Asks a submitted attempt to stop (timeout, fail-fast, Ctrl-C); its completion still comes.
+  virtual void cancel(uint64_t token, StepRequest& request) { request.cancel->store(true); }
+  // The attempt ignored cancellation past its grace period: the run loop stops waiting for it.
+  // The executor frees what it can and must not let it block later attempts.
+  virtual void abandon(uint64_t token) {}
+  // Finds an attempt that an engine now gone submitted (by the external id it recorded) and
+  // delivers its completion to `sink` as if it had been submitted here. The default cannot:
+  // such attempts died with their engine, and the run loop records them as interrupted.
+  virtual Status reattach(uint64_t token, std::shared_ptr<StepRequest> request,
+                          const std::string& external_id, std::shared_ptr<CompletionSink> sink) {
+    return Status(StatusCode::kUnavailable, "this executor cannot reattach to " + external_id);
+  }
 };
 
-class InProcessExecutor : public Executor {
+// A local executor whose attempts block a thread while they run (in-process and subprocess):
+// submit() runs execute() on a pool of its own. An abandoned attempt keeps its thread; later
+// attempts then get threads of their own instead of queueing behind it.
+class ThreadedExecutor : public Executor, public std::enable_shared_from_this<ThreadedExecutor> {
  public:
-  explicit InProcessExecutor(std::shared_ptr<PluginHost> host) : host_(std::move(host)) {}
-  StepResult execute(const StepRequest& request) override;
+  ThreadedExecutor();
+  ~ThreadedExecutor() override;
+
+  void prepare(int max_parallel) override;
+  Result<std::string> submit(uint64_t token, std::shared_ptr<StepRequest> request,
+                             std::shared_ptr<CompletionSink> sink) override;
+  void abandon(uint64_t token) override;
+
+  // Runs one attempt on the calling thread.
+  virtual StepResult execute(const StepRequest& request) = 0;
 
  private:
-  std::shared_ptr<PluginHost> host_;
+  struct Pool;
+  std::unique_ptr<Pool> pool_;
 };
-
-// Runs `plugin` against `request` in this thread, catching everything: the shared core of the
-// in-process executor and of the `llmops exec-step` worker.
-StepResult run_plugin(Plugin& plugin, const StepRequest& request);
 
 }  // namespace llmops::engine

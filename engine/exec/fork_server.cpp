@@ -16,7 +16,7 @@
 #include <iostream>
 #include <map>
 
-#include "engine/exec/subprocess_executor.hpp"
+#include "engine/exec/step_worker.hpp"
 
 extern char** environ;
 

@@ -195,14 +195,4 @@ StepResult run_plugin(Plugin& plugin, const StepRequest& request) {
   return result;
 }
 
-StepResult InProcessExecutor::execute(const StepRequest& request) {
-  auto plugin = host_->create(request.plugin);
-  if (!plugin) {
-    StepResult r;
-    r.status = plugin.status();
-    return r;
-  }
-  return run_plugin(*plugin.value(), request);
-}
-
 }  // namespace llmops::engine

@@ -63,4 +63,8 @@ class StepContextImpl : public StepContext {
 void append_step_log(const std::filesystem::path& log_path, LogLevel level,
                      const std::string& message);
 
+// Runs `plugin` against `request` in this thread, catching everything: the shared core of the
+// in-process executor and of the `llmops exec-step` worker.
+StepResult run_plugin(Plugin& plugin, const StepRequest& request);
+
 }  // namespace llmops::engine

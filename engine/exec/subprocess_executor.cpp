@@ -16,6 +16,7 @@
 
 #include "base/time.hpp"
 #include "engine/exec/step_context.hpp"
+#include "engine/exec/step_worker.hpp"
 
 extern char** environ;
 
@@ -37,83 +38,7 @@ std::string describe_exit(int status) {
   return "worker ended abnormally";
 }
 
-LogLevel level_from(const std::string& s) {
-  if (s == "debug") return LogLevel::kDebug;
-  if (s == "warn") return LogLevel::kWarn;
-  if (s == "error") return LogLevel::kError;
-  return LogLevel::kInfo;
-}
-
-const char* level_name(LogLevel l) {
-  switch (l) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
-}
-
-std::atomic<bool> g_worker_cancel{false};
-void on_worker_term(int) {
-  g_worker_cancel.store(true);
-}
-
-void write_line(int fd, const nlohmann::json& j) {
-  std::string s = j.dump() + "\n";
-  const char* p = s.data();
-  size_t left = s.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    p += n;
-    left -= size_t(n);
-  }
-}
-
 }  // namespace
-
-nlohmann::json request_to_json(const StepRequest& r) {
-  nlohmann::json inputs = nlohmann::json::array();
-  for (const auto& in : r.inputs)
-    inputs.push_back({{"name", in.name},
-                      {"path", in.path.string()},
-                      {"digest", in.digest},
-                      {"kind", in.kind},
-                      {"metadata", in.metadata_json}});
-  return {{"run_id", r.run_id},
-          {"step", r.step},
-          {"attempt", r.attempt},
-          {"plugin", {{"id", r.plugin.id}, {"path", r.plugin.path}}},
-          {"params", r.params},
-          {"inputs", inputs},
-          {"work_dir", r.work_dir.string()},
-          {"log_path", r.log_path.string()},
-          {"memory_limit", r.memory_limit}};
-}
-
-StepRequest request_from_json(const nlohmann::json& j) {
-  StepRequest r;
-  r.run_id = j.at("run_id").get<int64_t>();
-  r.step = j.at("step").get<std::string>();
-  r.attempt = j.at("attempt").get<int>();
-  r.plugin.id = j.at("plugin").at("id").get<std::string>();
-  r.plugin.path = j.at("plugin").at("path").get<std::string>();
-  r.params = j.at("params");
-  for (const auto& in : j.at("inputs"))
-    r.inputs.push_back({in.at("name").get<std::string>(), in.at("path").get<std::string>(),
-                        in.at("digest").get<std::string>(), in.at("kind").get<std::string>(),
-                        in.at("metadata").get<std::string>()});
-  r.work_dir = j.at("work_dir").get<std::string>();
-  r.log_path = j.at("log_path").get<std::string>();
-  r.memory_limit = j.value("memory_limit", int64_t(0));
-  return r;
-}
 
 SubprocessExecutor::SubprocessExecutor(fs::path worker, double grace_s, bool fork_server)
     : worker_(std::move(worker)), grace_s_(grace_s) {
@@ -208,7 +133,7 @@ StepResult SubprocessExecutor::execute(const StepRequest& request) {
       if (type == "progress" && request.on_progress) {
         request.on_progress(j.value("done", 0.0), j.value("total", 0.0), j.value("note", ""));
       } else if (type == "log" && request.on_log) {
-        request.on_log(level_from(j.value("level", "info")), j.value("message", ""));
+        request.on_log(protocol_level(j.value("level", "info")), j.value("message", ""));
       } else if (type == "result") {
         got_result = true;
         const bool ok = j.value("ok", false);
@@ -273,74 +198,6 @@ StepResult SubprocessExecutor::execute(const StepRequest& request) {
     result.status = Status::internal(describe_exit(status));
   }
   return result;
-}
-
-int exec_step_main(const fs::path& request_file, int protocol_fd) {
-  std::ifstream in(request_file);
-  auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded()) {
-    write_line(protocol_fd, {{"type", "result"}, {"ok", false}, {"error", "bad request file"}});
-    return 2;
-  }
-  StepRequest req;
-  try {
-    req = request_from_json(j);
-  } catch (const std::exception& e) {
-    write_line(protocol_fd, {{"type", "result"}, {"ok", false}, {"error", e.what()}});
-    return 2;
-  }
-  if (req.memory_limit > 0) {
-    // Address-space limit: an allocation past it fails in the plugin instead of swapping the host.
-    struct rlimit rl {
-      rlim_t(req.memory_limit), rlim_t(req.memory_limit)
-    };
-    setrlimit(RLIMIT_AS, &rl);
-  }
-  struct sigaction sa {};
-  sa.sa_handler = on_worker_term;
-  sigaction(SIGTERM, &sa, nullptr);
-  req.cancel = std::shared_ptr<std::atomic<bool>>(&g_worker_cancel, [](std::atomic<bool>*) {});
-  req.on_progress = [protocol_fd](double d, double t, const std::string& note) {
-    write_line(protocol_fd, {{"type", "progress"}, {"done", d}, {"total", t}, {"note", note}});
-  };
-  req.on_log = [protocol_fd](LogLevel l, const std::string& m) {
-    write_line(protocol_fd, {{"type", "log"}, {"level", level_name(l)}, {"message", m}});
-  };
-  PluginHost host;
-  auto info = host.load(req.plugin.path);
-  if (!info) {
-    write_line(protocol_fd,
-               {{"type", "result"}, {"ok", false}, {"error", info.status().message()}});
-    return 1;
-  }
-  auto plugin = host.create(info.value());
-  if (!plugin) {
-    write_line(protocol_fd,
-               {{"type", "result"}, {"ok", false}, {"error", plugin.status().message()}});
-    return 1;
-  }
-  req.plugin = info.value();
-  StepResult r = run_plugin(*plugin.value(), req);
-  nlohmann::json out = {{"type", "result"},
-                        {"ok", r.status.is_ok()},
-                        {"error", r.status.message()},
-                        {"outputs", nlohmann::json::array()},
-                        {"metrics", nlohmann::json::array()},
-                        {"triggers", nlohmann::json::array()}};
-  for (const auto& o : r.outputs)
-    out["outputs"].push_back({{"name", o.name},
-                              {"kind", o.kind},
-                              {"path", o.path.string()},
-                              {"metadata", o.metadata_json}});
-  for (const auto& m : r.metrics)
-    out["metrics"].push_back(
-        {{"name", m.name}, {"value", m.value}, {"step", m.step}, {"time", m.time}});
-  for (const auto& t : r.triggers)
-    out["triggers"].push_back(
-        {{"kind", t.kind}, {"reason", t.reason}, {"payload", t.payload_json}});
-  write_line(protocol_fd, out);
-  plugin.value().reset();
-  return r.status.is_ok() ? 0 : 1;
 }
 
 }  // namespace llmops::engine

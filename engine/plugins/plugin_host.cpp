@@ -228,7 +228,7 @@ Result<std::shared_ptr<Plugin>> PluginHost::create(const PluginInfo& info) {
   }
 }
 
-std::string PluginHost::digest(const PluginInfo& info) {
+std::string PluginHost::library_digest(const PluginInfo& info) {
   if (info.path.empty()) return "builtin";
   std::lock_guard lock(mu_);
   auto it = digests_.find(info.path);

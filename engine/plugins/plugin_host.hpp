@@ -50,7 +50,7 @@ class PluginHost : public PluginCatalog {
   // A new plugin object. The library is loaded once per host and unloaded with the last object.
   Result<std::shared_ptr<Plugin>> create(const PluginInfo& info);
   // sha256 of the library file (cached), "builtin" for built-ins.
-  std::string digest(const PluginInfo& info);
+  std::string library_digest(const PluginInfo& info) override;
 
   // Reads one library's descriptor (loads the library). Used by scan and by tests.
   static Result<PluginInfo> read_descriptor(const std::filesystem::path& library);

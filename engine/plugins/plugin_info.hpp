@@ -40,6 +40,10 @@ class PluginCatalog {
   // nullptr when unknown. `constraint` is a semver range such as "^1.2" or "" (any).
   virtual const PluginInfo* find(const std::string& id, const std::string& constraint) const = 0;
   virtual std::vector<std::string> ids() const = 0;
+  // What cache keys name the plugin's code by: the sha256 of its library ("builtin" without one).
+  virtual std::string library_digest(const PluginInfo& info) {
+    return info.path.empty() ? "builtin" : info.digest;
+  }
 };
 
 // True when `version` satisfies `constraint` ("", "1.2.3", "^1.2", "~1.2", ">=1.0").

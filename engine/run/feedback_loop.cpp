@@ -1,31 +1,13 @@
 #include "engine/run/feedback_loop.hpp"
 
-#include <chrono>
 #include <set>
 
-#include "engine/plan/dag.hpp"
-#include "engine/run/run_scope.hpp"
+#include "base/time.hpp"
 #include "engine/spec/template.hpp"
 
 namespace llmops::engine {
 
 namespace {
-
-double unix_now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
-nlohmann::json artifact_to_json(const store::Event& e) {
-  const auto& a = e.artifact;
-  return {{"role", e.role},
-          {"digest", a.digest},
-          {"kind", a.kind},
-          {"name", a.name},
-          {"uri", a.uri},
-          {"size", a.size},
-          {"metadata", a.metadata_json}};
-}
 
 // The latest good execution of every step of a run, with its events and metrics.
 struct StepRecord {
@@ -66,18 +48,38 @@ Result<std::optional<store::RunInfo>> latest_success(store::Store& st, const std
   return std::optional<store::RunInfo>{};
 }
 
+// The outputs a rule's `with:` names, resolved in the triggering run, renamed to the inputs.
+Result<std::vector<store::Event>> extra_inputs(const FeedbackRule& rule, int64_t run_id,
+                                               const std::map<std::string, StepRecord>& steps) {
+  std::vector<store::Event> out;
+  for (const auto& [name, v] : rule.with.items()) {
+    auto spans = find_templates(v.get<std::string>());
+    auto refs = expression_refs(spans->front().expr);
+    const auto& ref = refs->front();
+    auto it = steps.find(ref[1]);
+    const store::Event* found = nullptr;
+    if (it != steps.end())
+      for (const auto& ev : it->second.outputs)
+        if (ev.role == ref[3]) found = &ev;
+    if (!found)
+      return Status::not_found("feedback: run " + std::to_string(run_id) + " has no " +
+                               join_ref(ref) + " to pass as " + name);
+    store::Event e = *found;
+    e.role = name;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 }  // namespace
 
-Result<std::optional<Reentry>> plan_reentry(store::Store& st, Runner& runner,
-                                            const PipelineSpec& spec, const std::string& spec_text,
-                                            const std::vector<FeedbackRule>& rules,
-                                            const RunSummary& finished, std::string* note,
-                                            const PipelineLoader& load) {
-  auto run = st.get_run(finished.run_id);
+Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(
+    std::shared_ptr<const LoadedPipeline> pipeline, const RunSummary& finished, std::string* note) {
+  auto run = store_.get_run(finished.run_id);
   if (!run) return run.status();
   for (const auto& t : finished.triggers) {
     const FeedbackRule* rule = nullptr;
-    for (const auto& r : rules)
+    for (const auto& r : pipeline->feedback)
       if (r.on == t.kind) rule = &r;
     if (!rule) {
       if (note)
@@ -90,91 +92,71 @@ Result<std::optional<Reentry>> plan_reentry(store::Store& st, Runner& runner,
                 std::to_string(rule->max_cycles) + ") is reached: the loop stops here";
       return std::optional<Reentry>{};
     }
-    const double since = unix_now() - run->started_at;
-    if (since < rule->cooldown_s) {
+    if (base::unix_now() - run->started_at < rule->cooldown_s) {
       if (note)
         *note = "trigger '" + t.kind + "' raised within the cooldown (" +
                 std::to_string(int(rule->cooldown_s)) + "s): not re-entering";
       return std::optional<Reentry>{};
     }
-    auto steps = finished_steps(st, finished.run_id);
+    auto steps = finished_steps(store_, finished.run_id);
     if (!steps) return steps.status();
-    // Extra inputs of the re-entered step, resolved in the triggering run.
-    nlohmann::json extra = nlohmann::json::array();
-    for (const auto& [name, v] : rule->with.items()) {
-      auto spans = find_templates(v.get<std::string>());
-      auto refs = expression_refs(spans->front().expr);
-      const auto& ref = refs->front();
-      auto it = steps->find(ref[1]);
-      const store::Event* found = nullptr;
-      if (it != steps->end())
-        for (const auto& ev : it->second.outputs)
-          if (ev.role == ref[3]) found = &ev;
-      if (!found)
-        return Status::not_found("feedback: run " + std::to_string(finished.run_id) + " has no " +
-                                 join_ref(ref) + " to pass as " + name);
-      store::Event e = *found;
-      e.role = name;
-      extra.push_back(artifact_to_json(e));
-    }
+    auto extra = extra_inputs(*rule, finished.run_id, steps.value());
+    if (!extra) return extra.status();
 
     // The pipeline the new run belongs to, and the run its upstream steps come from.
     Reentry out;
-    const PipelineSpec* target = &spec;
-    const std::string* target_text = &spec_text;
-    std::map<std::string, StepRecord> upstream;
+    out.pipeline = pipeline;
+    RunOrigin origin;
+    origin.trigger = "feedback";
+    origin.parent_run = finished.run_id;
+    origin.cycle = run->cycle + 1;
+    origin.info.kind = t.kind;
+    origin.info.reason = t.reason;
+    origin.info.payload = nlohmann::json::parse(t.payload_json, nullptr, false);
+    origin.info.step = t.step;
+    origin.info.reenter = rule->reenter;
+    origin.info.extra_inputs[rule->reenter] = std::move(extra.value());
+    std::map<std::string, StepRecord> upstream = steps.value();
     std::optional<int64_t> upstream_run = finished.run_id;
     if (!rule->pipeline.empty()) {
-      if (!load) return Status::internal("feedback: no loader for pipeline " + rule->pipeline);
-      auto other = load(rule->pipeline_path);
+      if (!load_) return Status::internal("feedback: no loader for pipeline " + rule->pipeline);
+      auto other = load_(rule->pipeline_path);
       if (!other) return Status(other.status().code(), "feedback: " + other.status().message());
-      out.other = other.value();
-      target = &out.other->spec;
-      target_text = &out.other->text;
-      if (!target->find_step(rule->reenter))
-        return Status::invalid("feedback: pipeline " + target->name + " has no step " +
+      out.pipeline = other.value();
+      out.other_pipeline = true;
+      const PipelineSpec& target = *out.pipeline->spec;
+      if (!target.find_step(rule->reenter))
+        return Status::invalid("feedback: pipeline " + target.name + " has no step " +
                                rule->reenter);
-      auto last = latest_success(st, target->name);
+      auto last = latest_success(store_, target.name);
       if (!last) return last.status();
+      upstream.clear();
       upstream_run.reset();
       if (last.value()) {
         upstream_run = last.value()->id;
         // The same parameters as the run the upstream steps come from.
-        auto params = nlohmann::json::parse(last.value()->params_json, nullptr, false);
-        if (params.is_object())
-          for (const auto& [k, v] : params.items())
-            if (out.other->spec.param_values.contains(k)) out.other->spec.param_values[k] = v;
-        auto recs = finished_steps(st, *upstream_run);
+        nlohmann::json params = target.param_values;
+        auto recorded = nlohmann::json::parse(last.value()->params_json, nullptr, false);
+        if (recorded.is_object())
+          for (const auto& [k, v] : recorded.items())
+            if (params.contains(k)) params[k] = v;
+        origin.params = params;
+        auto recs = finished_steps(store_, *upstream_run);
         if (!recs) return recs.status();
         upstream = std::move(recs.value());
       }
-    } else {
-      upstream = steps.value();
+      origin.info.pipeline = target.name;
+      origin.info.triggered_by = pipeline->spec->name;
+      origin.info.upstream_run = upstream_run;
     }
-
-    RunOptions opts;
-    opts.trigger = "feedback";
-    opts.parent_run = finished.run_id;
-    opts.cycle = run->cycle + 1;
-    nlohmann::json info = {{"kind", t.kind},
-                           {"reason", t.reason},
-                           {"payload", nlohmann::json::parse(t.payload_json, nullptr, false)},
-                           {"step", t.step},
-                           {"reenter", rule->reenter},
-                           {"extra_inputs", {{rule->reenter, extra}}}};
-    if (!rule->pipeline.empty()) {
-      info["pipeline"] = target->name;
-      info["triggered_by"] = spec.name;
-      info["upstream_run"] = upstream_run ? nlohmann::json(*upstream_run) : nlohmann::json();
-    }
-    opts.trigger_info_json = info.dump();
-    auto id = runner.start(*target, *target_text, opts);
+    const PipelineSpec& target = *out.pipeline->spec;
+    auto id = runner_.start(*out.pipeline, origin);
     if (!id) return id.status();
     // Everything but the re-entered step and its downstream is taken from the upstream run.
-    const Dag dag = Dag::build(*target);
-    std::set<std::string> redo{rule->reenter};
-    for (int d : dag.descendants(dag.index(rule->reenter))) redo.insert(dag.names()[d]);
-    for (const auto& s : target->steps) {
+    auto plan = runner_.plan(out.pipeline);
+    if (!plan) return plan.status();
+    const std::set<std::string> redo = plan->rerun_from(rule->reenter);
+    for (const auto& s : target.steps) {
       if (redo.count(s.name)) continue;
       auto it = upstream.find(s.name);
       if (it == upstream.end()) continue;  // did not succeed there: it runs again
@@ -184,19 +166,52 @@ Result<std::optional<Reentry>> plan_reentry(store::Store& st, Runner& runner,
       er.inputs = rec.inputs;
       er.outputs = rec.outputs;
       er.metrics = rec.metrics;
-      auto c = st.record_cached(id.value(), s.name, rec.exec.plugin_id, rec.exec.plugin_version,
-                                rec.exec.plugin_digest, "", er);
+      auto c = store_.record_cached(id.value(), s.name, rec.exec.plugin_id, rec.exec.plugin_version,
+                                    rec.exec.plugin_digest, "", er);
       if (!c) return c.status();
     }
     out.run_id = id.value();
     out.why = t.kind + " raised by " + t.step + ": " + t.reason;
-    if (out.other)
-      out.why += "; re-entering pipeline " + target->name + " at " + rule->reenter +
+    if (out.other_pipeline)
+      out.why += "; re-entering pipeline " + target.name + " at " + rule->reenter +
                  (upstream_run ? " (upstream steps from run " + std::to_string(*upstream_run) + ")"
                                : " (no successful run yet: every step runs)");
     return std::optional<Reentry>{std::move(out)};
   }
   return std::optional<Reentry>{};
+}
+
+Result<std::vector<ChainLink>> FeedbackLoop::run(std::shared_ptr<const LoadedPipeline> pipeline,
+                                                 int64_t first_run, const RunOptions& options,
+                                                 const FeedbackObserver& observer) {
+  std::vector<ChainLink> chain;
+  int64_t run_id = first_run;
+  std::string why;
+  for (;;) {
+    if (observer.run_started) observer.run_started(run_id);
+    auto summary = runner_.execute(run_id, options, pipeline);
+    if (!summary) return summary.status();
+    if (observer.run_finished) observer.run_finished(summary.value());
+    chain.push_back({run_id, summary->state, pipeline, why});
+    if (summary->state != "succeeded" || pipeline->feedback.empty()) break;
+    std::string note;
+    auto next = plan_reentry(pipeline, summary.value(), &note);
+    if (!next) return next.status();
+    if (!next.value()) {
+      if (observer.stopped) {
+        if (!note.empty())
+          observer.stopped(note);
+        else if (chain.size() > 1)
+          observer.stopped("no trigger raised: the loop is done");
+      }
+      break;
+    }
+    if (observer.reentering) observer.reentering(*next.value());
+    run_id = next.value()->run_id;
+    why = next.value()->why;
+    pipeline = next.value()->pipeline;
+  }
+  return chain;
 }
 
 }  // namespace llmops::engine

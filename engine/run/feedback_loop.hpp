@@ -1,24 +1,16 @@
-// Feedback: the pipeline's `feedback:` block, which turns a trigger raised by a step (a monitor
-// finding drift) into a new run that re-enters a pipeline at a named step.
+// FeedbackLoop: the heart of the lifecycle. A run finishes; when a step of it (a monitor finding
+// drift) raised a trigger that a `feedback:` rule of its pipeline matches, a new run re-enters a
+// pipeline at the rule's step, and so on until no rule matches, a rule's max_cycles is reached,
+// or a run fails. Shared by `llmops run` and the scheduler's runs; the CLI only prints.
 //
-//   feedback:
-//     - on: drift                 # trigger kind raised through StepContext::trigger
-//       reenter: curate           # the step to run again, with everything downstream of it
-//       with:                     # extra inputs of the re-entered step, from the triggering run
-//         extra_data: ${{ steps.monitor.outputs.production }}
-//       max_cycles: 2             # re-entries in one chain at most (default 1)
-//       cooldown: 0s              # least time since the triggering run started
-//
-// `reenter: {pipeline: task-assistant.yaml, step: curate}` re-enters another pipeline (the path
-// is relative to this pipeline's file): a monitoring pipeline that runs on its own re-enters the
-// training pipeline. The new run is a run of that pipeline, with the parameters of its latest
-// successful run (its defaults when it never succeeded).
-//
-// The new run records trigger `feedback`, its parent run (the triggering run), its cycle (the
-// parent's plus one) and the trigger (kind, reason, payload, step) in its trigger info; steps that
-// are not the re-entered step or downstream of it are taken from a finished run (recorded as
-// `cached` executions with that run's inputs and outputs, so lineage walks through both cycles):
-// the triggering run itself, or for another pipeline its latest successful run. Not thread-safe.
+// A re-entry run records trigger `feedback`, its parent run (the triggering run), its cycle (the
+// parent's plus one) and a TriggerInfo (engine/run/trigger_info.hpp) with the trigger, the
+// re-entered step and the extra inputs the rule's `with:` passes to it from the triggering run.
+// Steps that are not the re-entered step or downstream of it are taken from a finished run
+// (recorded as `cached` executions with that run's inputs and outputs, so lineage walks through
+// both cycles): the triggering run itself, or, when the rule re-enters another pipeline
+// (`reenter: {pipeline: FILE, step: S}`), that pipeline's latest successful run, whose parameters
+// the new run also takes. Not thread-safe.
 #pragma once
 
 #include <filesystem>
@@ -28,57 +20,61 @@
 #include <string>
 #include <vector>
 
-#include "engine/plugins/plugin_host.hpp"
 #include "engine/run/runner.hpp"
-#include "engine/spec/pipeline.hpp"
+#include "engine/spec/loaded_pipeline.hpp"
 #include "store/store.hpp"
 
 namespace llmops::engine {
 
-struct FeedbackRule {
-  std::string on;
-  std::string reenter;  // the step to re-enter
-  // Another pipeline's file as written (empty: this pipeline) and resolved against this file's
-  // folder.
-  std::string pipeline;
-  std::filesystem::path pipeline_path;
-  nlohmann::json with = nlohmann::json::object();  // input name -> template
-  int max_cycles = 1;
-  double cooldown_s = 0;
-};
-
-// Parses and checks spec.feedback; problems become diagnostics at the offending value (read from
-// `text`, or from spec.file when `text` is empty; the block's position when neither parses).
-// A rule that re-enters another pipeline loads that file: a missing file, one that does not load
-// or an unknown step there are errors.
-std::vector<FeedbackRule> parse_feedback(const PipelineSpec& spec, std::vector<Diagnostic>* diags,
-                                         const std::string& text = "");
-
-// A pipeline the loop may run: its spec, the text recorded with its runs, its feedback rules.
-struct FeedbackPipeline {
-  PipelineSpec spec;
-  std::string text;
-  std::vector<FeedbackRule> rules;
-};
-// Loads and validates another pipeline's file (the CLI's check with the installed plugins).
+// Loads and validates another pipeline's file, as `llmops run` would.
 using PipelineLoader =
-    std::function<Result<std::shared_ptr<FeedbackPipeline>>(const std::filesystem::path&)>;
+    std::function<Result<std::shared_ptr<const LoadedPipeline>>(const std::filesystem::path&)>;
+
+// One run of a chain and the pipeline it ran.
+struct ChainLink {
+  int64_t run_id = 0;
+  std::string state;  // succeeded | failed | cancelled
+  std::shared_ptr<const LoadedPipeline> pipeline;
+  std::string why;  // how it was entered: "" for the first, else "drift raised by monitor: ..."
+};
 
 struct Reentry {
   int64_t run_id = 0;
-  std::string why;  // "drift raised by monitor: PSI 0.41 > 0.2"
-  // The pipeline the new run belongs to when it is not the triggering run's.
-  std::shared_ptr<FeedbackPipeline> other;
+  std::string why;                                 // "drift raised by monitor: PSI 0.41 > 0.2"
+  std::shared_ptr<const LoadedPipeline> pipeline;  // the pipeline the new run belongs to
+  bool other_pipeline = false;
 };
 
-// After `finished` (a run of `spec`): when one of its triggers matches a rule and the chain is
-// within max_cycles and the cooldown, records the re-entry run (not executed yet) and returns it.
-// `note` receives why nothing was started, when a trigger was raised but no run followed.
-// `load` is needed only by rules that re-enter another pipeline.
-Result<std::optional<Reentry>> plan_reentry(store::Store& store, Runner& runner,
-                                            const PipelineSpec& spec, const std::string& spec_text,
-                                            const std::vector<FeedbackRule>& rules,
-                                            const RunSummary& finished, std::string* note,
-                                            const PipelineLoader& load = {});
+// What the loop tells whoever watches it (the CLI prints these).
+struct FeedbackObserver {
+  std::function<void(int64_t run_id)> run_started;
+  std::function<void(const RunSummary&)> run_finished;
+  std::function<void(const Reentry&)> reentering;
+  // Why no re-entry followed a run that raised a trigger, or that the loop is done.
+  std::function<void(const std::string&)> stopped;
+};
+
+class FeedbackLoop {
+ public:
+  FeedbackLoop(store::Store& store, Runner& runner, PipelineLoader load = {})
+      : store_(store), runner_(runner), load_(std::move(load)) {}
+
+  // Executes recorded run `first_run` of `pipeline`, then follows feedback while runs succeed.
+  // The chain's runs in order; an error means the store (or a re-entered pipeline) failed.
+  Result<std::vector<ChainLink>> run(std::shared_ptr<const LoadedPipeline> pipeline,
+                                     int64_t first_run, const RunOptions& options,
+                                     const FeedbackObserver& observer = {});
+
+  // After `finished` (a run of `pipeline`): when one of its triggers matches a rule and the chain
+  // is within max_cycles and the cooldown, records the re-entry run (not executed yet) and
+  // returns it; otherwise nullopt, with `note` saying why when a trigger was raised.
+  Result<std::optional<Reentry>> plan_reentry(std::shared_ptr<const LoadedPipeline> pipeline,
+                                              const RunSummary& finished, std::string* note);
+
+ private:
+  store::Store& store_;
+  Runner& runner_;
+  PipelineLoader load_;
+};
 
 }  // namespace llmops::engine

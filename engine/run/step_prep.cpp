@@ -32,8 +32,8 @@ int canary_percent(const std::string& info_json) {
 
 }  // namespace
 
-StepPrep::StepPrep(store::Store& store, PluginHost& host, RunScope& scope, bool no_cache)
-    : store_(store), host_(host), scope_(scope), no_cache_(no_cache) {
+StepPrep::StepPrep(store::Store& store, PluginCatalog& catalog, RunScope& scope, bool no_cache)
+    : store_(store), catalog_(catalog), scope_(scope), no_cache_(no_cache) {
   // Snapshot what each deployment serves now, so every step of the run sees the same baseline
   // even when a later step of the run deploys a new version.
   auto deps = store_.list_deployments();
@@ -149,7 +149,8 @@ Result<std::vector<store::Event>> seal_outputs(store::BlobStore& blobs,
 }
 
 Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugin,
-                                   StepRequest& request, const std::vector<store::Event>* extra) {
+                                   StepRequest& request, const std::vector<store::Event>* extra,
+                                   bool lookup_cache) {
   Prepared out;
   auto params = render_json(step.with, scope_);
   if (!params) return Status::invalid("with: " + params.status().message());
@@ -214,11 +215,11 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
                                 ev.artifact.metadata_json});
       out.input_events.push_back(ev);
     }
-  out.plugin_digest = host_.digest(plugin);
+  out.plugin_digest = catalog_.library_digest(plugin);
   // Monitors observe a world that changes and deployers act on one: their results are never
   // reused, whatever the cache settings say.
   const bool uncacheable = plugin.kind == "monitor" || plugin.kind == "deployer";
-  if (!step.cache || no_cache_ || uncacheable) return out;
+  if (!step.cache || no_cache_ || uncacheable || !lookup_cache) return out;
   out.cache_key = compute_cache_key(plugin, out.plugin_digest, request.params, out.input_events);
   auto hit = store_.find_cached(out.cache_key);
   if (!hit || !hit.value()) return out;

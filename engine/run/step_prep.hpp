@@ -28,13 +28,15 @@ struct Prepared {
 
 class StepPrep {
  public:
-  StepPrep(store::Store& store, PluginHost& host, RunScope& scope, bool no_cache);
+  StepPrep(store::Store& store, PluginCatalog& catalog, RunScope& scope, bool no_cache);
 
   // Fills request.params and request.inputs. On a cache hit records the cached execution and
   // fills the scope with its outputs and metrics.
   // `extra`: inputs beyond the step's own (feedback re-entry), appended to them.
+  // `lookup_cache` false: no cache lookup (an attempt being reattached already runs).
   Result<Prepared> prepare(const StepSpec& step, const PluginInfo& plugin, StepRequest& request,
-                           const std::vector<store::Event>* extra = nullptr);
+                           const std::vector<store::Event>* extra = nullptr,
+                           bool lookup_cache = true);
 
  private:
   // What a deployment serves: its active (not canary) history entry at the snapshot.
@@ -46,7 +48,7 @@ class StepPrep {
   Result<std::optional<store::Artifact>> resolve_deployment(const std::vector<std::string>& ref);
 
   store::Store& store_;
-  PluginHost& host_;
+  PluginCatalog& catalog_;
   RunScope& scope_;
   bool no_cache_;
   std::map<std::string, ActiveDeployment> deployments_;

@@ -34,7 +34,7 @@ std::optional<StepState> step_state_from_string(const std::string& s) {
   return std::nullopt;
 }
 
-SchedulerCore::SchedulerCore(std::vector<SchedStep> steps, SchedOptions options)
+StepScheduler::StepScheduler(std::vector<SchedStep> steps, SchedOptions options)
     : steps_(std::move(steps)),
       info_(steps_.size()),
       opt_(options),
@@ -49,7 +49,7 @@ SchedulerCore::SchedulerCore(std::vector<SchedStep> steps, SchedOptions options)
   }
 }
 
-void SchedulerCore::preset(int step, StepState state) {
+void StepScheduler::preset(int step, StepState state) {
   auto& in = info_[step];
   if (in.state == state) return;
   if (in.state == StepState::kRunning) set_running(step, false);
@@ -62,25 +62,25 @@ void SchedulerCore::preset(int step, StepState state) {
   if (is_terminal(state) && !is_success(state)) on_dead(step);
 }
 
-void SchedulerCore::on_success(int step) {
+void StepScheduler::on_success(int step) {
   for (int d : down_[step])
     if (--unmet_[d] == 0 && info_[d].state == StepState::kPending) ready_.insert(d);
 }
 
-void SchedulerCore::on_dead(int step) {
+void StepScheduler::on_dead(int step) {
   const std::string why = "upstream " + steps_[step].name + " " + to_string(info_[step].state);
   for (int d : down_[step])
     if (info_[d].state == StepState::kPending) skip_queue_.emplace_back(d, why);
 }
 
-void SchedulerCore::set_running(int step, bool running) {
+void StepScheduler::set_running(int step, bool running) {
   if (running)
     running_set_.insert(step);
   else
     running_set_.erase(step);
 }
 
-double SchedulerCore::backoff(const RetryPolicy& p, int attempt) {
+double StepScheduler::backoff(const RetryPolicy& p, int attempt) {
   double d = p.initial_s * std::pow(p.factor, std::max(0, attempt - 1));
   d = std::min(d, p.max_s);
   if (p.jitter) {
@@ -92,13 +92,13 @@ double SchedulerCore::backoff(const RetryPolicy& p, int attempt) {
   return std::max(0.0, d);
 }
 
-bool SchedulerCore::oversized(int step) const {
+bool StepScheduler::oversized(int step) const {
   const auto& r = steps_[step].resources;
   return (opt_.cpu_capacity > 0 && r.cpus > opt_.cpu_capacity) || r.gpus > opt_.gpu_capacity ||
          (opt_.memory_capacity > 0 && r.memory > opt_.memory_capacity);
 }
 
-bool SchedulerCore::fits(int step) const {
+bool StepScheduler::fits(int step) const {
   if (running_ >= opt_.max_parallel) return false;
   const auto& r = steps_[step].resources;
   // A step that asks for more than the whole machine still runs, alone.
@@ -111,7 +111,7 @@ bool SchedulerCore::fits(int step) const {
   return true;
 }
 
-void SchedulerCore::take(int step, int sign) {
+void StepScheduler::take(int step, int sign) {
   const auto& r = steps_[step].resources;
   running_ += sign;
   cpus_used_ += sign * r.cpus;
@@ -120,7 +120,7 @@ void SchedulerCore::take(int step, int sign) {
   if (oversized(step)) oversized_running_ += sign;
 }
 
-std::vector<SchedAction> SchedulerCore::poll(double now) {
+std::vector<SchedAction> StepScheduler::poll(double now) {
   std::vector<SchedAction> out;
   out.swap(pending_cancels_);
   // Timeouts: cancel first, abandon after the grace period.
@@ -193,7 +193,7 @@ std::vector<SchedAction> SchedulerCore::poll(double now) {
   return out;
 }
 
-FinishResult SchedulerCore::fail_or_retry(int step, double now) {
+FinishResult StepScheduler::fail_or_retry(int step, double now) {
   auto& in = info_[step];
   const auto& rp = steps_[step].retries;
   if (!stop_all_ && in.attempt <= rp.max) {
@@ -209,7 +209,7 @@ FinishResult SchedulerCore::fail_or_retry(int step, double now) {
   return {StepState::kFailed, std::nullopt, 0};
 }
 
-FinishResult SchedulerCore::on_finished(int step, bool ok, bool cancelled, double now) {
+FinishResult StepScheduler::on_finished(int step, bool ok, bool cancelled, double now) {
   auto& in = info_[step];
   // A step abandoned after its grace period may still report in; it no longer counts.
   if (in.state != StepState::kRunning) return {in.state, std::nullopt, 0};
@@ -227,7 +227,7 @@ FinishResult SchedulerCore::on_finished(int step, bool ok, bool cancelled, doubl
   return fail_or_retry(step, now);
 }
 
-void SchedulerCore::mark_skipped(int step) {
+void StepScheduler::mark_skipped(int step) {
   auto& in = info_[step];
   if (in.state == StepState::kRunning) {
     take(step, -1);
@@ -238,7 +238,7 @@ void SchedulerCore::mark_skipped(int step) {
   on_dead(step);
 }
 
-void SchedulerCore::cancel_all(const std::string& reason) {
+void StepScheduler::cancel_all(const std::string& reason) {
   if (stop_all_) return;
   stop_all_ = true;
   stop_reason_ = reason;
@@ -253,7 +253,7 @@ void SchedulerCore::cancel_all(const std::string& reason) {
   }
 }
 
-std::optional<double> SchedulerCore::next_deadline() const {
+std::optional<double> StepScheduler::next_deadline() const {
   std::optional<double> t;
   auto consider = [&](double v) {
     if (v > 0 && (!t || v < *t)) t = v;
@@ -270,7 +270,7 @@ std::optional<double> SchedulerCore::next_deadline() const {
   return t;
 }
 
-bool SchedulerCore::finished() const {
+bool StepScheduler::finished() const {
   // Every pending step is either in ready_ or waits on a pending upstream that is, so nothing
   // running, ready or queued for skipping means everything has ended (O(1): called every loop).
   if (!running_set_.empty() || !skip_queue_.empty() || !pending_cancels_.empty()) return false;
@@ -280,10 +280,23 @@ bool SchedulerCore::finished() const {
   return true;
 }
 
-bool SchedulerCore::any_failed() const {
+bool StepScheduler::any_failed() const {
   return std::any_of(info_.begin(), info_.end(), [](const Info& i) {
     return i.state == StepState::kFailed || i.state == StepState::kCancelled;
   });
+}
+
+void StepScheduler::adopt(int step, int attempt, double now) {
+  auto& in = info_[step];
+  if (in.state != StepState::kPending) return;
+  ready_.erase(step);
+  in.state = StepState::kRunning;
+  in.attempt = attempt;
+  in.cancel_sent = false;
+  in.abandon_at = 0;
+  in.deadline = steps_[step].timeout_s > 0 ? now + steps_[step].timeout_s : 0;
+  take(step, +1);
+  set_running(step, true);
 }
 
 }  // namespace llmops::engine

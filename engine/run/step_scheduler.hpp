@@ -1,6 +1,7 @@
-// SchedulerCore: the decision logic of a run, with no threads, clock or I/O inside.
+// StepScheduler: which step of a run to start, cancel, abandon or skip next; no threads, clock or
+// I/O inside (the cron and watch scheduler is engine/triggers/, a different thing).
 //
-// The Runner (engine/run/runner.hpp) feeds it the current time and step outcomes and carries out
+// The RunLoop (engine/run/run_loop.hpp) feeds it the current time and step outcomes and carries out
 // the actions it returns: start a step, cancel one (timeout or fail-fast), abandon one that ignored
 // cancellation past its grace period, skip one whose upstream did not succeed. Keeping the core
 // pure lets tests drive parallel limits, retries with back-off, timeouts and skip propagation with
@@ -60,9 +61,9 @@ struct FinishResult {
   double retry_delay = 0;
 };
 
-class SchedulerCore {
+class StepScheduler {
  public:
-  SchedulerCore(std::vector<SchedStep> steps, SchedOptions options);
+  StepScheduler(std::vector<SchedStep> steps, SchedOptions options);
 
   // For resume: a step already done in an earlier attempt of the run.
   void preset(int step, StepState state);
@@ -77,6 +78,9 @@ class SchedulerCore {
   void mark_skipped(int step);
   // Cancel everything (Ctrl-C): running steps get kCancel from the next poll; pending ones end.
   void cancel_all(const std::string& reason);
+  // For resume: an attempt an earlier engine started is still running (reattached); its timeout
+  // counts from `now`.
+  void adopt(int step, int attempt, double now);
 
   std::optional<double> next_deadline() const;
   bool finished() const;

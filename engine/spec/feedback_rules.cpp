@@ -1,48 +1,16 @@
 // parse_feedback: the `feedback:` block's rules, checked, with errors at the offending value.
-#include <fstream>
-#include <sstream>
-
-#include "engine/run/feedback_loop.hpp"
-#include "engine/spec/loader_impl.hpp"
+#include "engine/spec/feedback_rules.hpp"
+#include "engine/spec/loader.hpp"
 #include "engine/spec/template.hpp"
 
 namespace fs = std::filesystem;
 
 namespace llmops::engine {
 
-namespace {
-
-// Positions of the nodes under `feedback:` by JSON pointer ("/0/reenter/step"). The spec keeps
-// only the block's own position, so the text is read again (a cheap second parse).
-std::map<std::string, SourcePos> feedback_positions(const PipelineSpec& spec, std::string text) {
-  std::map<std::string, SourcePos> pos;
-  if (text.empty()) {
-    std::ifstream in(spec.file, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
-  try {
-    YAML::Node top = YAML::Load(text);
-    if (!top.IsMap() || !top["feedback"]) return pos;
-    YAML::Node block = top["feedback"];
-    // A single rule (a map) is addressed as rule 1, like a list of one.
-    const std::string base = block.IsSequence() ? "" : "/0";
-    std::map<std::string, SourcePos> values;
-    detail::yaml_to_json(block, base, &values, nullptr);
-    pos = std::move(values);
-  } catch (const YAML::Exception&) {
-  }
-  return pos;
-}
-
-}  // namespace
-
-std::vector<FeedbackRule> parse_feedback(const PipelineSpec& spec, std::vector<Diagnostic>* diags,
-                                         const std::string& text) {
+std::vector<FeedbackRule> parse_feedback(const PipelineSpec& spec, std::vector<Diagnostic>* diags) {
   std::vector<FeedbackRule> rules;
   if (spec.feedback.is_null()) return rules;
-  const auto positions = feedback_positions(spec, text);
+  const auto& positions = spec.feedback_value_pos;
   auto at = [&](const std::string& ptr) {
     // The closest enclosing node that has a position.
     for (std::string p = ptr;; p = p.substr(0, p.rfind('/'))) {

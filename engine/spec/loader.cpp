@@ -153,8 +153,15 @@ LoadResult Loader::load(const std::string& text) {
     if (!top.count(key)) continue;
     const Entry& e = top[key];
     check_nested_duplicates(e.value, std::string("'") + key + "'");
-    (std::string(key) == "feedback" ? spec_.feedback : spec_.schedule) = yaml_to_json(e.value);
-    (std::string(key) == "feedback" ? spec_.feedback_pos : spec_.schedule_pos) = e.key_pos;
+    if (std::string(key) == "feedback") {
+      // A single rule (a map) is addressed as rule 1, like a list of one.
+      const std::string base = e.value.IsSequence() ? "" : "/0";
+      spec_.feedback = yaml_to_json(e.value, base, &spec_.feedback_value_pos);
+      spec_.feedback_pos = e.key_pos;
+    } else {
+      spec_.schedule = yaml_to_json(e.value);
+      spec_.schedule_pos = e.key_pos;
+    }
   }
   if (top.count("schedule")) load_schedule(top["schedule"]);
   result.spec = std::move(spec_);

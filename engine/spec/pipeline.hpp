@@ -116,8 +116,10 @@ struct PipelineSpec {
   std::vector<ParamSpec> params;
   nlohmann::json param_values = nlohmann::json::object();  // defaults + `-p` overrides, typed
   Defaults defaults;
-  std::vector<StepSpec> steps;          // in file order
-  nlohmann::json feedback;              // reserved: later issues give it meaning (null when absent)
+  std::vector<StepSpec> steps;  // in file order
+  nlohmann::json feedback;      // the `feedback:` block as written (null when absent)
+  // Positions inside `feedback:` by JSON pointer ("/0/reenter/step"; a single rule is rule 0).
+  std::map<std::string, SourcePos> feedback_value_pos;
   nlohmann::json schedule;              // the `schedule:` block as written (null when absent)
   std::vector<ScheduleSpec> schedules;  // typed, in file order (engine/spec/schedule.hpp)
   SourcePos feedback_pos, schedule_pos;

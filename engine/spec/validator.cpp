@@ -375,28 +375,4 @@ std::vector<Diagnostic> validate_pipeline(const PipelineSpec& spec, const Plugin
   return diags;
 }
 
-LoadResult check_pipeline_file(const std::filesystem::path& file,
-                               const std::map<std::string, std::string>& overrides,
-                               const PluginCatalog& catalog) {
-  LoadResult result = load_pipeline_file(file, overrides);
-  if (result.spec) {
-    auto more = validate_pipeline(*result.spec, catalog);
-    result.diagnostics.insert(result.diagnostics.end(), more.begin(), more.end());
-    sort_diagnostics(result.diagnostics);
-  }
-  return result;
-}
-
-LoadResult check_pipeline_text(const std::string& text, const std::string& file,
-                               const std::map<std::string, std::string>& overrides,
-                               const PluginCatalog& catalog) {
-  LoadResult result = load_pipeline_text(text, file, overrides);
-  if (result.spec) {
-    auto more = validate_pipeline(*result.spec, catalog);
-    result.diagnostics.insert(result.diagnostics.end(), more.begin(), more.end());
-    sort_diagnostics(result.diagnostics);
-  }
-  return result;
-}
-
 }  // namespace llmops::engine

@@ -34,13 +34,4 @@ std::vector<Diagnostic> check_deployments_ref(const PipelineSpec& spec, const St
                                               const std::vector<std::string>& ref,
                                               const PluginInfo* plugin);
 
-// load + validate; all diagnostics together, sorted by position.
-LoadResult check_pipeline_file(const std::filesystem::path& file,
-                               const std::map<std::string, std::string>& overrides,
-                               const PluginCatalog& catalog);
-// The same for text already in memory (`file` names it in messages).
-LoadResult check_pipeline_text(const std::string& text, const std::string& file,
-                               const std::map<std::string, std::string>& overrides,
-                               const PluginCatalog& catalog);
-
 }  // namespace llmops::engine

@@ -1,4 +1,4 @@
-// SchedulerCore with a fake clock: no threads, no sleeps.
+// StepScheduler with a fake clock: no threads, no sleeps.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -33,7 +33,7 @@ int count(const std::vector<SchedAction>& acts, SchedAction::Type t) {
 
 TEST_CASE("diamond runs in dependency order") {
   // a -> b, a -> c, b,c -> d
-  SchedulerCore core({step("a"), step("b", {0}), step("c", {0}), step("d", {1, 2})},
+  StepScheduler core({step("a"), step("b", {0}), step("c", {0}), step("d", {1, 2})},
                      {.max_parallel = 4});
   CHECK(started(core.poll(0)) == std::vector<int>{0});
   CHECK(started(core.poll(0)).empty());  // b, c wait for a
@@ -51,7 +51,7 @@ TEST_CASE("diamond runs in dependency order") {
 TEST_CASE("max_parallel bounds the running steps") {
   std::vector<SchedStep> steps;
   for (int i = 0; i < 10; ++i) steps.push_back(step("s" + std::to_string(i)));
-  SchedulerCore core(steps, {.max_parallel = 3});
+  StepScheduler core(steps, {.max_parallel = 3});
   CHECK(started(core.poll(0)).size() == 3);
   CHECK(core.running_count() == 3);
   core.on_finished(0, true, false, 1);
@@ -68,13 +68,13 @@ TEST_CASE("max_parallel bounds the running steps") {
 TEST_CASE("declared cpus limit concurrency") {
   auto a = step("a"), b = step("b"), c = step("c");
   a.resources.cpus = b.resources.cpus = c.resources.cpus = 1;
-  SchedulerCore core({a, b, c}, {.max_parallel = 8, .cpu_capacity = 2});
+  StepScheduler core({a, b, c}, {.max_parallel = 8, .cpu_capacity = 2});
   CHECK(started(core.poll(0)).size() == 2);
 }
 
 TEST_CASE("a failure skips downstream; independent branches go on") {
   // a -> b -> c ; x independent
-  SchedulerCore core({step("a"), step("b", {0}), step("c", {1}), step("x")}, {.max_parallel = 4});
+  StepScheduler core({step("a"), step("b", {0}), step("c", {1}), step("x")}, {.max_parallel = 4});
   CHECK(started(core.poll(0)) == std::vector<int>{0, 3});
   auto fr = core.on_finished(0, false, false, 1);
   CHECK(fr.state == StepState::kFailed);
@@ -91,7 +91,7 @@ TEST_CASE("a failure skips downstream; independent branches go on") {
 }
 
 TEST_CASE("fail-fast cancels running steps and everything pending") {
-  SchedulerCore core({step("a"), step("b"), step("c", {0})},
+  StepScheduler core({step("a"), step("b"), step("c", {0})},
                      {.max_parallel = 2, .fail_fast = true, .grace_s = 5});
   core.poll(0);
   core.on_finished(0, false, false, 1);
@@ -106,7 +106,7 @@ TEST_CASE("fail-fast cancels running steps and everything pending") {
 TEST_CASE("retries back off exponentially up to the cap") {
   auto s = step("flaky");
   s.retries = {.max = 3, .initial_s = 1, .factor = 2, .max_s = 3, .jitter = false};
-  SchedulerCore core({s}, {.max_parallel = 1});
+  StepScheduler core({s}, {.max_parallel = 1});
   CHECK(started(core.poll(0)) == std::vector<int>{0});
   auto f1 = core.on_finished(0, false, false, 10);
   REQUIRE(f1.retry_at);
@@ -130,7 +130,7 @@ TEST_CASE("retries back off exponentially up to the cap") {
 TEST_CASE("jittered back-off stays between half and the full delay") {
   auto s = step("flaky");
   s.retries = {.max = 50, .initial_s = 8, .factor = 1, .max_s = 8, .jitter = true};
-  SchedulerCore core({s}, {.max_parallel = 1, .seed = 42});
+  StepScheduler core({s}, {.max_parallel = 1, .seed = 42});
   double t = 0;
   bool varied = false;
   double first = -1;
@@ -151,7 +151,7 @@ TEST_CASE("a timeout cancels, then abandons after the grace period, then retries
   auto s = step("slow");
   s.timeout_s = 30;
   s.retries = {.max = 1, .initial_s = 1, .factor = 2, .max_s = 10, .jitter = false};
-  SchedulerCore core({s}, {.max_parallel = 1, .grace_s = 5});
+  StepScheduler core({s}, {.max_parallel = 1, .grace_s = 5});
   core.poll(0);
   CHECK(core.next_deadline() == Approx(30));
   CHECK(count(core.poll(29), SchedAction::kCancel) == 0);
@@ -172,7 +172,7 @@ TEST_CASE("a timeout cancels, then abandons after the grace period, then retries
 TEST_CASE("a step that stops when cancelled by its timeout fails without waiting for grace") {
   auto s = step("slow");
   s.timeout_s = 2;
-  SchedulerCore core({s, step("after", {0})}, {.max_parallel = 1, .grace_s = 5});
+  StepScheduler core({s, step("after", {0})}, {.max_parallel = 1, .grace_s = 5});
   core.poll(0);
   CHECK(count(core.poll(2), SchedAction::kCancel) == 1);
   auto fr = core.on_finished(0, false, true, 2.1);
@@ -183,7 +183,7 @@ TEST_CASE("a step that stops when cancelled by its timeout fails without waiting
 }
 
 TEST_CASE("when-false skips propagate; resume presets finished steps") {
-  SchedulerCore core({step("a"), step("b", {0}), step("c", {1})}, {.max_parallel = 2});
+  StepScheduler core({step("a"), step("b", {0}), step("c", {1})}, {.max_parallel = 2});
   core.preset(0, StepState::kSucceeded);
   CHECK(started(core.poll(0)) == std::vector<int>{1});
   core.mark_skipped(1);
@@ -196,7 +196,7 @@ TEST_CASE("when-false skips propagate; resume presets finished steps") {
 TEST_CASE("a step larger than the machine still runs, alone") {
   auto big = step("big");
   big.resources.memory = int64_t(1) << 50;
-  SchedulerCore core({big, step("small")}, {.max_parallel = 2, .memory_capacity = 1 << 30});
+  StepScheduler core({big, step("small")}, {.max_parallel = 2, .memory_capacity = 1 << 30});
   auto s = started(core.poll(0));
   CHECK(s == std::vector<int>{0});
   core.on_finished(0, true, false, 1);

@@ -1,10 +1,11 @@
 // Validation: the bad-pipeline corpus (tests/data/bad/NAME.yaml -> NAME.expected), the good
 // pipelines, plugin inputs and kinds, and the pipeline JSON Schema.
 //
-// Corpus convention: each NAME.yaml is checked with check_pipeline_file() under the path
-// "tests/data/bad/NAME.yaml" relative to the source tree (the test runs there), so the expected
-// lines carry that path. A first line "# llmops-test: -p k=v -p k2=v2" gives `-p` overrides.
-// LLMOPS_UPDATE_EXPECTED=1 rewrites the .expected files (review the diff before committing).
+// Corpus convention: each NAME.yaml is loaded (LoadedPipeline::from_file with the catalog) under
+// the path "tests/data/bad/NAME.yaml" relative to the source tree (the test runs there), so the
+// expected lines carry that path. A first line "# llmops-test: -p k=v -p k2=v2" gives `-p`
+// overrides. LLMOPS_UPDATE_EXPECTED=1 rewrites the .expected files (review the diff before
+// committing).
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -13,13 +14,32 @@
 #include <yaml-cpp/yaml.h>
 #include <catch2/catch.hpp>
 
+#include "engine/spec/loaded_pipeline.hpp"
 #include "engine/spec/validator.hpp"
+#include "tests/common/list_catalog.hpp"
 
 namespace fs = std::filesystem;
 using namespace llmops::engine;
 using nlohmann::json;
 
 namespace {
+
+LoadedPipeline check_file(const fs::path& file, const std::map<std::string, std::string>& overrides,
+                          const PluginCatalog& catalog) {
+  LoadOptions lo;
+  lo.overrides = overrides;
+  lo.catalog = &catalog;
+  return LoadedPipeline::from_file(file, lo);
+}
+
+LoadedPipeline check_text(const std::string& text, const std::string& file,
+                          const std::map<std::string, std::string>& overrides,
+                          const PluginCatalog& catalog) {
+  LoadOptions lo;
+  lo.overrides = overrides;
+  lo.catalog = &catalog;
+  return LoadedPipeline::from_text(text, file, lo);
+}
 
 PluginInfo make_plugin(const std::string& id, const std::string& schema, const std::string& inputs,
                        const std::string& outputs, const std::string& version = "1.0.0") {
@@ -37,7 +57,7 @@ PluginInfo make_plugin(const std::string& id, const std::string& schema, const s
 }
 
 // Mirrors the descriptors in plugins/testing/*.cpp.
-class FakeCatalog : public PluginCatalog {
+class FakeCatalog : public llmops::testing::ListCatalog {
  public:
   FakeCatalog() {
     add(make_plugin("testing/noop",
@@ -60,21 +80,6 @@ class FakeCatalog : public PluginCatalog {
         "properties":{"separator":{"type":"string","default":""}}})",
                     "[]", R"([{"name":"out","kind":"file"}])"));
   }
-  void add(PluginInfo p) { plugins_.push_back(std::move(p)); }
-  const PluginInfo* find(const std::string& id, const std::string& constraint) const override {
-    for (const auto& p : plugins_) {
-      if (p.id == id && semver_satisfies(p.version, constraint)) return &p;
-    }
-    return nullptr;
-  }
-  std::vector<std::string> ids() const override {
-    std::vector<std::string> out;
-    for (const auto& p : plugins_) out.push_back(p.id);
-    return out;
-  }
-
- private:
-  std::vector<PluginInfo> plugins_;
 };
 
 // Runs the test body in the source tree so that file names print relative to it.
@@ -134,7 +139,7 @@ TEST_CASE("bad pipelines produce exactly the expected diagnostics", "[validator]
   auto files = yaml_files("tests/data/bad");
   CHECK(files.size() >= 25);
   for (const auto& file : files) {
-    auto result = check_pipeline_file(file, overrides_of(read_file(file)), catalog);
+    auto result = check_file(file, overrides_of(read_file(file)), catalog);
     std::string actual = render(result.diagnostics);
     fs::path expected_file = fs::path(file).replace_extension(".expected");
     if (update) std::ofstream(expected_file, std::ios::binary) << actual;
@@ -151,7 +156,7 @@ TEST_CASE("good pipelines load and validate with no diagnostics", "[validator][c
   auto files = yaml_files("tests/data/good");
   CHECK(files.size() >= 5);
   for (const auto& file : files) {
-    auto result = check_pipeline_file(file, {}, catalog);
+    auto result = check_file(file, {}, catalog);
     INFO("pipeline: " << file.string() << "\n" << render(result.diagnostics));
     CHECK(result.ok());
     CHECK(result.diagnostics.empty());
@@ -185,7 +190,7 @@ TEST_CASE("inputs are checked against declared plugin inputs and kinds", "[valid
                           R"([{"name":"data","kind":"dataset"},
                               {"name":"init","kind":"model","required":false}])",
                           R"([{"name":"model","kind":"model"}])"));
-  auto r = check_pipeline_text(R"(apiVersion: llmops/v1
+  auto r = check_text(R"(apiVersion: llmops/v1
 kind: Pipeline
 name: kinds
 steps:
@@ -201,7 +206,7 @@ steps:
     uses: trainers/lm
     inputs: {dta: "${{ steps.prep.outputs.dataset }}"}
 )",
-                               "kinds.yaml", {}, catalog);
+                      "kinds.yaml", {}, catalog);
   std::string expected =
       "kinds.yaml:12:14: error: input 'data' of step 'wrong-kind' expects kind 'dataset' but "
       "steps.note.outputs.out is of kind 'file' (testing/write)\n"
@@ -217,7 +222,7 @@ TEST_CASE("a broken plugin is reported where it is used", "[validator]") {
   auto broken = make_plugin("testing/broken", "{}", "[]", "[]");
   broken.broken = "built for ABI 2.0, this engine speaks 1.0";
   catalog.add(broken);
-  auto r = check_pipeline_text(
+  auto r = check_text(
       "apiVersion: llmops/v1\nkind: Pipeline\nname: b\nsteps:\n  x: {uses: testing/broken}\n",
       "b.yaml", {}, catalog);
   CHECK(render(r.diagnostics) ==
