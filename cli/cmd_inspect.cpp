@@ -236,6 +236,7 @@ int cmd_plugins_list(const PluginArgs& a) {
                    {"abi", std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor)},
                    {"description", p.description},
                    {"executor", p.executor},
+                   {"cacheable", p.cacheable},
                    {"path", p.path},
                    {"broken", p.broken}});
     print_json(j);
@@ -276,6 +277,7 @@ int cmd_plugins_describe(const PluginArgs& a) {
                       {"abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor)},
                       {"description", p->description},
                       {"executor", p->executor},
+                      {"cacheable", p->cacheable},
                       {"path", p->path},
                       {"params", p->params_schema},
                       {"inputs", ports(p->inputs)},
@@ -286,8 +288,8 @@ int cmd_plugins_describe(const PluginArgs& a) {
     return kExitOk;
   }
   std::cout << paint(p->id, "1") << " " << p->version << "  (ABI " << j["abi"].get<std::string>()
-            << ", prefers " << p->executor << ")\n  " << p->description << "\n  " << p->path
-            << "\n";
+            << ", prefers " << p->executor << (p->cacheable ? "" : ", never cached") << ")\n  "
+            << p->description << "\n  " << p->path << "\n";
   if (!p->broken.empty()) std::cout << paint("  broken: " + p->broken, "31") << "\n";
   std::cout << "\nparameters:\n";
   const auto& props = p->params_schema.value("properties", nlohmann::json::object());

@@ -90,6 +90,8 @@ Result<PluginInfo> describe(const dll::shared_library& lib, const fs::path& libr
     info.version = d.version ? d.version : "0.0.0";
     info.description = d.description ? d.description : "";
     info.executor = d.executor && *d.executor ? d.executor : "inprocess";
+    // A 1.0 descriptor ends before `cacheable`: reading it would read past the plugin's symbol.
+    info.cacheable = d.abi_minor >= 1 ? d.cacheable != 0 : default_cacheable(info.kind.c_str());
     std::string err;
     auto schema = nlohmann::json::parse(d.params_schema ? d.params_schema : "{}", nullptr, false);
     if (schema.is_discarded() || !schema.is_object())

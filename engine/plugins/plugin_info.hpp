@@ -28,6 +28,8 @@ struct PluginInfo {
   std::vector<PortSpec> inputs;
   std::vector<PortSpec> outputs;
   std::string executor;  // preferred
+  // May a step reuse an earlier execution's outputs? The descriptor says (ABI >= 1.1).
+  bool cacheable = true;
   std::string path;      // library file; empty for built-ins
   std::string digest;    // sha256 of the library file ("builtin" for built-ins)
   std::string broken;    // non-empty: why it cannot be loaded

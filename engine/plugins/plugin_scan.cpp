@@ -111,6 +111,7 @@ nlohmann::json plugin_info_to_json(const PluginInfo& p) {
           {"inputs", ports_json(p.inputs)},
           {"outputs", ports_json(p.outputs)},
           {"executor", p.executor},
+          {"cacheable", p.cacheable},
           {"path", p.path},
           {"broken", p.broken}};
 }
@@ -128,6 +129,9 @@ PluginInfo plugin_info_from_json(const nlohmann::json& j) {
   p.inputs = ports_from(j.value("inputs", nlohmann::json::array()));
   p.outputs = ports_from(j.value("outputs", nlohmann::json::array()));
   p.executor = j.value("executor", "inprocess");
+  // Recorded before ABI 1.1 (no key): what the engine then decided by the plugin's kind.
+  p.cacheable =
+      j.contains("cacheable") ? j.value("cacheable", true) : default_cacheable(p.kind.c_str());
   p.path = j.value("path", "");
   p.broken = j.value("broken", "");
   return p;
@@ -138,7 +142,10 @@ PluginInfo scan_one(const fs::path& lib, const ScanOptions& opt, nlohmann::json&
                     bool& cache_dirty) {
   const std::string key = lib.string();
   const std::string st = stamp(lib);
-  if (cache.contains(key) && cache[key].value("stamp", "") == st)
+  // An entry made by a host of another ABI may have read less of the descriptor (or refused it).
+  const std::string abi = std::to_string(LLMOPS_ABI_MAJOR) + "." + std::to_string(LLMOPS_ABI_MINOR);
+  if (cache.contains(key) && cache[key].value("stamp", "") == st &&
+      cache[key].value("host_abi", "") == abi)
     return plugin_info_from_json(cache[key]["info"]);
   PluginInfo info;
   info.path = key;
@@ -156,7 +163,7 @@ PluginInfo scan_one(const fs::path& lib, const ScanOptions& opt, nlohmann::json&
       info = plugin_info_from_json(j);
     }
   }
-  cache[key] = {{"stamp", st}, {"info", plugin_info_to_json(info)}};
+  cache[key] = {{"stamp", st}, {"host_abi", abi}, {"info", plugin_info_to_json(info)}};
   cache_dirty = true;
   return info;
 }

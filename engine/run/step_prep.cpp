@@ -216,10 +216,9 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
       out.input_events.push_back(ev);
     }
   out.plugin_digest = catalog_.library_digest(plugin);
-  // Monitors observe a world that changes and deployers act on one: their results are never
-  // reused, whatever the cache settings say.
-  const bool uncacheable = plugin.kind == "monitor" || plugin.kind == "deployer";
-  if (!step.cache || no_cache_ || uncacheable || !lookup_cache) return out;
+  // A plugin whose descriptor says so (deployers act on the world, monitors observe one that
+  // changes) always runs, whatever the cache settings say.
+  if (!step.cache || no_cache_ || !plugin.cacheable || !lookup_cache) return out;
   out.cache_key = compute_cache_key(plugin, out.plugin_digest, request.params, out.input_events);
   auto hit = store_.find_cached(out.cache_key);
   if (!hit || !hit.value()) return out;
