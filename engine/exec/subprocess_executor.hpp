@@ -26,6 +26,14 @@ class SubprocessExecutor : public ThreadedExecutor {
   StepResult execute(const StepRequest& request) override;
 
  private:
+  struct Worker {
+    pid_t pid = -1;
+    int status_fd = -1;  // from the fork server: "exit <status>" arrives here; -1 when spawned
+  };
+  // Starts the worker for request file `req` with `result_fd` as its fd 3: forked by the fork
+  // server, or spawned when the server is not there.
+  Result<Worker> start_worker(const std::string& req, const std::string& log, int result_fd);
+
   std::filesystem::path worker_;
   double grace_s_;
   std::unique_ptr<ForkServerClient> fork_;
