@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "deploy.hpp"
-#include "http_client.hpp"
+#include "plugins/common/http_client.hpp"
 #ifdef LLMOPS_HAVE_LM
 #include "lm/model.hpp"
 #endif
@@ -92,7 +92,7 @@ void bench_server(const fs::path& serve, int requests, int max_tokens, int max_b
   std::printf("%-8s %10s %10s %10s %12s %8s\n", "clients", "req/s", "p50 ms", "p99 ms", "tokens/s",
               "errors");
   {
-    llmops::serve::HttpClient warm("127.0.0.1", static_cast<uint16_t>(port));
+    llmops::common::HttpClient warm("127.0.0.1", static_cast<uint16_t>(port));
     for (int i = 0; i < 10; ++i) (void)warm.request("POST", "/v1/chat/completions", body);
   }
   for (int clients : {1, 8, 32}) {
@@ -102,7 +102,7 @@ void bench_server(const fs::path& serve, int requests, int max_tokens, int max_b
     std::vector<std::thread> ts;
     for (int c = 0; c < clients; ++c)
       ts.emplace_back([&, c] {
-        llmops::serve::HttpClient client("127.0.0.1", static_cast<uint16_t>(port));
+        llmops::common::HttpClient client("127.0.0.1", static_cast<uint16_t>(port));
         while (next.fetch_add(1) < requests) {
           const auto a = Clock::now();
           auto r = client.request("POST", "/v1/chat/completions", body);
