@@ -1,5 +1,6 @@
 // Engine overhead: per-step cost of 10,000 in-process steps with everything recorded in the
 // store, and the time to load and validate a 10,000-step pipeline. Prints figures; asserts none.
+#include <sqlite3.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -21,6 +22,32 @@ namespace fs = std::filesystem;
 using namespace llmops;
 
 namespace {
+
+// The floor under a recorded step: one bare SQLite write transaction in WAL mode with the store's
+// settings (synchronous=NORMAL), one small row each. Returns seconds per commit.
+double bare_wal_commit_s(const fs::path& dir, int n) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open((dir / "bare.db").c_str(), &db) != SQLITE_OK) return -1;
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr,
+               nullptr);
+  sqlite3_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, step TEXT, state TEXT)", nullptr,
+               nullptr, nullptr);
+  sqlite3_stmt* ins = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO t(step, state) VALUES (?, 'succeeded')", -1, &ins, nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    const std::string step = "s" + std::to_string(i);
+    sqlite3_bind_text(ins, 1, step.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_step(ins);
+    sqlite3_reset(ins);
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sqlite3_finalize(ins);
+  sqlite3_close(db);
+  return secs / n;
+}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -61,6 +88,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("machine: %s, %u cores\n", cpu_model().c_str(), std::thread::hardware_concurrency());
+  if (std::string("sqlite").find(only) != std::string::npos || only.empty()) {
+    const auto dir =
+        fs::temp_directory_path() / ("llmops-bench-sqlite-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const double s = bare_wal_commit_s(dir, n);
+    fs::remove_all(dir);
+    std::printf("bare SQLite WAL commit (synchronous=NORMAL), %d commits: %8.1f us/commit\n", n,
+                s * 1e6);
+  }
 
   {
     const std::string text = make_pipeline(n, "testing/noop", "chain");
@@ -111,7 +147,7 @@ int main(int argc, char** argv) {
     const double t0 = now_s();
     auto s = runner.run(pipeline, {}, opts);
     const double t1 = now_s();
-    if (!s || s->state != "succeeded") {
+    if (!s || s->state != store::State::kSucceeded) {
       std::fprintf(stderr, "run failed\n");
       return 1;
     }
