@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <string_view>
 
 #include "cli/commands.hpp"
 #include "engine/run/runner.hpp"
@@ -24,11 +25,17 @@ std::string short_digest(const std::string& d) {
   return hex.substr(0, 12);
 }
 
+// Spaces after a (painted) state, so the next column starts where the STATE header's does.
+std::string state_gap(store::State s) {
+  const size_t n = std::string_view(store::to_string(s)).size();
+  return std::string(n < 11 ? 11 - n : 1, ' ');
+}
+
 nlohmann::json run_json(const store::RunInfo& r) {
   return {{"id", r.id},
           {"pipeline", r.pipeline},
           {"file", r.pipeline_file},
-          {"state", r.state},
+          {"state", store::to_string(r.state)},
           {"trigger", r.trigger},
           {"parent_run", r.parent_run ? nlohmann::json(*r.parent_run) : nlohmann::json()},
           {"cycle", r.cycle},
@@ -74,9 +81,8 @@ int cmd_runs(const ListArgs& a) {
     std::string trig = r.trigger;
     if (r.parent_run) trig += " <- " + std::to_string(*r.parent_run);
     std::cout << pad(std::to_string(r.id), 6) << pad(r.pipeline, 22) << state_colour(r.state)
-              << std::string(r.state.size() < 11 ? 11 - r.state.size() : 1, ' ') << pad(trig, 15)
-              << pad(std::to_string(r.cycle), 6) << pad(format_time(r.started_at), 21)
-              << format_duration(dur) << "\n";
+              << state_gap(r.state) << pad(trig, 15) << pad(std::to_string(r.cycle), 6)
+              << pad(format_time(r.started_at), 21) << format_duration(dur) << "\n";
   }
   return kExitOk;
 }
@@ -94,7 +100,7 @@ int cmd_show(const ShowArgs& a) {
   j["steps"] = nlohmann::json::array();
   for (const auto& s : steps.value()) {
     nlohmann::json sj = {{"step", s.step},
-                         {"state", s.state},
+                         {"state", store::to_string(s.state)},
                          {"reason", s.reason},
                          {"attempts", s.attempts},
                          {"started_at", s.started_at},
@@ -104,7 +110,7 @@ int cmd_show(const ShowArgs& a) {
       if (e.step != s.step) continue;
       nlohmann::json ej = {{"id", e.id},
                            {"attempt", e.attempt},
-                           {"state", e.state},
+                           {"state", store::to_string(e.state)},
                            {"plugin", e.plugin_id + "@" + e.plugin_version},
                            {"cache_key", e.cache_key},
                            {"error", e.error},
@@ -151,10 +157,11 @@ int cmd_show(const ShowArgs& a) {
   std::cout << "\n  params   " << r.params_json << "\n";
   if (!r.error.empty()) std::cout << "  error    " << r.error << "\n";
   std::cout << "\n";
-  for (const auto& sj : j["steps"]) {
-    const std::string state = sj["state"];
+  for (size_t k = 0; k < steps->size(); ++k) {
+    const store::State state = (*steps)[k].state;
+    const auto& sj = j["steps"][k];
     std::cout << "  " << pad(sj["step"].get<std::string>(), 20) << state_colour(state)
-              << std::string(state.size() < 11 ? 11 - state.size() : 1, ' ');
+              << state_gap(state);
     const int attempts = sj["attempts"];
     if (attempts > 1) std::cout << attempts << " attempts ";
     if (sj["ended_at"].get<double>() > 0 && sj["started_at"].get<double>() > 0)
@@ -164,7 +171,7 @@ int cmd_show(const ShowArgs& a) {
     std::cout << "\n";
     if (sj["executions"].empty()) continue;
     const auto& last = sj["executions"].back();
-    if (!last["error"].get<std::string>().empty() && state != "succeeded")
+    if (!last["error"].get<std::string>().empty() && state != store::State::kSucceeded)
       std::cout << "      error: " << last["error"].get<std::string>() << "\n";
     for (const auto& [role, art] : last["outputs"].items())
       std::cout << "      out  " << pad(role, 12) << short_digest(art["digest"]) << "  "

@@ -28,8 +28,7 @@ Result<std::vector<std::string>> resolve(store::Store& st, const std::string& re
       return Status::not_found("run " + std::to_string(run) + " has no executions");
     std::map<std::string, int64_t> last_good;  // step -> execution
     for (const auto& e : execs.value())
-      if ((e.state == "succeeded" || e.state == "cached") && (step.empty() || e.step == step))
-        last_good[e.step] = e.id;
+      if (is_success(e.state) && (step.empty() || e.step == step)) last_good[e.step] = e.id;
     if (last_good.empty())
       return Status::not_found(step.empty() ? "run " + std::to_string(run) + " produced nothing"
                                             : "step '" + step + "' of run " + std::to_string(run) +

@@ -77,7 +77,10 @@ class Progress {
       out_ << "\r\033[K";
       status_shown_ = false;
     }
-    std::string line = "  " + pad(ev.step, 20) + " " + state_colour(ev.state);
+    // A retry is a step back to pending; the person watching is told why it is not done yet.
+    const std::string state =
+        ev.type == engine::RunEvent::kRetry ? paint("retrying", "33") : state_colour(ev.state);
+    std::string line = "  " + pad(ev.step, 20) + " " + state;
     if (ev.attempt > 1) line += " (attempt " + std::to_string(ev.attempt) + ")";
     if (!ev.note.empty()) line += paint("  " + ev.note, "90");
     out_ << line << "\n" << std::flush;
@@ -117,19 +120,23 @@ class InterruptScope {
 
 void print_summary(const engine::RunSummary& s, bool json, std::ostream& out) {
   if (json) {
-    nlohmann::json j = {
-        {"run", s.run_id}, {"state", s.state}, {"seconds", s.seconds}, {"steps", s.step_states}};
+    nlohmann::json steps = nlohmann::json::object();
+    for (const auto& [name, state] : s.step_states) steps[name] = store::to_string(state);
+    nlohmann::json j = {{"run", s.run_id},
+                        {"state", store::to_string(s.state)},
+                        {"seconds", s.seconds},
+                        {"steps", steps}};
     print_json(j);
     return;
   }
-  std::map<std::string, int> counts;
-  for (const auto& [_, state] : s.step_states) counts[state]++;
+  std::map<std::string, int> counts;  // by word: the summary lists them alphabetically
+  for (const auto& [_, state] : s.step_states) counts[store::to_string(state)]++;
   std::string parts;
   for (const auto& [state, n] : counts)
     parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + state;
   out << "run " << s.run_id << " " << state_colour(s.state) << " in " << format_duration(s.seconds)
       << " (" << parts << ")\n";
-  if (s.state != "succeeded")
+  if (s.state != store::State::kSucceeded)
     out << "  details: llmops show " << s.run_id << "   resume: llmops resume " << s.run_id << "\n";
 }
 
@@ -145,7 +152,7 @@ void print_outcome(store::Store& st, const std::vector<engine::ChainLink>& chain
     if (!execs) continue;
     std::string line;
     for (const auto& e : execs.value()) {
-      if (e.state != "succeeded" && e.state != "cached") continue;
+      if (!is_success(e.state)) continue;
       const auto* step = spec.find_step(e.step);
       if (!step) continue;
       if (auto outs = st.execution_events(e.id, true))
@@ -226,11 +233,12 @@ int run_chain(store::Store& st, engine::Runner& runner, engine::PipelineLoader l
   if (chain->size() > 1) {
     out << "cycles:";
     for (size_t i = 0; i < chain->size(); ++i)
-      out << (i ? " -> " : " ") << "run " << (*chain)[i].run_id << " (" << (*chain)[i].state << ")";
+      out << (i ? " -> " : " ") << "run " << (*chain)[i].run_id << " ("
+          << store::to_string((*chain)[i].state) << ")";
     out << "\n";
   }
   print_outcome(st, chain.value(), out);
-  return chain->back().state == "succeeded" ? kExitOk : kExitFailed;
+  return chain->back().state == store::State::kSucceeded ? kExitOk : kExitFailed;
 }
 
 }  // namespace
@@ -318,7 +326,7 @@ int cmd_resume(const ResumeArgs& a) {
   if (!st) return kExitFailed;
   auto run = st->get_run(a.run);
   if (!run) return fail(run.status().message());
-  if (run->state == "succeeded") {
+  if (run->state == store::State::kSucceeded) {
     std::cout << "run " << a.run << " already succeeded: nothing to resume\n";
     return kExitOk;
   }
@@ -337,7 +345,7 @@ int cmd_resume(const ResumeArgs& a) {
   auto summary = runner.execute(a.run, opts);
   if (!summary) return fail(summary.status().message(), kExitFailed);
   print_summary(summary.value(), a.json, out);
-  return summary->state == "succeeded" ? kExitOk : kExitFailed;
+  return summary->state == store::State::kSucceeded ? kExitOk : kExitFailed;
 }
 
 int cmd_graph(const GraphArgs& a) {

@@ -47,13 +47,24 @@ std::string paint(const std::string& text, const char* ansi) {
   return std::string("\033[") + ansi + "m" + text + "\033[0m";
 }
 
-std::string state_colour(const std::string& state) {
-  if (state == "succeeded") return paint(state, "32");
-  if (state == "cached") return paint(state, "36");
-  if (state == "failed") return paint(state, "31");
-  if (state == "running" || state == "retrying") return paint(state, "33");
-  if (state == "skipped" || state == "cancelled") return paint(state, "90");
-  return state;
+std::string state_colour(store::State state) {
+  const std::string word = to_string(state);
+  switch (state) {
+    case store::State::kSucceeded:
+      return paint(word, "32");
+    case store::State::kCached:
+      return paint(word, "36");
+    case store::State::kFailed:
+      return paint(word, "31");
+    case store::State::kRunning:
+      return paint(word, "33");
+    case store::State::kSkipped:
+    case store::State::kCancelled:
+      return paint(word, "90");
+    case store::State::kPending:
+      break;
+  }
+  return word;
 }
 
 std::string format_time(double t) {

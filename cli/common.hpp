@@ -26,9 +26,9 @@ std::shared_ptr<engine::PluginHost> scan_plugins();
 // Colour only on a terminal and without NO_COLOR.
 bool use_colour();
 std::string paint(const std::string& text, const char* ansi);
-std::string state_colour(const std::string& state);  // a state painted by its meaning
-std::string format_time(double unix_seconds);        // "2026-11-28 16:04:29" local, "-" when 0
-std::string format_duration(double seconds);         // "850ms", "12.3s", "4m05s"
+std::string state_colour(store::State state);  // a state's word, painted by its meaning
+std::string format_time(double unix_seconds);  // "2026-11-28 16:04:29" local, "-" when 0
+std::string format_duration(double seconds);   // "850ms", "12.3s", "4m05s"
 void print_json(const nlohmann::json& j);
 int fail(const std::string& message, int code = kExitInvalid);  // prints "error: ..." to stderr
 

@@ -1,6 +1,5 @@
 // Store: executions (one per attempt), their artifacts, lineage events and metrics, and the cache.
 #include <cctype>
-#include <set>
 
 #include "base/time.hpp"
 #include "store/store.hpp"
@@ -16,7 +15,8 @@ ExecutionInfo read_execution(SQLite::Statement& q, int first) {
   e.run_id = q.getColumn(i++).getInt64();
   e.step = col_text(q.getColumn(i++));
   e.attempt = q.getColumn(i++).getInt();
-  e.state = col_text(q.getColumn(i++));
+  e.state = col_state(q.getColumn(i++),
+                      [&] { return "executions.state of execution " + std::to_string(e.id); });
   e.plugin_id = col_text(q.getColumn(i++));
   e.plugin_version = col_text(q.getColumn(i++));
   e.plugin_digest = col_text(q.getColumn(i++));
@@ -150,10 +150,11 @@ Result<int64_t> Store::begin_execution(int64_t run_id, const std::string& step, 
 }
 
 Status Store::finish_execution(int64_t execution_id, const ExecutionResult& result) {
-  static const std::set<std::string> kFinal = {"succeeded", "failed", "cancelled"};
-  if (!kFinal.count(result.state)) {
-    return Status::invalid("finish_execution: state must be succeeded, failed or cancelled, not '" +
-                           result.state + "'");
+  const State outcome = result.state;
+  if (outcome != State::kSucceeded && outcome != State::kFailed && outcome != State::kCancelled) {
+    return Status::invalid(
+        std::string("finish_execution: state must be succeeded, failed or cancelled, not ") +
+        to_string(outcome));
   }
   std::lock_guard lock(impl_->mu);
   return detail::guarded("finish_execution", [&]() -> Status {
@@ -166,13 +167,15 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
       return Status::not_found("no execution " + std::to_string(execution_id));
     const int64_t run_id = get.getColumn(0).getInt64();
     const std::string step = get.getColumn(1).getString();
-    const std::string state = get.getColumn(2).getString();
-    if (state != "running") {
+    const State state = detail::col_state(get.getColumn(2), [&] {
+      return "executions.state of execution " + std::to_string(execution_id);
+    });
+    if (state != State::kRunning) {
       return Status::precondition("execution " + std::to_string(execution_id) + " is already " +
-                                  state);
+                                  to_string(state));
     }
     detail::Cached up(db, "UPDATE executions SET state = ?, error = ?, ended_at = ? WHERE id = ?");
-    up.bind(1, result.state);
+    up.bind(1, to_string(outcome));
     up.bind(2, result.error);
     up.bind(3, now);
     up.bind(4, execution_id);
@@ -181,7 +184,7 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
     detail::Cached st(db,
                       "UPDATE run_steps SET state = ?, reason = ?, ended_at = ? "
                       "WHERE run_id = ? AND step = ?");
-    st.bind(1, result.state);
+    st.bind(1, to_string(outcome));
     st.bind(2, result.error);
     st.bind(3, now);
     st.bind(4, run_id);

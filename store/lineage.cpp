@@ -43,10 +43,10 @@ void bind_walk(SQLite::Statement& q, const std::vector<std::string>& starts, boo
 }
 
 std::string execution_label(int64_t run_id, const std::string& step, const std::string& plugin,
-                            const std::string& version, const std::string& state) {
+                            const std::string& version, State state) {
   std::string label = "run " + std::to_string(run_id) + ": " + step;
   if (!plugin.empty()) label += " (" + plugin + (version.empty() ? "" : "@" + version) + ")";
-  if (state == "cached") label += " [cached]";
+  if (state == State::kCached) label += " [cached]";
   return label;
 }
 
@@ -93,10 +93,11 @@ Result<LineageGraph> Store::lineage(const std::vector<std::string>& start_digest
       LineageNode n;
       n.type = "execution";
       n.id = std::to_string(execs.getColumn(0).getInt64());
+      const State state = detail::col_state(
+          execs.getColumn(5), [&] { return "executions.state of execution " + n.id; });
       n.label = execution_label(execs.getColumn(1).getInt64(), detail::col_text(execs.getColumn(2)),
                                 detail::col_text(execs.getColumn(3)),
-                                detail::col_text(execs.getColumn(4)),
-                                detail::col_text(execs.getColumn(5)));
+                                detail::col_text(execs.getColumn(4)), state);
       n.depth = execs.getColumn(6).getInt();
       g.nodes.push_back(std::move(n));
     }

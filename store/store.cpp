@@ -6,7 +6,6 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <set>
 #include <system_error>
 #include <thread>
 
@@ -18,16 +17,6 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10000;
 constexpr int kCheckpointSoftFrames = 1000, kCheckpointHardFrames = 4000;
-
-const std::set<std::string>& run_states() {
-  static const std::set<std::string> k = {"pending", "running", "succeeded", "failed", "cancelled"};
-  return k;
-}
-const std::set<std::string>& step_states() {
-  static const std::set<std::string> k = {"pending", "running", "succeeded", "failed",
-                                          "skipped", "cached",  "cancelled"};
-  return k;
-}
 
 RunInfo read_run(SQLite::Statement& q) {
   RunInfo r;
@@ -41,7 +30,8 @@ RunInfo read_run(SQLite::Statement& q) {
   if (!q.getColumn(7).isNull()) r.parent_run = q.getColumn(7).getInt64();
   r.cycle = q.getColumn(8).getInt();
   r.trigger_info_json = detail::col_text(q.getColumn(9));
-  r.state = detail::col_text(q.getColumn(10));
+  r.state = detail::col_state(q.getColumn(10),
+                              [&] { return "runs.state of run " + std::to_string(r.id); });
   r.error = detail::col_text(q.getColumn(11));
   r.created_at = detail::col_time(q.getColumn(12));
   r.started_at = detail::col_time(q.getColumn(13));
@@ -68,15 +58,6 @@ void enable_wal(SQLite::Database& db) {
 }
 
 }  // namespace
-
-namespace detail {
-
-bool is_terminal_step_state(const std::string& state) {
-  return state == "succeeded" || state == "failed" || state == "skipped" || state == "cached" ||
-         state == "cancelled";
-}
-
-}  // namespace detail
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
@@ -166,8 +147,9 @@ Result<int64_t> Store::create_run(const NewRun& run, const std::vector<std::stri
   });
 }
 
-Status Store::set_run_state(int64_t run_id, const std::string& state, const std::string& error) {
-  if (!run_states().count(state)) return Status::invalid("unknown run state '" + state + "'");
+Status Store::set_run_state(int64_t run_id, State state, const std::string& error) {
+  if (!is_run_state(state))
+    return Status::invalid(std::string("a run cannot be ") + to_string(state));
   std::lock_guard lock(impl_->mu);
   return detail::guarded("set_run_state", [&]() -> Status {
     SQLite::Database& db = impl_->db;
@@ -178,7 +160,7 @@ Status Store::set_run_state(int64_t run_id, const std::string& state, const std:
                      "ELSE started_at END, "
                      "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN ?3 "
                      "ELSE NULL END WHERE id = ?4");
-    q.bind(1, state);
+    q.bind(1, to_string(state));
     q.bind(2, error);
     q.bind(3, base::unix_now());
     q.bind(4, run_id);
@@ -188,9 +170,8 @@ Status Store::set_run_state(int64_t run_id, const std::string& state, const std:
   });
 }
 
-Status Store::set_step_state(int64_t run_id, const std::string& step, const std::string& state,
+Status Store::set_step_state(int64_t run_id, const std::string& step, State state,
                              const std::string& reason) {
-  if (!step_states().count(state)) return Status::invalid("unknown step state '" + state + "'");
   std::lock_guard lock(impl_->mu);
   return detail::guarded("set_step_state", [&]() -> Status {
     SQLite::Database& db = impl_->db;
@@ -201,7 +182,7 @@ Status Store::set_step_state(int64_t run_id, const std::string& step, const std:
                      "ELSE started_at END, "
                      "ended_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'skipped', 'cached', "
                      "'cancelled') THEN ?3 ELSE NULL END WHERE run_id = ?4 AND step = ?5");
-    q.bind(1, state);
+    q.bind(1, to_string(state));
     q.bind(2, reason);
     q.bind(3, base::unix_now());
     q.bind(4, run_id);
@@ -248,7 +229,9 @@ Result<std::vector<StepInfo>> Store::list_steps(int64_t run_id) {
       StepInfo s;
       s.run_id = q.getColumn(0).getInt64();
       s.step = detail::col_text(q.getColumn(1));
-      s.state = detail::col_text(q.getColumn(2));
+      s.state = detail::col_state(q.getColumn(2), [&] {
+        return "run_steps.state of step '" + s.step + "' in run " + std::to_string(s.run_id);
+      });
       s.reason = detail::col_text(q.getColumn(3));
       s.attempts = q.getColumn(4).getInt();
       s.started_at = detail::col_time(q.getColumn(5));

@@ -16,6 +16,7 @@
 
 #include "llmops/status.hpp"
 #include "store/blob_store.hpp"
+#include "store/states.hpp"
 
 namespace llmops::store {
 
@@ -40,7 +41,7 @@ struct RunInfo {
   std::optional<int64_t> parent_run;
   int cycle = 0;
   std::string trigger_info_json;
-  std::string state;  // pending | running | succeeded | failed | cancelled
+  State state = State::kPending;  // pending | running | succeeded | failed | cancelled
   std::string error;
   double created_at = 0, started_at = 0, ended_at = 0;  // unix seconds, 0 when unset
 };
@@ -48,8 +49,8 @@ struct RunInfo {
 struct StepInfo {
   int64_t run_id = 0;
   std::string step;
-  std::string state;   // pending | running | succeeded | failed | skipped | cached | cancelled
-  std::string reason;  // why skipped / failed
+  State state = State::kPending;  // any State
+  std::string reason;             // why skipped / failed
   int attempts = 0;
   double started_at = 0, ended_at = 0;
 };
@@ -59,7 +60,7 @@ struct ExecutionInfo {
   int64_t run_id = 0;
   std::string step;
   int attempt = 0;
-  std::string state;  // running | succeeded | failed | cached | cancelled
+  State state = State::kRunning;  // running | succeeded | failed | cached | cancelled
   std::string plugin_id, plugin_version, plugin_digest, cache_key;
   std::string error, log_path;
   double started_at = 0, ended_at = 0;
@@ -90,7 +91,9 @@ struct Metric {
 
 // What a step produced, written in one transaction by finish_execution / record_cached.
 struct ExecutionResult {
-  std::string state;  // succeeded | failed | cancelled
+  // succeeded | failed | cancelled; finish_execution refuses the default, so a result whose
+  // outcome nobody set is not recorded as anything.
+  State state = State::kPending;
   std::string error;
   std::vector<Event> inputs;   // artifacts must exist already or are inserted
   std::vector<Event> outputs;  // inserted if new (digest is the key)
@@ -197,8 +200,9 @@ class Store {
 
   // Runs and their planned steps (all `pending`), in one transaction.
   Result<int64_t> create_run(const NewRun& run, const std::vector<std::string>& steps);
-  Status set_run_state(int64_t run_id, const std::string& state, const std::string& error = "");
-  Status set_step_state(int64_t run_id, const std::string& step, const std::string& state,
+  // A run takes pending, running or a terminal state other than skipped and cached.
+  Status set_run_state(int64_t run_id, State state, const std::string& error = "");
+  Status set_step_state(int64_t run_id, const std::string& step, State state,
                         const std::string& reason = "");
   Result<RunInfo> get_run(int64_t run_id);
   Result<std::vector<RunInfo>> list_runs(int limit = 50);

@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -89,6 +90,16 @@ inline std::string col_text(const SQLite::Column& c) {
   return c.isNull() ? "" : c.getString();
 }
 
+// A state column; `where()` names it for the message ("runs.state of run 3"), built only on
+// failure. A word that does not parse (a hand edit, a newer binary's state) throws, which
+// guarded() reports: a silent default would misreport the run.
+template <typename Where>
+State col_state(const SQLite::Column& c, Where&& where) {
+  const char* text = c.isNull() ? "" : c.getText();
+  if (auto s = parse_state(text)) return *s;
+  throw std::runtime_error(where() + " is '" + text + "', which is not a state this llmops knows");
+}
+
 // Binds a time, NULL when 0.
 inline void bind_time(SQLite::Statement& q, int index, double t) {
   if (t == 0) {
@@ -107,8 +118,6 @@ inline constexpr const char* kArtifactColumns =
 
 ExecutionInfo read_execution(SQLite::Statement& q, int first = 0);
 Artifact read_artifact(SQLite::Statement& q, int first = 0);
-
-bool is_terminal_step_state(const std::string& state);
 
 // Runs `f` and turns any exception escaping the SQLite layer into Status::internal.
 template <typename F>

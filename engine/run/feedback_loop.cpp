@@ -21,7 +21,7 @@ Result<std::map<std::string, StepRecord>> finished_steps(store::Store& st, int64
   if (!execs) return execs.status();
   std::map<std::string, StepRecord> out;
   for (const auto& e : execs.value()) {
-    if (e.state != "succeeded" && e.state != "cached") continue;
+    if (!is_success(e.state)) continue;
     StepRecord r;
     r.exec = e;
     auto ins = st.execution_events(e.id, false);
@@ -44,7 +44,8 @@ Result<std::optional<store::RunInfo>> latest_success(store::Store& st, const std
   auto runs = st.list_runs(kLookBack);  // newest first
   if (!runs) return runs.status();
   for (auto& r : runs.value())
-    if (r.pipeline == name && r.state == "succeeded") return std::optional<store::RunInfo>(r);
+    if (r.pipeline == name && r.state == store::State::kSucceeded)
+      return std::optional<store::RunInfo>(r);
   return std::optional<store::RunInfo>{};
 }
 
@@ -162,7 +163,7 @@ Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(
       if (it == upstream.end()) continue;  // did not succeed there: it runs again
       const auto& rec = it->second;
       store::ExecutionResult er;
-      er.state = "cached";
+      er.state = store::State::kCached;
       er.inputs = rec.inputs;
       er.outputs = rec.outputs;
       er.metrics = rec.metrics;
@@ -193,7 +194,7 @@ Result<std::vector<ChainLink>> FeedbackLoop::run(std::shared_ptr<const LoadedPip
     if (!summary) return summary.status();
     if (observer.run_finished) observer.run_finished(summary.value());
     chain.push_back({run_id, summary->state, pipeline, why});
-    if (summary->state != "succeeded" || pipeline->feedback.empty()) break;
+    if (summary->state != store::State::kSucceeded || pipeline->feedback.empty()) break;
     std::string note;
     auto next = plan_reentry(pipeline, summary.value(), &note);
     if (!next) return next.status();

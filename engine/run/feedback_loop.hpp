@@ -33,7 +33,7 @@ using PipelineLoader =
 // One run of a chain and the pipeline it ran.
 struct ChainLink {
   int64_t run_id = 0;
-  std::string state;  // succeeded | failed | cancelled
+  store::State state = store::State::kPending;  // succeeded | failed | cancelled
   std::shared_ptr<const LoadedPipeline> pipeline;
   std::string why;  // how it was entered: "" for the first, else "drift raised by monitor: ..."
 };

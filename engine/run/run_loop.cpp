@@ -98,7 +98,7 @@ std::shared_ptr<StepRequest> RunLoop::make_request(int i, int attempt) {
   req->log_path = run_dir_ / (s.name + ".log");
   req->memory_limit = s.resources.memory;
   req->on_progress = [this, name = s.name](double d, double t, const std::string& n) {
-    emit({RunEvent::kProgress, name, "running", 0, n, d, t});
+    emit({RunEvent::kProgress, name, StepState::kRunning, 0, n, d, t});
   };
   return req;
 }
@@ -112,13 +112,13 @@ Status RunLoop::restore() {
   for (const auto& ps : prior.value()) {
     auto i = plan_.index(ps.step);
     if (!i) continue;
-    if (ps.state != "succeeded" && ps.state != "cached") {
+    if (!is_success(ps.state)) {
       core_.set_attempts(*i, ps.attempts);  // a resumed step's attempts go on counting
       continue;
     }
     const store::ExecutionInfo* last = nullptr;
     for (const auto& e : execs.value())
-      if (e.step == ps.step && (e.state == "succeeded" || e.state == "cached")) last = &e;
+      if (e.step == ps.step && is_success(e.state)) last = &e;
     if (!last) continue;
     auto outs = store_.execution_events(last->id, true);
     if (!outs) return outs.status();
@@ -128,7 +128,7 @@ Status RunLoop::restore() {
     view.state = ps.state;
     for (const auto& ev : outs.value()) view.outputs[ev.role] = ev.artifact;
     for (const auto& m : mets.value()) view.metrics[m.name] = m.value;
-    core_.preset(*i, ps.state == "cached" ? StepState::kCached : StepState::kSucceeded);
+    core_.preset(*i, ps.state);
   }
   // Attempts an earlier engine left running outside itself (a job, a process): reattached where
   // their executor can find them; the others died with that engine and are recorded as
@@ -136,7 +136,7 @@ Status RunLoop::restore() {
   std::vector<int64_t> kept;
   for (const auto& e : execs.value()) {
     auto i = plan_.index(e.step);
-    if (e.state != "running" || e.external_id.empty() || !i) continue;
+    if (e.state != StepState::kRunning || e.external_id.empty() || !i) continue;
     if (core_.state(*i) != StepState::kPending) continue;
     auto req = make_request(*i, e.attempt);
     auto ex_it = extra_inputs_.find(e.step);
@@ -163,7 +163,8 @@ Status RunLoop::restore() {
     core_.set_attempts(*i, e.attempt);
     core_.adopt(*i, e.attempt, clock_.now());
     kept.push_back(e.id);
-    emit({RunEvent::kState, e.step, "running", e.attempt, "reattached to " + e.external_id});
+    emit({RunEvent::kState, e.step, StepState::kRunning, e.attempt,
+          "reattached to " + e.external_id});
   }
   return rec_.fail_interrupted(kept);
 }
@@ -178,16 +179,16 @@ void RunLoop::launch(int i, int attempt) {
     if (!w) {
       const std::string why = "when: " + w.status().message();
       core_.on_finished(i, false, false, clock_.now());
-      rec_.step_state(s.name, to_string(core_.state(i)), why);
-      emit({RunEvent::kState, s.name, to_string(core_.state(i)), attempt, why});
+      rec_.step_state(s.name, core_.state(i), why);
+      emit({RunEvent::kState, s.name, core_.state(i), attempt, why});
       return;
     }
     if (!w.value()) {
       core_.mark_skipped(i);
       const std::string why = "when: " + s.when + " is false";
-      rec_.step_state(s.name, "skipped", why);
-      scope_.step(s.name).state = "skipped";
-      emit({RunEvent::kState, s.name, "skipped", attempt, why});
+      rec_.step_state(s.name, StepState::kSkipped, why);
+      scope_.step(s.name).state = StepState::kSkipped;
+      emit({RunEvent::kState, s.name, StepState::kSkipped, attempt, why});
       return;
     }
   }
@@ -200,28 +201,28 @@ void RunLoop::launch(int i, int attempt) {
     const std::string why = prepared.status().message();
     auto ex = rec_.begin_attempt(s.name, attempt, p.id, p.version, catalog_.library_digest(p), "",
                                  req->log_path.string());
-    if (ex) rec_.finish_attempt(ex.value(), {"failed", why, {}, {}, {}});
+    if (ex) rec_.finish_attempt(ex.value(), {StepState::kFailed, why, {}, {}, {}});
     append_step_log(req->log_path, LogLevel::kError, why);
     auto fr = core_.on_finished(i, false, false, now);
-    emit({RunEvent::kState, s.name, to_string(fr.state), attempt, why});
+    emit({RunEvent::kState, s.name, fr.state, attempt, why});
     return;
   }
   if (prepared->cached) {
-    rec_.step_state(s.name, "cached");
-    scope_.step(s.name).state = "cached";
+    rec_.step_state(s.name, StepState::kCached);
+    scope_.step(s.name).state = StepState::kCached;
     core_.on_finished(i, true, false, now);
     core_.preset(i, StepState::kCached);
-    emit({RunEvent::kState, s.name, "cached", attempt, ""});
+    emit({RunEvent::kState, s.name, StepState::kCached, attempt, ""});
     return;
   }
   auto ex = rec_.begin_attempt(s.name, attempt, p.id, p.version, prepared->plugin_digest,
                                prepared->cache_key, req->log_path.string());
   if (!ex) {
     core_.on_finished(i, false, false, now);
-    emit({RunEvent::kState, s.name, "failed", attempt, ex.status().message()});
+    emit({RunEvent::kState, s.name, StepState::kFailed, attempt, ex.status().message()});
     return;
   }
-  emit({RunEvent::kState, s.name, "running", attempt, ""});
+  emit({RunEvent::kState, s.name, StepState::kRunning, attempt, ""});
   auto f = std::make_unique<Flight>();
   f->step = i;
   f->execution_id = ex.value();
@@ -272,11 +273,13 @@ void RunLoop::finish(Completion& c) {
   if (!status.is_ok() && timed_out)
     status =
         Status(StatusCode::kDeadlineExceeded, f->cancel_reason + " (" + status.message() + ")");
-  er.state = status.is_ok() ? "succeeded" : (was_cancel && !timed_out ? "cancelled" : "failed");
+  er.state = status.is_ok()             ? StepState::kSucceeded
+             : was_cancel && !timed_out ? StepState::kCancelled
+                                        : StepState::kFailed;
   er.error = status.message();
   if (Status w = rec_.finish_attempt(f->execution_id, er); !w.is_ok()) {
     status = w;
-    er.state = "failed";
+    er.state = StepState::kFailed;
   }
   if (status.is_ok())
     for (const auto& ev : er.outputs)
@@ -284,11 +287,11 @@ void RunLoop::finish(Completion& c) {
   if (!status.is_ok())
     append_step_log(
         f->request->log_path, LogLevel::kError,
-        "attempt " + std::to_string(attempt) + " " + er.state + ": " + status.message());
+        "attempt " + std::to_string(attempt) + " " + to_string(er.state) + ": " + status.message());
   auto fr = core_.on_finished(f->step, status.is_ok(), was_cancel && !timed_out, clock_.now());
   if (status.is_ok()) {
     auto& view = scope_.step(s.name);
-    view.state = "succeeded";
+    view.state = StepState::kSucceeded;
     for (const auto& ev : er.outputs) view.outputs[ev.role] = ev.artifact;
     for (const auto& m : er.metrics) view.metrics[m.name] = m.value;
     std::string note;
@@ -297,17 +300,17 @@ void RunLoop::finish(Completion& c) {
       summary_.triggers.push_back(t);
       note += (note.empty() ? "raised " : "; raised ") + t.kind + ": " + t.reason;
     }
-    emit({RunEvent::kState, s.name, "succeeded", attempt, note});
+    emit({RunEvent::kState, s.name, StepState::kSucceeded, attempt, note});
   } else if (fr.retry_at) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "retry in %.1fs", fr.retry_delay);
-    rec_.step_state(s.name, "pending", std::string(buf) + " after: " + status.message());
-    emit({RunEvent::kState, s.name, "retrying", attempt,
+    rec_.step_state(s.name, StepState::kPending, std::string(buf) + " after: " + status.message());
+    emit({RunEvent::kRetry, s.name, StepState::kPending, attempt,
           std::string(buf) + ": " + status.message()});
   } else {
-    scope_.step(s.name).state = to_string(fr.state);
-    rec_.step_state(s.name, to_string(fr.state), status.message());
-    emit({RunEvent::kState, s.name, to_string(fr.state), attempt, status.message()});
+    scope_.step(s.name).state = fr.state;
+    rec_.step_state(s.name, fr.state, status.message());
+    emit({RunEvent::kState, s.name, fr.state, attempt, status.message()});
   }
 }
 
@@ -324,28 +327,28 @@ void RunLoop::apply(const SchedAction& a) {
         it->second->cancel_reason = a.reason;
         it->second->executor->cancel(token, *it->second->request);
       }
-      emit({RunEvent::kLog, name, "running", a.attempt, "cancelling: " + a.reason});
+      emit({RunEvent::kLog, name, StepState::kRunning, a.attempt, "cancelling: " + a.reason});
       break;
     case SchedAction::kAbandon: {
       if (it != flights_.end()) {
         Flight& f = *it->second;
-        rec_.finish_attempt(f.execution_id, {"failed", a.reason, f.inputs, {}, {}});
+        rec_.finish_attempt(f.execution_id, {StepState::kFailed, a.reason, f.inputs, {}, {}});
         append_step_log(f.request->log_path, LogLevel::kError, a.reason);
         f.executor->abandon(token);
         flights_.erase(it);
         live_token_[a.step] = 0;
       }
       auto s = core_.state(a.step);
-      if (s != StepState::kPending) rec_.step_state(name, to_string(s), a.reason);
-      emit({RunEvent::kState, name, s == StepState::kPending ? "retrying" : to_string(s), a.attempt,
+      if (s != StepState::kPending) rec_.step_state(name, s, a.reason);
+      emit({s == StepState::kPending ? RunEvent::kRetry : RunEvent::kState, name, s, a.attempt,
             a.reason});
       break;
     }
     case SchedAction::kSkip: {
       auto s = core_.state(a.step);
-      rec_.step_state(name, to_string(s), a.reason);
-      scope_.step(name).state = to_string(s);
-      emit({RunEvent::kState, name, to_string(s), 0, a.reason});
+      rec_.step_state(name, s, a.reason);
+      scope_.step(name).state = s;
+      emit({RunEvent::kState, name, s, 0, a.reason});
       break;
     }
   }
@@ -363,7 +366,8 @@ Status RunLoop::end_round() {
 Status RunLoop::stop(const Status& why) {
   // Decisions that could not be recorded are not acted on: stop what runs and end the run.
   for (auto& [token, f] : flights_) f->executor->cancel(token, *f->request);
-  (void)store_.set_run_state(run_.id, "failed", why.message());  // best effort: the store failed
+  // Best effort: the store has failed already.
+  (void)store_.set_run_state(run_.id, store::State::kFailed, why.message());
   return why;
 }
 
@@ -372,7 +376,7 @@ Result<RunSummary> RunLoop::run() {
   summary_.run_id = run_.id;
   live_token_.assign(plan_.steps().size(), 0);
   if (Status s = restore(); !s.is_ok()) return stop(s);
-  if (Status s = rec_.run_state("running"); !s.is_ok()) return stop(s);
+  if (Status s = rec_.run_state(store::State::kRunning); !s.is_ok()) return stop(s);
   for (const auto& [name, ex] : executors_) ex->prepare(opt_.max_parallel);
   std::deque<Completion> arrived;
   while (!core_.finished()) {
@@ -396,11 +400,14 @@ Result<RunSummary> RunLoop::run() {
     }
     arrived = inbox_->take();
   }
-  summary_.state = interrupt_seen_ ? "cancelled" : core_.any_failed() ? "failed" : "succeeded";
+  summary_.state = interrupt_seen_      ? store::State::kCancelled
+                   : core_.any_failed() ? store::State::kFailed
+                                        : store::State::kSucceeded;
   for (size_t i = 0; i < plan_.steps().size(); ++i)
-    summary_.step_states[plan_.steps()[i].spec->name] = to_string(core_.state(int(i)));
-  const std::string err =
-      summary_.state == "succeeded" ? "" : "one or more steps " + summary_.state;
+    summary_.step_states[plan_.steps()[i].spec->name] = core_.state(int(i));
+  const std::string err = summary_.state == store::State::kSucceeded
+                              ? ""
+                              : std::string("one or more steps ") + to_string(summary_.state);
   if (Status s = rec_.run_state(summary_.state, err); !s.is_ok()) return stop(s);
   summary_.seconds = clock_.now() - t0;
   return summary_;

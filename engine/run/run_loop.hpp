@@ -32,9 +32,11 @@
 namespace llmops::engine {
 
 struct RunEvent {
-  enum Type { kState, kProgress, kLog } type = kState;
+  // kRetry: an attempt failed and the step goes back to pending to try again; a state of its
+  // own for whoever watches, though the store records it as pending.
+  enum Type { kState, kRetry, kProgress, kLog } type = kState;
   std::string step;
-  std::string state;  // kState: new step state
+  store::State state = store::State::kRunning;  // kState: the new one; kRetry: kPending
   int attempt = 0;
   std::string note;  // reason, progress note or log line
   double done = 0, total = 0;
@@ -42,8 +44,8 @@ struct RunEvent {
 
 struct RunSummary {
   int64_t run_id = 0;
-  std::string state;  // succeeded | failed | cancelled
-  std::map<std::string, std::string> step_states;
+  store::State state = store::State::kPending;  // succeeded | failed | cancelled once run
+  std::map<std::string, store::State> step_states;
   std::vector<TriggerRecord> triggers;  // raised by monitor steps
   double seconds = 0;
 };

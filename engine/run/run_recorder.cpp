@@ -36,11 +36,11 @@ Status RunRecorder::fail_interrupted(const std::vector<int64_t>& keep) {
   });
 }
 
-Status RunRecorder::run_state(const std::string& state, const std::string& error) {
+Status RunRecorder::run_state(store::State state, const std::string& error) {
   return write("run state", [&] { return store_.set_run_state(run_id_, state, error); });
 }
 
-Status RunRecorder::step_state(const std::string& step, const std::string& state,
+Status RunRecorder::step_state(const std::string& step, store::State state,
                                const std::string& reason) {
   return write("step state", [&] { return store_.set_step_state(run_id_, step, state, reason); });
 }

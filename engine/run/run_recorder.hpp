@@ -37,9 +37,8 @@ class RunRecorder {
   // Attempts left `running` by an engine now gone are recorded as failed ("interrupted"), but
   // for those in `keep` (reattached).
   Status fail_interrupted(const std::vector<int64_t>& keep = {});
-  Status run_state(const std::string& state, const std::string& error = "");
-  Status step_state(const std::string& step, const std::string& state,
-                    const std::string& reason = "");
+  Status run_state(store::State state, const std::string& error = "");
+  Status step_state(const std::string& step, store::State state, const std::string& reason = "");
   Result<int64_t> begin_attempt(const std::string& step, int attempt, const std::string& plugin_id,
                                 const std::string& plugin_version, const std::string& plugin_digest,
                                 const std::string& cache_key, const std::string& log_path);

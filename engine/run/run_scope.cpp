@@ -88,7 +88,7 @@ std::optional<nlohmann::json> RunScope::lookup(const std::vector<std::string>& p
   if (head == "steps" && path.size() >= 3) {
     const auto* s = find_step(path[1]);
     if (!s) return std::nullopt;
-    if (path[2] == "state" && path.size() == 3) return nlohmann::json(s->state);
+    if (path[2] == "state" && path.size() == 3) return nlohmann::json(to_string(s->state));
     if (path.size() < 4) return std::nullopt;
     if (path[2] == "metrics" && path.size() == 4) {
       auto it = s->metrics.find(path[3]);

@@ -14,7 +14,7 @@
 namespace llmops::engine {
 
 struct StepOutcomeView {
-  std::string state;
+  store::State state = store::State::kPending;
   std::map<std::string, store::Artifact> outputs;
   std::map<std::string, double> metrics;
 };

@@ -100,7 +100,7 @@ Result<std::optional<store::Artifact>> StepPrep::resolve_deployment(
   auto execs = store_.list_executions(*d.run_id);
   if (!execs) return execs.status();
   for (const auto& e : execs.value()) {
-    if (e.state != "succeeded" && e.state != "cached") continue;
+    if (!is_success(e.state)) continue;
     auto outs = store_.execution_events(e.id, true);
     if (!outs) return outs.status();
     bool made = false;
@@ -228,7 +228,7 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
   for (const auto& ev : outs.value())
     if (!store_.blobs().verify(ev.artifact.digest)) return out;  // missing or changed: rerun
   store::ExecutionResult er;
-  er.state = "cached";
+  er.state = store::State::kCached;
   er.inputs = out.input_events;
   er.outputs = outs.value();
   er.metrics = mets.value();

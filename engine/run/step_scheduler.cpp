@@ -6,34 +6,6 @@
 
 namespace llmops::engine {
 
-const char* to_string(StepState s) {
-  switch (s) {
-    case StepState::kPending:
-      return "pending";
-    case StepState::kRunning:
-      return "running";
-    case StepState::kSucceeded:
-      return "succeeded";
-    case StepState::kFailed:
-      return "failed";
-    case StepState::kSkipped:
-      return "skipped";
-    case StepState::kCached:
-      return "cached";
-    case StepState::kCancelled:
-      return "cancelled";
-  }
-  return "?";
-}
-
-std::optional<StepState> step_state_from_string(const std::string& s) {
-  for (auto st :
-       {StepState::kPending, StepState::kRunning, StepState::kSucceeded, StepState::kFailed,
-        StepState::kSkipped, StepState::kCached, StepState::kCancelled})
-    if (s == to_string(st)) return st;
-  return std::nullopt;
-}
-
 StepScheduler::StepScheduler(std::vector<SchedStep> steps, SchedOptions options)
     : steps_(std::move(steps)),
       info_(steps_.size()),

@@ -16,18 +16,13 @@
 #include <vector>
 
 #include "engine/spec/pipeline.hpp"
+#include "store/states.hpp"
 
 namespace llmops::engine {
 
-enum class StepState { kPending, kRunning, kSucceeded, kFailed, kSkipped, kCached, kCancelled };
-const char* to_string(StepState s);
-std::optional<StepState> step_state_from_string(const std::string& s);
-inline bool is_terminal(StepState s) {
-  return s != StepState::kPending && s != StepState::kRunning;
-}
-inline bool is_success(StepState s) {
-  return s == StepState::kSucceeded || s == StepState::kCached;
-}
+// The store's State: what the scheduler decides is what the store records, without a mapping.
+// to_string, is_terminal and is_success come with it (store/states.hpp).
+using StepState = store::State;
 
 struct SchedStep {
   std::string name;

@@ -85,11 +85,10 @@ void ScheduleDaemon::end_gone_fire(store::ScheduleFire& f) {
   std::string note = "process ended";
   if (!f.run_id) {
     note = "process ended without recording a run";
-  } else if (auto run = store_.get_run(*f.run_id);
-             run && (run->state == "pending" || run->state == "running")) {
+  } else if (auto run = store_.get_run(*f.run_id); run && !is_terminal(run->state)) {
     const std::string id = std::to_string(*f.run_id);
     (void)store_.fail_interrupted(*f.run_id);
-    Status s = store_.set_run_state(*f.run_id, "failed",
+    Status s = store_.set_run_state(*f.run_id, store::State::kFailed,
                                     "interrupted: its engine process (pid " + pid +
                                         ") is gone; `llmops resume " + id + "` continues it");
     if (!s) log("error: " + s.message());

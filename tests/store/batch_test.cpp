@@ -42,7 +42,7 @@ TEST_CASE("a committed batch makes all its writes visible at once", "[store][bat
   const int64_t run = new_run(*st, {"a", "b"});
   auto batch = st->batch();
   REQUIRE(batch);
-  REQUIRE(st->set_step_state(run, "a", "succeeded"));
+  REQUIRE(st->set_step_state(run, "a", State::kSucceeded));
   REQUIRE(st->begin_execution(run, "b", 1, "testing/noop", "1.0.0", "", "", ""));
   CHECK(step_state_elsewhere(home, run, "a") == "pending");  // not committed yet
   CHECK(step_state_elsewhere(home, run, "b") == "pending");
@@ -62,10 +62,10 @@ TEST_CASE("a batch dropped without commit rolls everything back", "[store][batch
   {
     auto batch = st->batch();
     REQUIRE(batch);
-    REQUIRE(st->set_step_state(run, "a", "failed", "boom"));
+    REQUIRE(st->set_step_state(run, "a", State::kFailed, "boom"));
   }
   CHECK(step_state_elsewhere(home, run, "a") == "pending");
-  REQUIRE(st->set_step_state(run, "a", "skipped"));  // calls commit on their own again
+  REQUIRE(st->set_step_state(run, "a", State::kSkipped));  // calls commit on their own again
   CHECK(step_state_elsewhere(home, run, "a") == "skipped");
 }
 
@@ -78,21 +78,21 @@ TEST_CASE("a failing call inside a batch undoes only itself", "[store][batch]") 
   REQUIRE(ex);
   auto batch = st->batch();
   REQUIRE(batch);
-  REQUIRE(st->set_step_state(run, "b", "skipped"));
+  REQUIRE(st->set_step_state(run, "b", State::kSkipped));
   // An output whose artifact has no digest makes finish_execution fail part-way through.
   ExecutionResult bad;
-  bad.state = "succeeded";
+  bad.state = State::kSucceeded;
   Event out;
   out.role = "model";
   out.artifact.kind = "model";
   bad.outputs.push_back(out);
   CHECK_FALSE(st->finish_execution(ex.value(), bad));
-  REQUIRE(st->finish_execution(ex.value(), {"failed", "gave up", {}, {}, {}}));
+  REQUIRE(st->finish_execution(ex.value(), {State::kFailed, "gave up", {}, {}, {}}));
   REQUIRE(batch->commit());
   CHECK(step_state_elsewhere(home, run, "a") == "failed");
   CHECK(step_state_elsewhere(home, run, "b") == "skipped");
   auto execs = st->list_executions(run);
   REQUIRE(execs);
   REQUIRE(execs->size() == 1);
-  CHECK(execs->front().state == "failed");
+  CHECK(execs->front().state == State::kFailed);
 }

@@ -45,11 +45,11 @@ TEST_CASE("the log is checkpointed in the background and stays bounded", "[store
   // plus the last transaction's).
   auto run = make_run(*st, "small");
   for (int i = 0; i < 12000; ++i)
-    REQUIRE(st->set_step_state(run, "a", i % 2 ? "running" : "pending"));
+    REQUIRE(st->set_step_state(run, "a", i % 2 ? State::kRunning : State::kPending));
   CHECK(fs::file_size(wal) < 4100u * (4096 + 24));
   auto steps = st->list_steps(run);
   REQUIRE(steps);
-  CHECK(steps->front().state == "running");
+  CHECK(steps->front().state == State::kRunning);
   auto first = st->get_run(run - 150);
   REQUIRE(first);
   CHECK(first->spec_text == text);

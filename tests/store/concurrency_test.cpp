@@ -39,13 +39,13 @@ int writer(const std::filesystem::path& home, int who) {
       st = id.status();
       if (id) run_id = *id;
     } else if (i % 4 == 1) {
-      st = store.set_run_state(run_id, "running");
+      st = store.set_run_state(run_id, State::kRunning);
     } else if (i % 4 == 2) {
       auto ex = store.begin_execution(run_id, "s", 1, "p", "1", "d", "k", "");
       st = ex.status();
       if (ex) {
         ExecutionResult res;
-        res.state = "succeeded";
+        res.state = State::kSucceeded;
         Artifact a;
         a.digest =
             "sha256:" + llmops::base::sha256_hex(std::to_string(who) + "/" + std::to_string(i));
@@ -54,7 +54,7 @@ int writer(const std::filesystem::path& home, int who) {
         st = store.finish_execution(*ex, res);
       }
     } else {
-      st = store.set_run_state(run_id, "succeeded");
+      st = store.set_run_state(run_id, State::kSucceeded);
     }
     if (!st) {
       std::fprintf(stderr, "child %d write %d: %s\n", who, i, st.message().c_str());
@@ -104,7 +104,7 @@ TEST_CASE("threads share one Store safely", "[store][concurrency]") {
       r.pipeline = "t" + std::to_string(t);
       for (int i = 0; i < 25; ++i) {
         auto id = store->create_run(r, {"a"});
-        if (!id || !store->set_run_state(*id, "running") || !store->get_run(*id)) ++failures;
+        if (!id || !store->set_run_state(*id, State::kRunning) || !store->get_run(*id)) ++failures;
       }
     });
   }

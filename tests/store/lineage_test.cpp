@@ -49,7 +49,7 @@ struct Fixture {
     auto id = store->begin_execution(run_id, name, 1, "testing/write", "1.0.0", "d", "", "");
     REQUIRE(id);
     ExecutionResult res;
-    res.state = "succeeded";
+    res.state = State::kSucceeded;
     for (auto& [role, a] : ins) res.inputs.push_back({role, art(a)});
     for (auto& [role, a] : outs) res.outputs.push_back({role, art(a)});
     REQUIRE(store->finish_execution(*id, res));

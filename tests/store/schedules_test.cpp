@@ -56,7 +56,7 @@ TEST_CASE("cron runs in flight are found by schedule", "[store][schedules]") {
   r.trigger_info_json = R"({"schedule":"p/other"})";
   auto c = store.create_run(r, {"x"});
   REQUIRE((a && b && c));
-  REQUIRE(store.set_run_state(b.value(), "succeeded"));
+  REQUIRE(store.set_run_state(b.value(), State::kSucceeded));
   auto running = store.schedule_runs_in_flight("p/nightly");
   REQUIRE(running);
   CHECK(running.value() == std::vector<int64_t>{a.value()});

@@ -106,7 +106,7 @@ TEST_CASE("version 4 rebuilds executions and keeps their rows and lineage", "[st
   REQUIRE(execs->size() == 2);
   CHECK((*execs)[0].id == 40);
   CHECK((*execs)[1].id == 41);
-  CHECK((*execs)[1].state == "succeeded");
+  CHECK((*execs)[1].state == State::kSucceeded);
   auto outs = store->execution_events(41, true);
   REQUIRE(outs);
   REQUIRE(outs->size() == 1);
@@ -116,7 +116,7 @@ TEST_CASE("version 4 rebuilds executions and keeps their rows and lineage", "[st
   REQUIRE(hit->has_value());
   CHECK((*hit)->id == 41);
   // New executions continue after the highest id, and foreign keys are enforced again.
-  REQUIRE(store->set_step_state(7, "train", "pending"));
+  REQUIRE(store->set_step_state(7, "train", State::kPending));
   auto next = store->begin_execution(7, "train", 3, "p", "1", "d", "k2", "log");
   REQUIRE(next);
   CHECK(next.value() == 42);
@@ -157,7 +157,7 @@ TEST_CASE("run, step and execution lifecycle", "[store]") {
   auto run = store->get_run(*run_id);
   REQUIRE(run);
   CHECK(run->pipeline == "demo");
-  CHECK(run->state == "pending");
+  CHECK(run->state == State::kPending);
   CHECK(run->trigger == "manual");
   CHECK(run->params_json == R"({"lr":0.1})");
   CHECK(run->spec_text == "name: demo\n");
@@ -170,19 +170,19 @@ TEST_CASE("run, step and execution lifecycle", "[store]") {
   REQUIRE(steps->size() == 3);
   CHECK((*steps)[0].step == "prepare");  // planned order
   CHECK((*steps)[2].step == "eval");
-  for (const auto& s : *steps) CHECK(s.state == "pending");
+  for (const auto& s : *steps) CHECK(s.state == State::kPending);
 
-  REQUIRE(store->set_run_state(*run_id, "running"));
+  REQUIRE(store->set_run_state(*run_id, State::kRunning));
   auto ex = store->begin_execution(*run_id, "prepare", 1, "testing/write", "1.0.0", "sha256:plugin",
                                    "key-1", "/logs/prepare.log");
   REQUIRE(ex);
   steps = store->list_steps(*run_id);
-  CHECK((*steps)[0].state == "running");
+  CHECK((*steps)[0].state == State::kRunning);
   CHECK((*steps)[0].attempts == 1);
   CHECK((*steps)[0].started_at > 0);
 
   ExecutionResult res;
-  res.state = "failed";
+  res.state = State::kFailed;
   res.error = "boom";
   REQUIRE(store->finish_execution(*ex, res));
   auto ex2 = store->begin_execution(*run_id, "prepare", 2, "testing/write", "1.0.0",
@@ -190,40 +190,40 @@ TEST_CASE("run, step and execution lifecycle", "[store]") {
   REQUIRE(ex2);
   steps = store->list_steps(*run_id);
   CHECK((*steps)[0].attempts == 2);
-  CHECK((*steps)[0].state == "running");
-  res.state = "succeeded";
+  CHECK((*steps)[0].state == State::kRunning);
+  res.state = State::kSucceeded;
   res.error.clear();
   REQUIRE(store->finish_execution(*ex2, res));
   CHECK_FALSE(store->finish_execution(*ex2, res));  // already finished
 
-  REQUIRE(store->set_step_state(*run_id, "eval", "skipped", "train failed"));
-  REQUIRE(store->set_run_state(*run_id, "failed", "step train failed"));
+  REQUIRE(store->set_step_state(*run_id, "eval", State::kSkipped, "train failed"));
+  REQUIRE(store->set_run_state(*run_id, State::kFailed, "step train failed"));
 
   auto execs = store->list_executions(*run_id);
   REQUIRE(execs);
   REQUIRE(execs->size() == 2);
-  CHECK((*execs)[0].state == "failed");
+  CHECK((*execs)[0].state == State::kFailed);
   CHECK((*execs)[0].error == "boom");
   CHECK((*execs)[0].attempt == 1);
-  CHECK((*execs)[1].state == "succeeded");
+  CHECK((*execs)[1].state == State::kSucceeded);
   CHECK((*execs)[1].plugin_id == "testing/write");
   CHECK((*execs)[1].log_path == "/logs/prepare.2.log");
   CHECK((*execs)[1].ended_at >= (*execs)[1].started_at);
 
   steps = store->list_steps(*run_id);
-  CHECK((*steps)[0].state == "succeeded");
-  CHECK((*steps)[2].state == "skipped");
+  CHECK((*steps)[0].state == State::kSucceeded);
+  CHECK((*steps)[2].state == State::kSkipped);
   CHECK((*steps)[2].reason == "train failed");
   run = store->get_run(*run_id);
-  CHECK(run->state == "failed");
+  CHECK(run->state == State::kFailed);
   CHECK(run->error == "step train failed");
   CHECK(run->ended_at > 0);
 
   // Errors are reported, not thrown.
   CHECK_FALSE(store->get_run(12345));
   CHECK(store->get_run(12345).status().code() == llmops::StatusCode::kNotFound);
-  CHECK_FALSE(store->set_step_state(*run_id, "nope", "running"));
-  CHECK_FALSE(store->set_run_state(*run_id, "exploded"));
+  CHECK_FALSE(store->set_step_state(*run_id, "nope", State::kRunning));
+  CHECK_FALSE(store->set_run_state(*run_id, State::kSkipped));  // steps are skipped, runs never
   CHECK_FALSE(store->begin_execution(*run_id, "nope", 1, "p", "1", "d", "", ""));
 
   // Child runs (feedback) point at their parent.
@@ -249,7 +249,7 @@ TEST_CASE("finish_execution writes outputs, events and metrics together", "[stor
   REQUIRE(ex);
 
   ExecutionResult res;
-  res.state = "succeeded";
+  res.state = State::kSucceeded;
   res.inputs.push_back({"data", artifact("dataset", "dataset", "data")});
   res.outputs.push_back({"model", artifact("model", "model", "model")});
   res.metrics.push_back({"loss", 0.5, 10, 0});
@@ -277,7 +277,7 @@ TEST_CASE("finish_execution writes outputs, events and metrics together", "[stor
     CHECK((*found)[0].name == "model");
     CHECK(store->find_artifacts("sha256:" + llmops::base::sha256_hex("dataset").substr(0, 5))
               ->size() == 1);
-    CHECK(store->list_steps(*run_id)->at(0).state == "succeeded");
+    CHECK(store->list_steps(*run_id)->at(0).state == State::kSucceeded);
   }
   SECTION("nothing visible when any part fails") {
     res.outputs.push_back({"broken", Artifact{}});  // no digest: rejected mid-transaction
@@ -286,8 +286,8 @@ TEST_CASE("finish_execution writes outputs, events and metrics together", "[stor
     CHECK(store->execution_events(*ex, false)->empty());
     CHECK(store->execution_metrics(*ex)->empty());
     CHECK(store->list_artifacts()->empty());
-    CHECK(store->list_executions(*run_id)->at(0).state == "running");
-    CHECK(store->list_steps(*run_id)->at(0).state == "running");
+    CHECK(store->list_executions(*run_id)->at(0).state == State::kRunning);
+    CHECK(store->list_steps(*run_id)->at(0).state == State::kRunning);
   }
 }
 
@@ -299,12 +299,12 @@ TEST_CASE("cache lookup finds the latest succeeded or cached execution", "[store
   CHECK_FALSE(store->find_cached("key")->has_value());
 
   auto failed = store->begin_execution(*r1, "train", 1, "p", "1", "d", "key", "");
-  REQUIRE(store->finish_execution(*failed, {"failed", "x", {}, {}, {}}));
+  REQUIRE(store->finish_execution(*failed, {State::kFailed, "x", {}, {}, {}}));
   CHECK_FALSE(store->find_cached("key")->has_value());
 
   auto ok = store->begin_execution(*r1, "train", 2, "p", "1", "d", "key", "");
   ExecutionResult res;
-  res.state = "succeeded";
+  res.state = State::kSucceeded;
   res.outputs.push_back({"model", artifact("m", "model", "model")});
   REQUIRE(store->finish_execution(*ok, res));
   auto hit = store->find_cached("key");
@@ -322,10 +322,10 @@ TEST_CASE("cache lookup finds the latest succeeded or cached execution", "[store
   REQUIRE(cached);
   hit = store->find_cached("key");
   CHECK((*hit)->id == *cached);
-  CHECK((*hit)->state == "cached");
+  CHECK((*hit)->state == State::kCached);
   CHECK(store->execution_events(*cached, true)->size() == 1);
   auto steps = store->list_steps(*r2);
-  CHECK(steps->at(0).state == "cached");
+  CHECK(steps->at(0).state == State::kCached);
   CHECK(steps->at(0).ended_at > 0);
 }
 
@@ -334,7 +334,7 @@ TEST_CASE("fail_interrupted fails running executions and resets their steps", "[
   auto store = open_store(tmp.path());
   auto run_id = store->create_run(sample_run(), {"a", "b", "c"});
   auto ea = store->begin_execution(*run_id, "a", 1, "p", "1", "d", "", "");
-  REQUIRE(store->finish_execution(*ea, {"succeeded", "", {}, {}, {}}));
+  REQUIRE(store->finish_execution(*ea, {State::kSucceeded, "", {}, {}, {}}));
   REQUIRE(store->begin_execution(*run_id, "b", 1, "p", "1", "d", "", ""));
   REQUIRE(store->begin_execution(*run_id, "c", 1, "p", "1", "d", "", ""));
   auto other = store->create_run(sample_run(), {"a"});
@@ -344,15 +344,15 @@ TEST_CASE("fail_interrupted fails running executions and resets their steps", "[
   REQUIRE(n);
   CHECK(*n == 2);
   auto execs = store->list_executions(*run_id);
-  CHECK((*execs)[0].state == "succeeded");
-  CHECK((*execs)[1].state == "failed");
+  CHECK((*execs)[0].state == State::kSucceeded);
+  CHECK((*execs)[1].state == State::kFailed);
   CHECK((*execs)[1].error == "interrupted (engine stopped)");
-  CHECK((*execs)[2].state == "failed");
+  CHECK((*execs)[2].state == State::kFailed);
   auto steps = store->list_steps(*run_id);
-  CHECK((*steps)[0].state == "succeeded");
-  CHECK((*steps)[1].state == "pending");
-  CHECK((*steps)[2].state == "pending");
+  CHECK((*steps)[0].state == State::kSucceeded);
+  CHECK((*steps)[1].state == State::kPending);
+  CHECK((*steps)[2].state == State::kPending);
   // Other runs are untouched.
-  CHECK(store->list_executions(*other)->at(0).state == "running");
+  CHECK(store->list_executions(*other)->at(0).state == State::kRunning);
   CHECK(*store->fail_interrupted(*run_id) == 0);
 }

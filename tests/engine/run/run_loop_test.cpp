@@ -91,11 +91,11 @@ struct Fixture {
       if (e.step == step) out.push_back(e);
     return out;
   }
-  std::string state_of(const std::string& step) {
+  std::optional<store::State> state_of(const std::string& step) {
     auto steps = st->list_steps(run_id);
     for (const auto& s : steps.value())
       if (s.step == step) return s.state;
-    return "?";
+    return std::nullopt;
   }
 };
 
@@ -106,10 +106,10 @@ TEST_CASE("run loop: a chain runs in order, with lineage, and the run is recorde
   FakeWorld world;
   auto s = fx.run(world);
   REQUIRE(s);
-  CHECK(s->state == "succeeded");
+  CHECK(s->state == store::State::kSucceeded);
   CHECK(world.submitted == std::vector<std::string>{"a#1", "b#1", "c#1"});
   CHECK(world.submit_times["b#1"] - world.submit_times["a#1"] == Approx(1.0));
-  CHECK(fx.st->get_run(fx.run_id)->state == "succeeded");
+  CHECK(fx.st->get_run(fx.run_id)->state == store::State::kSucceeded);
   // b's input is exactly what a made.
   auto a_out = fx.st->execution_events(fx.executions("a").at(0).id, true).value();
   auto b_in = fx.st->execution_events(fx.executions("b").at(0).id, false).value();
@@ -132,18 +132,30 @@ steps:
   FakeWorld world;
   world.scripts["a#1"] = Script{1, false, "flaky"};
   world.scripts["a#2"] = Script{1, false, "flaky again"};
-  auto s = fx.run(world);
+  std::vector<RunEvent> events;  // the loop's thread only: FakeWorld runs no step threads
+  RunLoopOptions options;
+  options.on_event = [&](const RunEvent& ev) {
+    if (ev.step == "a" && ev.type != RunEvent::kProgress) events.push_back(ev);
+  };
+  auto s = fx.run(world, nullptr, options);
   REQUIRE(s);
-  CHECK(s->state == "succeeded");
+  CHECK(s->state == store::State::kSucceeded);
   CHECK(world.submitted == std::vector<std::string>{"a#1", "a#2", "a#3", "b#1"});
+  // What `llmops run` prints as running, retrying, running, retrying, running, succeeded.
+  std::vector<std::pair<RunEvent::Type, store::State>> seen;
+  for (const auto& ev : events) seen.emplace_back(ev.type, ev.state);
+  const auto retry = std::make_pair(RunEvent::kRetry, store::State::kPending);
+  const auto running = std::make_pair(RunEvent::kState, store::State::kRunning);
+  CHECK(seen == std::vector{running, retry, running, retry, running,
+                            std::make_pair(RunEvent::kState, store::State::kSucceeded)});
   // Back-off: 10 s after the first failure, 20 s after the second.
   CHECK(world.submit_times["a#2"] - world.submit_times["a#1"] == Approx(1 + 10));
   CHECK(world.submit_times["a#3"] - world.submit_times["a#2"] == Approx(1 + 20));
   auto ex = fx.executions("a");
   REQUIRE(ex.size() == 3);
-  CHECK(ex[0].state == "failed");
+  CHECK(ex[0].state == store::State::kFailed);
   CHECK(ex[0].error == "flaky");
-  CHECK(ex[2].state == "succeeded");
+  CHECK(ex[2].state == store::State::kSucceeded);
 }
 
 TEST_CASE("run loop: a failure skips everything downstream, not independent branches") {
@@ -160,13 +172,13 @@ steps:
   world.scripts["a"] = Script{1, false, "broken"};
   auto s = fx.run(world);
   REQUIRE(s);
-  CHECK(s->state == "failed");
-  CHECK(s->step_states["b"] == "skipped");
-  CHECK(s->step_states["c"] == "skipped");
-  CHECK(s->step_states["other"] == "succeeded");
-  CHECK(fx.state_of("c") == "skipped");
+  CHECK(s->state == store::State::kFailed);
+  CHECK(s->step_states["b"] == store::State::kSkipped);
+  CHECK(s->step_states["c"] == store::State::kSkipped);
+  CHECK(s->step_states["other"] == store::State::kSucceeded);
+  CHECK(fx.state_of("c") == store::State::kSkipped);
   CHECK(std::count(world.submitted.begin(), world.submitted.end(), "b#1") == 0);
-  CHECK(fx.st->get_run(fx.run_id)->state == "failed");
+  CHECK(fx.st->get_run(fx.run_id)->state == store::State::kFailed);
 }
 
 TEST_CASE("run loop: a step past its timeout is cancelled and fails; downstream is skipped") {
@@ -181,13 +193,13 @@ steps:
   world.scripts["slow"] = Script{3600};
   auto s = fx.run(world);
   REQUIRE(s);
-  CHECK(s->state == "failed");
+  CHECK(s->state == store::State::kFailed);
   CHECK(world.cancels == std::vector<std::string>{"slow"});
   auto ex = fx.executions("slow");
   REQUIRE(ex.size() == 1);
-  CHECK(ex[0].state == "failed");
+  CHECK(ex[0].state == store::State::kFailed);
   CHECK(ex[0].error.find("timed out") != std::string::npos);
-  CHECK(s->step_states["after"] == "skipped");
+  CHECK(s->step_states["after"] == store::State::kSkipped);
 }
 
 TEST_CASE("run loop: a step that ignores cancellation is abandoned after the grace period") {
@@ -203,11 +215,11 @@ steps:
   o.grace_s = 2;
   auto s = fx.run(world, nullptr, o);
   REQUIRE(s);
-  CHECK(s->state == "failed");
+  CHECK(s->state == store::State::kFailed);
   CHECK(world.abandoned == std::vector<std::string>{"stuck"});
   auto ex = fx.executions("stuck");
   REQUIRE(ex.size() == 1);
-  CHECK(ex[0].state == "failed");
+  CHECK(ex[0].state == store::State::kFailed);
 }
 
 TEST_CASE("run loop: fail-fast cancels the running steps and skips the pending ones") {
@@ -226,10 +238,10 @@ steps:
   o.fail_fast = true;
   auto s = fx.run(world, nullptr, o);
   REQUIRE(s);
-  CHECK(s->state == "failed");
+  CHECK(s->state == store::State::kFailed);
   CHECK(world.cancels == std::vector<std::string>{"long"});
-  CHECK(fx.executions("long").at(0).state == "cancelled");
-  CHECK(s->step_states["later"] != "succeeded");
+  CHECK(fx.executions("long").at(0).state == store::State::kCancelled);
+  CHECK(s->step_states["later"] != store::State::kSucceeded);
   CHECK(std::count(world.submitted.begin(), world.submitted.end(), "later#1") == 0);
 }
 
@@ -243,10 +255,10 @@ TEST_CASE("run loop: an interrupt cancels the run") {
   };
   auto s = fx.run(world, nullptr, o);
   REQUIRE(s);
-  CHECK(s->state == "cancelled");
-  CHECK(fx.executions("b").at(0).state == "cancelled");
+  CHECK(s->state == store::State::kCancelled);
+  CHECK(fx.executions("b").at(0).state == store::State::kCancelled);
   CHECK(fx.executions("c").empty());
-  CHECK(fx.st->get_run(fx.run_id)->state == "cancelled");
+  CHECK(fx.st->get_run(fx.run_id)->state == store::State::kCancelled);
 }
 
 TEST_CASE("run loop: the first store write error ends the run; nothing runs after it") {
@@ -266,7 +278,7 @@ TEST_CASE("run loop: the first store write error ends the run; nothing runs afte
   auto s = fx.run(world, &rec);
   REQUIRE_FALSE(s);
   CHECK(s.status().message().find("disk gone") != std::string::npos);
-  CHECK(fx.st->get_run(fx.run_id)->state == "failed");
+  CHECK(fx.st->get_run(fx.run_id)->state == store::State::kFailed);
   CHECK(world.submitted.size() < 3);
 }
 
@@ -291,14 +303,14 @@ TEST_CASE("run loop: resume after a crash at every write finishes the run exactl
       std::map<std::string, bool> done_before;
       auto before = fx.st->list_executions(fx.run_id);
       for (const auto& e : before.value())
-        if (e.state == "succeeded") done_before[e.step] = true;
+        if (e.state == store::State::kSucceeded) done_before[e.step] = true;
       FakeWorld again;
       auto s = fx.run(again);
       REQUIRE(s);
-      CHECK(s->state == "succeeded");
+      CHECK(s->state == store::State::kSucceeded);
       for (const char* step : {"a", "b", "c"}) {
         int good = 0;
-        for (const auto& e : fx.executions(step)) good += e.state == "succeeded";
+        for (const auto& e : fx.executions(step)) good += e.state == store::State::kSucceeded;
         CHECK(good == 1);  // never lost, never done twice
         if (done_before[step])
           CHECK(std::none_of(again.submitted.begin(), again.submitted.end(),
@@ -308,7 +320,7 @@ TEST_CASE("run loop: resume after a crash at every write finishes the run exactl
       auto c_in = fx.st->execution_events(fx.executions("c").back().id, false).value();
       REQUIRE(c_in.size() == 1);
       CHECK(c_in[0].artifact.digest == b_out.at(0).artifact.digest);
-      CHECK(fx.st->get_run(fx.run_id)->state == "succeeded");
+      CHECK(fx.st->get_run(fx.run_id)->state == store::State::kSucceeded);
     }
   }
 }
@@ -341,7 +353,7 @@ TEST_CASE("run loop: a restarted engine reattaches to an attempt still running o
   Fixture fx(kChain);
   crash_with_b_running(fx);
   REQUIRE(fx.executions("b").size() == 1);
-  CHECK(fx.executions("b")[0].state == "running");
+  CHECK(fx.executions("b")[0].state == store::State::kRunning);
   CHECK(fx.executions("b")[0].external_id == "fake-b#1");
 
   FakeWorld again;
@@ -349,12 +361,12 @@ TEST_CASE("run loop: a restarted engine reattaches to an attempt still running o
   again.out_there["fake-b#1"] = Script{2};
   auto s = fx.run(again);
   REQUIRE(s);
-  CHECK(s->state == "succeeded");
+  CHECK(s->state == store::State::kSucceeded);
   CHECK(again.reattached == std::vector<std::string>{"fake-b#1"});
   CHECK(again.submitted == std::vector<std::string>{"c#1"});  // b is not run a second time
   auto b = fx.executions("b");
   REQUIRE(b.size() == 1);
-  CHECK(b[0].state == "succeeded");
+  CHECK(b[0].state == store::State::kSucceeded);
   auto b_out = fx.st->execution_events(b[0].id, true).value();
   auto c_in = fx.st->execution_events(fx.executions("c").at(0).id, false).value();
   REQUIRE(c_in.size() == 1);
@@ -367,11 +379,11 @@ TEST_CASE("run loop: an attempt that cannot be reattached is recorded as interru
   FakeWorld again;  // knows no job: b died with the engine
   auto s = fx.run(again);
   REQUIRE(s);
-  CHECK(s->state == "succeeded");
+  CHECK(s->state == store::State::kSucceeded);
   CHECK(again.submitted == std::vector<std::string>{"b#2", "c#1"});
   auto b = fx.executions("b");
   REQUIRE(b.size() == 2);
-  CHECK(b[0].state == "failed");
+  CHECK(b[0].state == store::State::kFailed);
   CHECK(b[0].error.find("interrupted") != std::string::npos);
-  CHECK(b[1].state == "succeeded");
+  CHECK(b[1].state == store::State::kSucceeded);
 }

@@ -94,12 +94,12 @@ class FakeLauncher : public engine::Launcher {
     nr.trigger_info_json = p.request.trigger_info_json;
     auto id = store.create_run(nr, {"a"});
     REQUIRE(id);
-    REQUIRE(store.set_run_state(*id, "running"));
+    REQUIRE(store.set_run_state(*id, store::State::kRunning));
     p.run = *id;
     return *id;
   }
   // The run ends and its process exits.
-  void finish(store::Store& store, int64_t pid, const std::string& state = "succeeded") {
+  void finish(store::Store& store, int64_t pid, store::State state = store::State::kSucceeded) {
     Proc& p = procs.at(pid);
     if (p.run) REQUIRE(store.set_run_state(*p.run, state));
     p.alive = false;

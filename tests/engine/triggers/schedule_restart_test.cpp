@@ -116,7 +116,7 @@ TEST_CASE("cron forbid across a restart: a run whose engine died does not block,
                       "resume " + std::to_string(run) + "` can continue it"));
   auto r = w.store->get_run(run);
   REQUIRE(r);
-  CHECK(r->state == "failed");
+  CHECK(r->state == store::State::kFailed);
   CHECK(r->error.find("interrupted") != std::string::npos);
   CHECK(w.procs.started() == 2);  // the fire was not forbidden by a dead run
 }
@@ -150,7 +150,7 @@ TEST_CASE("cron replace across a restart", "[cron][daemon][restart]") {
     CHECK_FALSE(w.procs.procs.at(pid).interrupted);
     CHECK(w.procs.started() == 3);
     // It ends cancelled (as `llmops run` does on SIGINT): its fire is closed.
-    w.procs.finish(*w.store, pid, "cancelled");
+    w.procs.finish(*w.store, pid, store::State::kCancelled);
     second.tick(spec);
     auto still = w.store->open_schedule_fires("p");
     REQUIRE(still);
@@ -165,7 +165,7 @@ TEST_CASE("cron replace across a restart", "[cron][daemon][restart]") {
     CHECK_FALSE(w.procs.procs.at(pid).interrupted);
     CHECK(second.logged("its engine process (pid " + std::to_string(pid) + ") is gone"));
     CHECK(second.logged("llmops resume " + std::to_string(run)));
-    CHECK(w.store->get_run(run)->state == "failed");
+    CHECK(w.store->get_run(run)->state == store::State::kFailed);
     CHECK(w.procs.started() == 2);
   }
 }
@@ -197,7 +197,7 @@ TEST_CASE("runs no fire knows still count and fires never started are closed",
   auto open = w.store->open_schedule_fires();
   REQUIRE(open);
   CHECK(open->empty());
-  REQUIRE(w.store->set_run_state(*old, "succeeded"));
+  REQUIRE(w.store->set_run_state(*old, store::State::kSucceeded));
   w.clock.set(utc("2026-01-01T00:20:00Z"));
   d.tick(spec);
   CHECK(w.procs.started() == 1);
