@@ -12,6 +12,7 @@
 #include "engine/run/feedback_loop.hpp"
 #include "engine/run/runner.hpp"
 #include "engine/spec/loaded_pipeline.hpp"
+#include "llmops/artifacts.hpp"
 
 namespace fs = std::filesystem;
 
@@ -50,12 +51,6 @@ nlohmann::json diag_json(const engine::Diagnostic& d) {
 
 void print_diagnostics(const std::vector<engine::Diagnostic>& ds) {
   for (const auto& d : ds) std::cerr << d.str() << "\n";
-}
-
-bool has_errors(const std::vector<engine::Diagnostic>& ds) {
-  for (const auto& d : ds)
-    if (!d.warning) return true;
-  return false;
 }
 
 // Live progress: one line per state change; on a terminal, a status line for running steps.
@@ -157,7 +152,8 @@ void print_outcome(store::Store& st, const std::vector<engine::ChainLink>& chain
       if (!step) continue;
       if (auto outs = st.execution_events(e.id, true))
         for (const auto& ev : outs.value())
-          if (ev.artifact.kind == "deployment") lineage_ref = std::to_string(run_id) + ":" + e.step;
+          if (ev.artifact.kind == artifact_kind::kDeployment)
+            lineage_ref = std::to_string(run_id) + ":" + e.step;
       if (e.plugin_id.rfind("evaluator/", 0) != 0) continue;
       const std::string gates = step->with.contains("gates") ? step->with["gates"].dump() : "";
       auto mets = st.execution_metrics(e.id);

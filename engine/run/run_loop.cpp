@@ -4,6 +4,7 @@
 
 #include "engine/exec/step_context.hpp"
 #include "engine/run/trigger_info.hpp"
+#include "llmops/artifacts.hpp"
 
 namespace fs = std::filesystem;
 
@@ -283,7 +284,8 @@ void RunLoop::finish(Completion& c) {
   }
   if (status.is_ok())
     for (const auto& ev : er.outputs)
-      if (ev.artifact.kind == "deployment") deployments_.push_back({f->execution_id, ev});
+      if (ev.artifact.kind == artifact_kind::kDeployment)
+        deployments_.push_back({f->execution_id, ev});
   if (!status.is_ok())
     append_step_log(
         f->request->log_path, LogLevel::kError,

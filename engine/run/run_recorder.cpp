@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmops/artifacts.hpp"
+
 namespace llmops::engine {
 
 Status RunRecorder::write(const char* what, const std::function<Status()>& op) {
@@ -74,13 +76,13 @@ Status RunRecorder::finish_attempt(int64_t execution_id, const store::ExecutionR
 
 Status RunRecorder::deployment(int64_t execution_id, const store::Event& ev) {
   auto m = nlohmann::json::parse(ev.artifact.metadata_json, nullptr, false);
-  if (!m.is_object() || !m.contains("name")) return Status::ok();
+  if (!m.is_object() || !m.contains(llmops::deployment::kName)) return Status::ok();
   store::DeploymentRecord d;
-  d.name = m.value("name", "");
-  d.action = m.value("action", "start");
-  d.artifact_digest = m.value("model_digest", "");
+  d.name = m.value(llmops::deployment::kName, "");
+  d.action = m.value(llmops::deployment::kAction, llmops::deployment::kStart);
+  d.artifact_digest = m.value(llmops::deployment::kModelDigest, "");
   d.state = "running";
-  d.endpoint = m.value("endpoint", "");
+  d.endpoint = m.value(llmops::deployment::kEndpoint, "");
   d.info_json = m.dump();
   d.run_id = run_id_;
   d.execution_id = execution_id;

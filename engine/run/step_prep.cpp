@@ -3,6 +3,7 @@
 #include "base/hash.hpp"
 #include "base/strings.hpp"
 #include "engine/spec/template.hpp"
+#include "llmops/artifacts.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,8 +26,9 @@ std::vector<std::string> split_dots(const std::string& s) {
 // The canary share recorded with a deployment change (0 when none).
 int canary_percent(const std::string& info_json) {
   auto j = nlohmann::json::parse(info_json, nullptr, false);
-  return j.is_object() && j.contains("canary_percent") && j["canary_percent"].is_number()
-             ? j["canary_percent"].get<int>()
+  return j.is_object() && j.contains(deployment::kCanaryPercent) &&
+                 j[deployment::kCanaryPercent].is_number()
+             ? j[deployment::kCanaryPercent].get<int>()
              : 0;
 }
 
@@ -50,7 +52,7 @@ StepPrep::StepPrep(store::Store& store, PluginCatalog& catalog, RunScope& scope,
     // The newest change that is not a canary: a canary shares traffic with the version before it,
     // which is still the one deployed.
     for (auto it = hist->rbegin(); it != hist->rend(); ++it) {
-      if (it->action == "stop" || it->state == "stopped") break;
+      if (it->action == deployment::kStop || it->state == "stopped") break;
       const int canary = canary_percent(it->info_json);
       if (canary > 0 && canary < 100) continue;
       if (!it->artifact_digest.empty())
@@ -92,7 +94,7 @@ Result<std::optional<store::Artifact>> StepPrep::resolve_deployment(
     auto outs = store_.execution_events(*d.execution_id, true);
     if (!outs) return outs.status();
     for (const auto& ev : outs.value())
-      if (ev.artifact.kind == "deployment") return usable(ev.artifact);
+      if (ev.artifact.kind == artifact_kind::kDeployment) return usable(ev.artifact);
     return Found{};
   }
   // model_inputs.ROLE: the input of the execution (in the deploying run) that made the model.
