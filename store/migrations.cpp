@@ -1,8 +1,7 @@
 // The schema of the llmops store, as ordered migrations. Never edit a released script: append one.
 #include "store/migrations.hpp"
-#include "base/time.hpp"
 
-#include "store/store_impl.hpp"
+#include "base/time.hpp"
 
 namespace llmops::store {
 namespace {
@@ -249,10 +248,6 @@ const std::vector<std::string>& migrations() {
   return kMigrations;
 }
 
-int schema_version_supported() {
-  return static_cast<int>(migrations().size());
-}
-
 int schema_version_of(SQLite::Database& db) {
   if (!db.tableExists("schema_version")) return 0;
   SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
@@ -261,7 +256,7 @@ int schema_version_of(SQLite::Database& db) {
 }
 
 Status migrate(SQLite::Database& db, const std::filesystem::path& db_path) {
-  const int supported = schema_version_supported();
+  const int supported = static_cast<int>(migrations().size());
   auto too_new = [&](int found) {
     return Status::precondition("database " + db_path.string() + " has schema version " +
                                 std::to_string(found) + ", this llmops supports up to " +

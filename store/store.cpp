@@ -13,6 +13,10 @@
 #include "store/store_impl.hpp"
 
 namespace llmops::store {
+
+int schema_version_supported() {
+  return static_cast<int>(migrations().size());
+}
 namespace {
 
 constexpr int kBusyTimeoutMs = 10000;
