@@ -1,11 +1,13 @@
-// libFuzzer target for the pipeline loader and the expression language: any bytes given as a
-// pipeline file must load or produce diagnostics (never a crash, hang or uncaught exception), and
+// libFuzzer target for the pipeline loader (with its `feedback:` rules) and the expression
+// language: any bytes given as a pipeline file must load or produce diagnostics (never a crash,
+// hang or uncaught exception), and
 // any bytes given as a `when:` expression must evaluate or produce an error. The first byte picks.
 //   see tests/fuzz/run_fuzzers.sh for the build command
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "engine/spec/feedback_rules.hpp"
 #include "engine/spec/loader.hpp"
 #include "engine/spec/template.hpp"
 
@@ -15,6 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (data[0] & 1) {
     auto r = load_pipeline_text(text, "fuzz.yaml", {{"x", "1"}});
+    if (r.spec) (void)parse_feedback(*r.spec, &r.diagnostics);
     for (const auto& d : r.diagnostics) (void)d.str();
   } else {
     JsonScope scope(nlohmann::json{{"params", {{"a", 1}, {"s", "text"}, {"b", true}}},
