@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The same 1,000-step fan-out/fan-in pipeline (each step writes one small file, one step gathers
 # them) through llmops (in-process and subprocess executors) and Snakemake, side by side.
-# Usage: bench/bench_fanout.sh [N] (default 1000). Needs a build in ./build and `snakemake`
+# Usage: [LLMOPS=path/to/llmops] bench/bench_fanout.sh [N] (default 1000). Needs a build in ./build and `snakemake`
 # (scripts/setup.sh --bench installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
-llmops=$PWD/build/cli/llmops
+llmops=${LLMOPS:-$PWD/build/cli/llmops}  # LLMOPS: another build's binary
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
