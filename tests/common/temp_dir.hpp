@@ -1,5 +1,5 @@
-// A fresh, empty temporary folder (llmops-<tag>-test-<pid>-<n>), removed at scope exit. Shared by
-// the plugin suites; each names its own tag.
+// A fresh, empty temporary folder (llmops-<tag>-test-<pid>-<n>), removed at scope exit: the one
+// TempDir of every suite (the CLI's integration tests have TempHome, a store home around it).
 #pragma once
 
 #include <unistd.h>
@@ -12,7 +12,7 @@ namespace llmops::testing {
 
 struct TempDir {
   std::filesystem::path path;
-  explicit TempDir(const std::string& tag) {
+  explicit TempDir(const std::string& tag = "test") {
     static std::atomic<int> n{0};
     path = std::filesystem::temp_directory_path() /
            ("llmops-" + tag + "-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));

@@ -4,7 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace llmops::store;
@@ -37,7 +37,7 @@ std::string step_state_elsewhere(const fs::path& home, int64_t run, const std::s
 
 TEST_CASE("a committed batch makes all its writes visible at once", "[store][batch]") {
   TempDir tmp;
-  const auto home = tmp.path() / "home";
+  const auto home = tmp.path / "home";
   auto st = open_store(home);
   const int64_t run = new_run(*st, {"a", "b"});
   auto batch = st->batch();
@@ -56,7 +56,7 @@ TEST_CASE("a committed batch makes all its writes visible at once", "[store][bat
 
 TEST_CASE("a batch dropped without commit rolls everything back", "[store][batch]") {
   TempDir tmp;
-  const auto home = tmp.path() / "home";
+  const auto home = tmp.path / "home";
   auto st = open_store(home);
   const int64_t run = new_run(*st, {"a"});
   {
@@ -71,7 +71,7 @@ TEST_CASE("a batch dropped without commit rolls everything back", "[store][batch
 
 TEST_CASE("a failing call inside a batch undoes only itself", "[store][batch]") {
   TempDir tmp;
-  const auto home = tmp.path() / "home";
+  const auto home = tmp.path / "home";
   auto st = open_store(home);
   const int64_t run = new_run(*st, {"a", "b"});
   auto ex = st->begin_execution(run, "a", 1, "testing/noop", "1.0.0", "", "", "");

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace llmops::store;
@@ -28,8 +28,8 @@ int64_t make_run(Store& st, const std::string& text) {
 
 TEST_CASE("the log is checkpointed in the background and stays bounded", "[store]") {
   TempDir tmp;
-  auto st = open_store(tmp.path());
-  const fs::path db = tmp.path() / "llmops.db", wal = tmp.path() / "llmops.db-wal";
+  auto st = open_store(tmp.path);
+  const fs::path db = tmp.path / "llmops.db", wal = tmp.path / "llmops.db-wal";
   const auto db_before = fs::file_size(db);
 
   // ~1,200 log frames (each run writes about eight pages): past the background threshold, below the

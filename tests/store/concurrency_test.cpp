@@ -12,7 +12,7 @@
 
 #include "base/hash.hpp"
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 using namespace llmops::store;
 using llmops::store::testing::TempDir;
@@ -68,7 +68,7 @@ int writer(const std::filesystem::path& home, int who) {
 
 TEST_CASE("two processes write to one new store at once", "[store][concurrency]") {
   TempDir tmp("fork");
-  const auto home = tmp.path() / "home";  // not created yet: both children migrate it
+  const auto home = tmp.path / "home";  // not created yet: both children migrate it
   pid_t pids[2];
   for (int who = 0; who < 2; ++who) {
     pids[who] = fork();
@@ -95,7 +95,7 @@ TEST_CASE("two processes write to one new store at once", "[store][concurrency]"
 
 TEST_CASE("threads share one Store safely", "[store][concurrency]") {
   TempDir tmp("threads");
-  auto store = std::move(Store::open(tmp.path())).value();
+  auto store = std::move(Store::open(tmp.path)).value();
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 4; ++t) {

@@ -4,14 +4,14 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 using namespace llmops::store;
 using llmops::store::testing::TempDir;
 
 TEST_CASE("deployments keep the latest state and an append-only history", "[store][deployments]") {
   TempDir tmp("deploy");
-  auto s = Store::open(tmp.path());
+  auto s = Store::open(tmp.path);
   REQUIRE(s);
   auto& store = *s.value();
   DeploymentRecord d{
@@ -38,7 +38,7 @@ TEST_CASE("deployments keep the latest state and an append-only history", "[stor
   CHECK_FALSE(store.record_deployment(DeploymentRecord{}));
   // The history table refuses edits even through plain SQL.
   s.value().reset();
-  SQLite::Database db((tmp.path() / "llmops.db").string(), SQLite::OPEN_READWRITE);
+  SQLite::Database db((tmp.path / "llmops.db").string(), SQLite::OPEN_READWRITE);
   CHECK_THROWS(db.exec("UPDATE deployment_history SET action = 'x'"));
   CHECK_THROWS(db.exec("DELETE FROM deployment_history"));
 }

@@ -6,7 +6,7 @@
 
 #include "base/hash.hpp"
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 using namespace llmops::store;
 using llmops::store::testing::TempDir;
@@ -32,7 +32,7 @@ struct Fixture {
   std::map<std::string, int64_t> exec;  // step -> execution id
 
   Fixture() {
-    store = std::move(Store::open(tmp.path())).value();
+    store = std::move(Store::open(tmp.path)).value();
     NewRun r;
     r.pipeline = "lineage";
     run_id = *store->create_run(r, {"make", "mid", "last", "left", "right", "join"});

@@ -2,14 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 using namespace llmops::store;
 using llmops::store::testing::TempDir;
 
 TEST_CASE("schedule state is upserted and read back", "[store][schedules]") {
   TempDir tmp;
-  auto opened = Store::open(tmp.path());
+  auto opened = Store::open(tmp.path);
   REQUIRE(opened);
   auto& store = *opened.value();
   auto none = store.get_schedule("p");
@@ -44,7 +44,7 @@ TEST_CASE("schedule state is upserted and read back", "[store][schedules]") {
 
 TEST_CASE("cron runs in flight are found by schedule", "[store][schedules]") {
   TempDir tmp;
-  auto opened = Store::open(tmp.path());
+  auto opened = Store::open(tmp.path);
   REQUIRE(opened);
   auto& store = *opened.value();
   NewRun r;

@@ -5,7 +5,7 @@
 
 #include "store/states.hpp"
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace llmops::store;
@@ -46,7 +46,7 @@ TEST_CASE("every state reads back from its word, and nothing else parses", "[sto
 
 TEST_CASE("the database keeps the same words in its state columns", "[store][states]") {
   TempDir tmp;
-  const auto home = tmp.path() / "home";
+  const auto home = tmp.path / "home";
   auto st = open_store(home);
   NewRun r;
   r.pipeline = "p";
@@ -65,7 +65,7 @@ TEST_CASE("the database keeps the same words in its state columns", "[store][sta
 
 TEST_CASE("a state the store does not know is an error that says where", "[store][states]") {
   TempDir tmp;
-  const auto home = tmp.path() / "home";
+  const auto home = tmp.path / "home";
   auto st = open_store(home);
   NewRun r;
   r.pipeline = "p";
@@ -101,7 +101,7 @@ TEST_CASE("a state the store does not know is an error that says where", "[store
 
 TEST_CASE("each record takes only the states it can be in", "[store][states]") {
   TempDir tmp;
-  auto st = open_store(tmp.path() / "home");
+  auto st = open_store(tmp.path / "home");
   NewRun r;
   r.pipeline = "p";
   auto run = st->create_run(r, {"a"});

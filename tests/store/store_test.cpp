@@ -6,7 +6,7 @@
 #include "base/hash.hpp"
 #include "store/migrations.hpp"
 #include "store/store.hpp"
-#include "temp_dir.hpp"
+#include "store_test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace llmops::store;
@@ -39,14 +39,14 @@ Artifact artifact(const std::string& content, const std::string& kind, const std
 
 TEST_CASE("a new database is migrated to the supported schema", "[store]") {
   TempDir tmp;
-  auto store = open_store(tmp.path() / "home");
-  CHECK(fs::exists(tmp.path() / "home" / "llmops.db"));
-  CHECK(fs::is_directory(tmp.path() / "home" / "blobs"));
-  CHECK(store->blobs().root() == tmp.path() / "home" / "blobs");
-  CHECK(store->home() == tmp.path() / "home");
+  auto store = open_store(tmp.path / "home");
+  CHECK(fs::exists(tmp.path / "home" / "llmops.db"));
+  CHECK(fs::is_directory(tmp.path / "home" / "blobs"));
+  CHECK(store->blobs().root() == tmp.path / "home" / "blobs");
+  CHECK(store->home() == tmp.path / "home");
   store.reset();
 
-  SQLite::Database db((tmp.path() / "home" / "llmops.db").string());
+  SQLite::Database db((tmp.path / "home" / "llmops.db").string());
   SQLite::Statement v(db, "SELECT MAX(version) FROM schema_version");
   REQUIRE(v.executeStep());
   CHECK(v.getColumn(0).getInt() == schema_version_supported());
@@ -70,13 +70,13 @@ TEST_CASE("a new database is migrated to the supported schema", "[store]") {
             .getInt() == 0);
 
   // Reopening applies nothing and keeps the data.
-  auto again = open_store(tmp.path() / "home");
+  auto again = open_store(tmp.path / "home");
   CHECK(again->list_runs()->empty());
 }
 
 TEST_CASE("version 4 rebuilds executions and keeps their rows and lineage", "[store]") {
   TempDir tmp;
-  const auto db_path = tmp.path() / "llmops.db";
+  const auto db_path = tmp.path / "llmops.db";
   {
     // A version-3 database with a run whose second execution wrote an artifact.
     SQLite::Database db(db_path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
@@ -100,7 +100,7 @@ TEST_CASE("version 4 rebuilds executions and keeps their rows and lineage", "[st
         db.execAndGet("SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'executions'").getInt() ==
         1);
   }
-  auto store = open_store(tmp.path());
+  auto store = open_store(tmp.path);
   auto execs = store->list_executions(7);
   REQUIRE(execs);
   REQUIRE(execs->size() == 2);
@@ -133,12 +133,12 @@ TEST_CASE("version 4 rebuilds executions and keeps their rows and lineage", "[st
 
 TEST_CASE("an older binary refuses a newer database", "[store]") {
   TempDir tmp;
-  open_store(tmp.path());
+  open_store(tmp.path);
   {
-    SQLite::Database db((tmp.path() / "llmops.db").string(), SQLite::OPEN_READWRITE);
+    SQLite::Database db((tmp.path / "llmops.db").string(), SQLite::OPEN_READWRITE);
     db.exec("INSERT INTO schema_version(version, applied_at) VALUES (99, 0)");
   }
-  auto s = Store::open(tmp.path());
+  auto s = Store::open(tmp.path);
   REQUIRE_FALSE(s);
   const std::string msg = s.status().message();
   INFO(msg);
@@ -150,7 +150,7 @@ TEST_CASE("an older binary refuses a newer database", "[store]") {
 
 TEST_CASE("run, step and execution lifecycle", "[store]") {
   TempDir tmp;
-  auto store = open_store(tmp.path());
+  auto store = open_store(tmp.path);
   auto run_id = store->create_run(sample_run(), {"prepare", "train", "eval"});
   REQUIRE(run_id);
 
@@ -242,7 +242,7 @@ TEST_CASE("run, step and execution lifecycle", "[store]") {
 
 TEST_CASE("finish_execution writes outputs, events and metrics together", "[store]") {
   TempDir tmp;
-  auto store = open_store(tmp.path());
+  auto store = open_store(tmp.path);
   auto run_id = store->create_run(sample_run(), {"train"});
   REQUIRE(run_id);
   auto ex = store->begin_execution(*run_id, "train", 1, "trainer/x", "1.0.0", "d", "k", "");
@@ -293,7 +293,7 @@ TEST_CASE("finish_execution writes outputs, events and metrics together", "[stor
 
 TEST_CASE("cache lookup finds the latest succeeded or cached execution", "[store]") {
   TempDir tmp;
-  auto store = open_store(tmp.path());
+  auto store = open_store(tmp.path);
   auto r1 = store->create_run(sample_run(), {"train"});
   REQUIRE(r1);
   CHECK_FALSE(store->find_cached("key")->has_value());
@@ -331,7 +331,7 @@ TEST_CASE("cache lookup finds the latest succeeded or cached execution", "[store
 
 TEST_CASE("fail_interrupted fails running executions and resets their steps", "[store]") {
   TempDir tmp;
-  auto store = open_store(tmp.path());
+  auto store = open_store(tmp.path);
   auto run_id = store->create_run(sample_run(), {"a", "b", "c"});
   auto ea = store->begin_execution(*run_id, "a", 1, "p", "1", "d", "", "");
   REQUIRE(store->finish_execution(*ea, {State::kSucceeded, "", {}, {}, {}}));

@@ -28,6 +28,20 @@ struct Script {
   std::string trigger;         // a trigger kind to raise (when ok)
 };
 
+// Scripts for the common cases.
+inline Script fails(std::string error) {
+  Script s;
+  s.ok = false;
+  s.error = std::move(error);
+  return s;
+}
+inline Script lasts(double seconds, bool honours_cancel = true) {
+  Script s;
+  s.seconds = seconds;
+  s.honours_cancel = honours_cancel;
+  return s;
+}
+
 class FakeWorld : public engine::Clock, public engine::Executor {
  public:
   double now() override { return now_; }

@@ -13,8 +13,10 @@
 
 using namespace llmops;
 using namespace llmops::engine;
+using llmops::testing::fails;
 using llmops::testing::FakeCatalog;
 using llmops::testing::FakeWorld;
+using llmops::testing::lasts;
 using llmops::testing::Script;
 
 namespace {
@@ -130,8 +132,8 @@ steps:
   b: {uses: testing/write, needs: [a]}
 )");
   FakeWorld world;
-  world.scripts["a#1"] = Script{1, false, "flaky"};
-  world.scripts["a#2"] = Script{1, false, "flaky again"};
+  world.scripts["a#1"] = fails("flaky");
+  world.scripts["a#2"] = fails("flaky again");
   std::vector<RunEvent> events;  // the loop's thread only: FakeWorld runs no step threads
   RunLoopOptions options;
   options.on_event = [&](const RunEvent& ev) {
@@ -169,7 +171,7 @@ steps:
   other: {uses: testing/write}
 )");
   FakeWorld world;
-  world.scripts["a"] = Script{1, false, "broken"};
+  world.scripts["a"] = fails("broken");
   auto s = fx.run(world);
   REQUIRE(s);
   CHECK(s->state == store::State::kFailed);
@@ -190,7 +192,7 @@ steps:
   after: {uses: testing/write, needs: [slow]}
 )");
   FakeWorld world;
-  world.scripts["slow"] = Script{3600};
+  world.scripts["slow"] = lasts(3600);
   auto s = fx.run(world);
   REQUIRE(s);
   CHECK(s->state == store::State::kFailed);
@@ -210,7 +212,7 @@ steps:
   stuck: {uses: testing/write, timeout: 5s}
 )");
   FakeWorld world;
-  world.scripts["stuck"] = Script{3600, true, "", false};
+  world.scripts["stuck"] = lasts(3600, /*honours_cancel=*/false);
   RunLoopOptions o;
   o.grace_s = 2;
   auto s = fx.run(world, nullptr, o);
@@ -232,8 +234,8 @@ steps:
   later: {uses: testing/write, needs: [long]}
 )");
   FakeWorld world;
-  world.scripts["bad"] = Script{1, false, "no"};
-  world.scripts["long"] = Script{100};
+  world.scripts["bad"] = fails("no");
+  world.scripts["long"] = lasts(100);
   RunLoopOptions o;
   o.fail_fast = true;
   auto s = fx.run(world, nullptr, o);
@@ -358,7 +360,7 @@ TEST_CASE("run loop: a restarted engine reattaches to an attempt still running o
 
   FakeWorld again;
   again.external_ids = true;
-  again.out_there["fake-b#1"] = Script{2};
+  again.out_there["fake-b#1"] = lasts(2);
   auto s = fx.run(again);
   REQUIRE(s);
   CHECK(s->state == store::State::kSucceeded);

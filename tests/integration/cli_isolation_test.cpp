@@ -159,9 +159,10 @@ steps:
   REQUIRE(pid > 0);
   // While the run is on, its workers come from one fork server.
   CHECK(wait_until([&] { return step_of(show_json(t, 1), "slow")["state"] == "running"; }, 20));
+  // The step is recorded running before its worker is forked ("the store first"): wait for it.
+  CHECK(wait_until([&] { return fork_servers_of(t) == 2; }, 10));  // the server and the worker
   CHECK(fork_servers_of(t, /*servers_only=*/true) == 1);
-  CHECK(fork_servers_of(t) == 2);  // the server and the sleeping step's worker
-  kill(pid, SIGINT);               // cancels the sleeping step
+  kill(pid, SIGINT);  // cancels the sleeping step
   auto r = wait_cli_for(t, pid, "run", 30);
   CHECK(r.exit_code != 0);
   auto show = show_json(t, 1);

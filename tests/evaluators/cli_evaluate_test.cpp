@@ -3,7 +3,7 @@
 // a model that misses its gates is not deployed, one that meets them is. Also checks the model
 // path end to end: loss and perplexity over assistant tokens, generation, the safety suite, the
 // report files and the baseline deltas. The same decision with really trained models (a weak one
-// and a good one, deployed with deployer/http) is tests/integration/test_cli_gate_deploy.cpp.
+// and a good one, deployed with deployer/http) is tests/integration/cli_gate_deploy_test.cpp.
 //
 // tiny-llama has a 320-token vocabulary and the test tokenizer 400 ids, so the step sets
 // clamp_token_ids (a random test model's scores mean nothing anyway; the plumbing is the point).
