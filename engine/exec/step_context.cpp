@@ -169,7 +169,7 @@ void StepContextImpl::log(LogLevel level, const std::string& message) {
 void StepContextImpl::trigger(const std::string& kind, const std::string& reason,
                               const std::string& payload_json) {
   std::lock_guard lock(mu_);
-  triggers_.push_back({kind, reason, payload_json.empty() ? "{}" : payload_json});
+  triggers_.push_back({kind, reason, payload_json.empty() ? "{}" : payload_json, ""});
 }
 
 void StepContextImpl::collect(StepResult& result) {

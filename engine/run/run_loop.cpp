@@ -278,8 +278,9 @@ void RunLoop::finish(Completion& c) {
              : was_cancel && !timed_out ? StepState::kCancelled
                                         : StepState::kFailed;
   er.error = status.message();
-  if (Status w = rec_.finish_attempt(f->execution_id, er); !w.is_ok()) {
-    status = w;
+  rec_.finish_attempt(f->execution_id, er);
+  if (rec_.failed()) {  // not recorded: the run ends with this round
+    status = rec_.error();
     er.state = StepState::kFailed;
   }
   if (status.is_ok())

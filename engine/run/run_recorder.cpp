@@ -6,15 +6,15 @@
 
 namespace llmops::engine {
 
-Status RunRecorder::write(const char* what, const std::function<Status()>& op) {
-  if (failed()) return error_;
+bool RunRecorder::write(const char* what, const std::function<Status()>& op) {
+  if (failed()) return false;
   Status s = before_write(what);
   if (s.is_ok()) s = op();
   if (!s.is_ok()) {
     error_ = Status(s.code(), std::string("store: ") + what + ": " + s.message());
     round_.reset();  // nothing of this round is kept
   }
-  return s;
+  return s.is_ok();
 }
 
 void RunRecorder::begin_round() {
@@ -24,27 +24,30 @@ void RunRecorder::begin_round() {
 
 Status RunRecorder::commit_round() {
   if (!round_) return error_;
-  return write("commit", [&] {
+  write("commit", [&] {
     Status c = round_->commit();
     round_.reset();
     return c;
   });
+  return error_;
 }
 
 Status RunRecorder::fail_interrupted(const std::vector<int64_t>& keep) {
-  return write("interrupted attempts", [&]() -> Status {
+  write("interrupted attempts", [&]() -> Status {
     auto n = store_.fail_interrupted(run_id_, keep);
     return n ? Status::ok() : n.status();
   });
+  return error_;
 }
 
 Status RunRecorder::run_state(store::State state, const std::string& error) {
-  return write("run state", [&] { return store_.set_run_state(run_id_, state, error); });
+  write("run state", [&] { return store_.set_run_state(run_id_, state, error); });
+  return error_;
 }
 
-Status RunRecorder::step_state(const std::string& step, store::State state,
-                               const std::string& reason) {
-  return write("step state", [&] { return store_.set_step_state(run_id_, step, state, reason); });
+void RunRecorder::step_state(const std::string& step, store::State state,
+                             const std::string& reason) {
+  write("step state", [&] { return store_.set_step_state(run_id_, step, state, reason); });
 }
 
 Result<int64_t> RunRecorder::begin_attempt(const std::string& step, int attempt,
@@ -54,29 +57,28 @@ Result<int64_t> RunRecorder::begin_attempt(const std::string& step, int attempt,
                                            const std::string& cache_key,
                                            const std::string& log_path) {
   int64_t id = 0;
-  Status s = write("begin execution", [&]() -> Status {
+  const bool ok = write("begin execution", [&]() -> Status {
     auto r = store_.begin_execution(run_id_, step, attempt, plugin_id, plugin_version,
                                     plugin_digest, cache_key, log_path);
     if (!r) return r.status();
     id = r.value();
     return Status::ok();
   });
-  if (!s.is_ok()) return s;
+  if (!ok) return error_;
   return id;
 }
 
-Status RunRecorder::external_id(int64_t execution_id, const std::string& external_id) {
-  return write("external id",
-               [&] { return store_.set_execution_external_id(execution_id, external_id); });
+void RunRecorder::external_id(int64_t execution_id, const std::string& external_id) {
+  write("external id", [&] { return store_.set_execution_external_id(execution_id, external_id); });
 }
 
-Status RunRecorder::finish_attempt(int64_t execution_id, const store::ExecutionResult& result) {
-  return write("finish execution", [&] { return store_.finish_execution(execution_id, result); });
+void RunRecorder::finish_attempt(int64_t execution_id, const store::ExecutionResult& result) {
+  write("finish execution", [&] { return store_.finish_execution(execution_id, result); });
 }
 
-Status RunRecorder::deployment(int64_t execution_id, const store::Event& ev) {
+void RunRecorder::deployment(int64_t execution_id, const store::Event& ev) {
   auto m = nlohmann::json::parse(ev.artifact.metadata_json, nullptr, false);
-  if (!m.is_object() || !m.contains(llmops::deployment::kName)) return Status::ok();
+  if (!m.is_object() || !m.contains(llmops::deployment::kName)) return;
   store::DeploymentRecord d;
   d.name = m.value(llmops::deployment::kName, "");
   d.action = m.value(llmops::deployment::kAction, llmops::deployment::kStart);
@@ -86,7 +88,7 @@ Status RunRecorder::deployment(int64_t execution_id, const store::Event& ev) {
   d.info_json = m.dump();
   d.run_id = run_id_;
   d.execution_id = execution_id;
-  return write("deployment", [&] {
+  write("deployment", [&] {
     if (store_.record_deployment(d).is_ok()) return Status::ok();
     d.artifact_digest.clear();  // a model the store does not know: keep the record anyway
     return store_.record_deployment(d);

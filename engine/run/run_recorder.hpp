@@ -38,21 +38,24 @@ class RunRecorder {
   // for those in `keep` (reattached).
   Status fail_interrupted(const std::vector<int64_t>& keep = {});
   Status run_state(store::State state, const std::string& error = "");
-  Status step_state(const std::string& step, store::State state, const std::string& reason = "");
   Result<int64_t> begin_attempt(const std::string& step, int attempt, const std::string& plugin_id,
                                 const std::string& plugin_version, const std::string& plugin_digest,
                                 const std::string& cache_key, const std::string& log_path);
-  Status external_id(int64_t execution_id, const std::string& external_id);
-  Status finish_attempt(int64_t execution_id, const store::ExecutionResult& result);
+  // The writes below return nothing: a failure is kept (failed(), error()), every later write is
+  // refused, and the loop ends the run at the end of the round.
+  void step_state(const std::string& step, store::State state, const std::string& reason = "");
+  void external_id(int64_t execution_id, const std::string& external_id);
+  void finish_attempt(int64_t execution_id, const store::ExecutionResult& result);
   // A `deployment` artifact also goes to the deployments table (and its history).
-  Status deployment(int64_t execution_id, const store::Event& event);
+  void deployment(int64_t execution_id, const store::Event& event);
 
  protected:
   // Called before every write with its name; an error stops this write and every later one.
   virtual Status before_write(const char* what) { return Status::ok(); }
 
  private:
-  Status write(const char* what, const std::function<Status()>& op);
+  // Runs `op` unless an earlier write failed; keeps its error. True when it was written.
+  bool write(const char* what, const std::function<Status()>& op);
 
   store::Store& store_;
   int64_t run_id_;
