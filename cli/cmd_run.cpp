@@ -113,6 +113,27 @@ class InterruptScope {
   std::shared_ptr<std::atomic<bool>> flag_;
 };
 
+// The terminal side of executing runs (`run`, `resume`): progress on stdout (on stderr with
+// --json, which keeps stdout for the summary) and Ctrl-C, wired into the run options.
+class Console {
+ public:
+  Console(bool json, engine::RunOptions& opts)
+      : out_(json ? std::cerr : std::cout),
+        progress_(out_, isatty(json ? STDERR_FILENO : STDOUT_FILENO)) {
+    opts.interrupt = interrupt_.flag();
+    opts.on_event = [this](const engine::RunEvent& ev) { progress_(ev); };
+  }
+  std::ostream& out() { return out_; }
+  void started(int64_t run, const store::Store& st) {
+    out_ << "run " << run << " started (store " << st.home().string() << ")\n";
+  }
+
+ private:
+  std::ostream& out_;
+  Progress progress_;
+  InterruptScope interrupt_;
+};
+
 void print_summary(const engine::RunSummary& s, bool json, std::ostream& out) {
   if (json) {
     nlohmann::json steps = nlohmann::json::object();
@@ -205,26 +226,21 @@ engine::PipelineLoader pipeline_loader(std::shared_ptr<engine::PluginHost> host)
 // Executes recorded run `run_id` and follows feedback; prints progress, each run's summary, why
 // the loop went on or stopped, and the outcome of the chain.
 int run_chain(store::Store& st, engine::Runner& runner, engine::PipelineLoader load,
-              std::shared_ptr<const engine::LoadedPipeline> pipeline, int64_t run_id,
-              engine::RunOptions opts, bool json) {
-  InterruptScope interrupt;
-  opts.interrupt = interrupt.flag();
-  std::ostream& out = json ? std::cerr : std::cout;
-  Progress progress(out, isatty(json ? STDERR_FILENO : STDOUT_FILENO));
-  opts.on_event = [&](const engine::RunEvent& ev) { progress(ev); };
+              std::shared_ptr<const engine::Plan> plan, int64_t run_id, engine::RunOptions opts,
+              bool json) {
+  Console console(json, opts);
+  std::ostream& out = console.out();
   engine::FeedbackObserver obs;
-  obs.run_started = [&](int64_t id) {
-    out << "run " << id << " started (store " << st.home().string() << ")\n";
-  };
+  obs.run_started = [&](int64_t id) { console.started(id, st); };
   obs.run_finished = [&](const engine::RunSummary& s) { print_summary(s, json, out); };
   obs.reentering = [&](const engine::Reentry& re) {
     out << paint("feedback: ", "1") << re.why << " -> run " << re.run_id << " re-enters "
-        << (re.other_pipeline ? "pipeline " + re.pipeline->spec->name : std::string("the pipeline"))
+        << (re.other_pipeline ? "pipeline " + re.plan->spec().name : std::string("the pipeline"))
         << "\n";
   };
   obs.stopped = [&](const std::string& why) { out << paint("feedback: ", "1") << why << "\n"; };
   engine::FeedbackLoop loop(st, runner, std::move(load));
-  auto chain = loop.run(std::move(pipeline), run_id, opts, obs);
+  auto chain = loop.run(std::move(plan), run_id, opts, obs);
   if (!chain) return fail(chain.status().message(), kExitFailed);
   if (chain->size() > 1) {
     out << "cycles:";
@@ -301,9 +317,10 @@ int cmd_run(const RunArgs& a) {
       std::make_shared<const engine::LoadedPipeline>(load_checked(a.file, overrides, *host));
   print_diagnostics(pipeline->diagnostics);
   if (!pipeline->ok()) return kExitInvalid;
-  auto plan = engine::Plan::build(pipeline, *host);
-  if (!plan) return fail(plan.status().message(), kExitInvalid);
-  if (a.dry_run) return print_plan(plan.value(), a.json);
+  auto built = engine::Plan::build(pipeline, *host);
+  if (!built) return fail(built.status().message(), kExitInvalid);
+  if (a.dry_run) return print_plan(built.value(), a.json);
+  auto plan = std::make_shared<const engine::Plan>(std::move(built.value()));
   auto st = open_store();
   if (!st) return kExitFailed;
   engine::Runner runner(*st, host);
@@ -314,7 +331,7 @@ int cmd_run(const RunArgs& a) {
   opts.fail_fast = a.fail_fast;
   auto id = runner.start(*pipeline, origin);
   if (!id) return fail(id.status().message(), kExitFailed);
-  return run_chain(*st, runner, pipeline_loader(host), pipeline, id.value(), opts, a.json);
+  return run_chain(*st, runner, pipeline_loader(host), std::move(plan), id.value(), opts, a.json);
 }
 
 int cmd_resume(const ResumeArgs& a) {
@@ -331,16 +348,12 @@ int cmd_resume(const ResumeArgs& a) {
   engine::RunOptions opts;
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;
-  InterruptScope interrupt;
-  opts.interrupt = interrupt.flag();
-  std::ostream& out = a.json ? std::cerr : std::cout;
-  Progress progress(out, isatty(a.json ? STDERR_FILENO : STDOUT_FILENO));
-  opts.on_event = [&](const engine::RunEvent& ev) { progress(ev); };
-  out << "run " << a.run << " started (store " << st->home().string() << ")\n";
+  Console console(a.json, opts);
+  console.started(a.run, *st);
   // The plan comes from the run's recorded text alone.
   auto summary = runner.execute(a.run, opts);
   if (!summary) return fail(summary.status().message(), kExitFailed);
-  print_summary(summary.value(), a.json, out);
+  print_summary(summary.value(), a.json, console.out());
   return summary->state == store::State::kSucceeded ? kExitOk : kExitFailed;
 }
 

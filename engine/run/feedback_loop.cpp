@@ -74,13 +74,15 @@ Result<std::vector<store::Event>> extra_inputs(const FeedbackRule& rule, int64_t
 
 }  // namespace
 
-Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(
-    std::shared_ptr<const LoadedPipeline> pipeline, const RunSummary& finished, std::string* note) {
+Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(std::shared_ptr<const Plan> plan,
+                                                          const RunSummary& finished,
+                                                          std::string* note) {
+  const LoadedPipeline& pipeline = plan->pipeline();
   auto run = store_.get_run(finished.run_id);
   if (!run) return run.status();
   for (const auto& t : finished.triggers) {
     const FeedbackRule* rule = nullptr;
-    for (const auto& r : pipeline->feedback)
+    for (const auto& r : pipeline.feedback)
       if (r.on == t.kind) rule = &r;
     if (!rule) {
       if (note)
@@ -106,7 +108,7 @@ Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(
 
     // The pipeline the new run belongs to, and the run its upstream steps come from.
     Reentry out;
-    out.pipeline = pipeline;
+    out.plan = plan;
     RunOrigin origin;
     origin.trigger = "feedback";
     origin.parent_run = finished.run_id;
@@ -123,9 +125,12 @@ Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(
       if (!load_) return Status::internal("feedback: no loader for pipeline " + rule->pipeline);
       auto other = load_(rule->pipeline_path);
       if (!other) return Status(other.status().code(), "feedback: " + other.status().message());
-      out.pipeline = other.value();
+      auto other_plan = runner_.plan(other.value());
+      if (!other_plan)
+        return Status(other_plan.status().code(), "feedback: " + other_plan.status().message());
+      out.plan = std::make_shared<const Plan>(std::move(other_plan.value()));
       out.other_pipeline = true;
-      const PipelineSpec& target = *out.pipeline->spec;
+      const PipelineSpec& target = out.plan->spec();
       if (!target.find_step(rule->reenter))
         return Status::invalid("feedback: pipeline " + target.name + " has no step " +
                                rule->reenter);
@@ -147,16 +152,14 @@ Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(
         upstream = std::move(recs.value());
       }
       origin.info.pipeline = target.name;
-      origin.info.triggered_by = pipeline->spec->name;
+      origin.info.triggered_by = pipeline.spec->name;
       origin.info.upstream_run = upstream_run;
     }
-    const PipelineSpec& target = *out.pipeline->spec;
-    auto id = runner_.start(*out.pipeline, origin);
+    const PipelineSpec& target = out.plan->spec();
+    auto id = runner_.start(out.plan->pipeline(), origin);
     if (!id) return id.status();
     // Everything but the re-entered step and its downstream is taken from the upstream run.
-    auto plan = runner_.plan(out.pipeline);
-    if (!plan) return plan.status();
-    const std::set<std::string> redo = plan->rerun_from(rule->reenter);
+    const std::set<std::string> redo = out.plan->rerun_from(rule->reenter);
     for (const auto& s : target.steps) {
       if (redo.count(s.name)) continue;
       auto it = upstream.find(s.name);
@@ -182,7 +185,7 @@ Result<std::optional<Reentry>> FeedbackLoop::plan_reentry(
   return std::optional<Reentry>{};
 }
 
-Result<std::vector<ChainLink>> FeedbackLoop::run(std::shared_ptr<const LoadedPipeline> pipeline,
+Result<std::vector<ChainLink>> FeedbackLoop::run(std::shared_ptr<const Plan> plan,
                                                  int64_t first_run, const RunOptions& options,
                                                  const FeedbackObserver& observer) {
   std::vector<ChainLink> chain;
@@ -190,13 +193,13 @@ Result<std::vector<ChainLink>> FeedbackLoop::run(std::shared_ptr<const LoadedPip
   std::string why;
   for (;;) {
     if (observer.run_started) observer.run_started(run_id);
-    auto summary = runner_.execute(run_id, options, pipeline);
+    auto summary = runner_.execute(run_id, options, plan.get());
     if (!summary) return summary.status();
     if (observer.run_finished) observer.run_finished(summary.value());
-    chain.push_back({run_id, summary->state, pipeline, why});
-    if (summary->state != store::State::kSucceeded || pipeline->feedback.empty()) break;
+    chain.push_back({run_id, summary->state, plan->pipeline_ptr(), why});
+    if (summary->state != store::State::kSucceeded || plan->pipeline().feedback.empty()) break;
     std::string note;
-    auto next = plan_reentry(pipeline, summary.value(), &note);
+    auto next = plan_reentry(plan, summary.value(), &note);
     if (!next) return next.status();
     if (!next.value()) {
       if (observer.stopped) {
@@ -210,7 +213,7 @@ Result<std::vector<ChainLink>> FeedbackLoop::run(std::shared_ptr<const LoadedPip
     if (observer.reentering) observer.reentering(*next.value());
     run_id = next.value()->run_id;
     why = next.value()->why;
-    pipeline = next.value()->pipeline;
+    plan = next.value()->plan;
   }
   return chain;
 }

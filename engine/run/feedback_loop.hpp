@@ -40,8 +40,8 @@ struct ChainLink {
 
 struct Reentry {
   int64_t run_id = 0;
-  std::string why;                                 // "drift raised by monitor: PSI 0.41 > 0.2"
-  std::shared_ptr<const LoadedPipeline> pipeline;  // the pipeline the new run belongs to
+  std::string why;                   // "drift raised by monitor: PSI 0.41 > 0.2"
+  std::shared_ptr<const Plan> plan;  // of the pipeline the new run belongs to
   bool other_pipeline = false;
 };
 
@@ -59,16 +59,17 @@ class FeedbackLoop {
   FeedbackLoop(store::Store& store, Runner& runner, PipelineLoader load = {})
       : store_(store), runner_(runner), load_(std::move(load)) {}
 
-  // Executes recorded run `first_run` of `pipeline`, then follows feedback while runs succeed.
-  // The chain's runs in order; an error means the store (or a re-entered pipeline) failed.
-  Result<std::vector<ChainLink>> run(std::shared_ptr<const LoadedPipeline> pipeline,
-                                     int64_t first_run, const RunOptions& options,
+  // Executes recorded run `first_run` of `plan`'s pipeline, then follows feedback while runs
+  // succeed. The chain's runs in order; an error means the store (or a re-entered pipeline)
+  // failed.
+  Result<std::vector<ChainLink>> run(std::shared_ptr<const Plan> plan, int64_t first_run,
+                                     const RunOptions& options,
                                      const FeedbackObserver& observer = {});
 
-  // After `finished` (a run of `pipeline`): when one of its triggers matches a rule and the chain
-  // is within max_cycles and the cooldown, records the re-entry run (not executed yet) and
-  // returns it; otherwise nullopt, with `note` saying why when a trigger was raised.
-  Result<std::optional<Reentry>> plan_reentry(std::shared_ptr<const LoadedPipeline> pipeline,
+  // After `finished` (a run of `plan`'s pipeline): when one of its triggers matches a rule and
+  // the chain is within max_cycles and the cooldown, records the re-entry run (not executed yet)
+  // and returns it; otherwise nullopt, with `note` saying why when a trigger was raised.
+  Result<std::optional<Reentry>> plan_reentry(std::shared_ptr<const Plan> plan,
                                               const RunSummary& finished, std::string* note);
 
  private:

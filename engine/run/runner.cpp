@@ -47,14 +47,14 @@ Result<int64_t> Runner::start(const LoadedPipeline& pipeline, const RunOrigin& o
   return record_run(store_, pipeline, origin);
 }
 
-Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options,
-                                   std::shared_ptr<const LoadedPipeline> pipeline) {
+Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options, const Plan* plan) {
   auto run = store_.get_run(run_id);
   if (!run) return run.status();
-  if (pipeline && pipeline->digest != run->spec_digest)
+  if (plan && plan->pipeline().digest != run->spec_digest)
     return Status::invalid("run " + std::to_string(run_id) +
                            ": the pipeline given is not the one recorded with the run");
-  if (!pipeline) {  // resume: the run's recorded text is the pipeline
+  std::optional<Plan> recorded;
+  if (!plan) {  // resume: the run's recorded text is the pipeline
     LoadOptions lo;
     lo.require_params = false;
     auto loaded = std::make_shared<LoadedPipeline>(
@@ -63,12 +63,13 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options,
       return Status::invalid(
           "run " + std::to_string(run_id) +
           ": its recorded pipeline no longer loads:" + error_lines(loaded->diagnostics));
-    pipeline = std::move(loaded);
+    auto built = Plan::build(std::move(loaded), *host_);
+    if (!built)
+      return Status(built.status().code(),
+                    "run " + std::to_string(run_id) + ": " + built.status().message());
+    recorded.emplace(std::move(built.value()));
+    plan = &*recorded;
   }
-  auto plan = Plan::build(pipeline, *host_);
-  if (!plan)
-    return Status(plan.status().code(),
-                  "run " + std::to_string(run_id) + ": " + plan.status().message());
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   RunLoopOptions lo;
   lo.max_parallel = options.max_parallel > 0 ? options.max_parallel : cores;
@@ -81,16 +82,18 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options,
   lo.interrupt = options.interrupt;
   RunRecorder recorder(store_, run_id);
   SteadyClock clock;
-  RunLoop loop(plan.value(), std::move(run.value()), store_, *host_, recorder, executors_, clock,
+  RunLoop loop(*plan, std::move(run.value()), store_, *host_, recorder, executors_, clock,
                std::move(lo));
   return loop.run();
 }
 
 Result<RunSummary> Runner::run(std::shared_ptr<const LoadedPipeline> pipeline,
                                const RunOrigin& origin, const RunOptions& options) {
-  auto id = start(*pipeline, origin);
+  auto plan = Plan::build(std::move(pipeline), *host_);
+  if (!plan) return plan.status();
+  auto id = start(plan->pipeline(), origin);
   if (!id) return id.status();
-  return execute(id.value(), options, std::move(pipeline));
+  return execute(id.value(), options, &plan.value());
 }
 
 }  // namespace llmops::engine

@@ -62,10 +62,10 @@ class Runner {
   Result<Plan> plan(std::shared_ptr<const LoadedPipeline> pipeline) const;
   // Records a new run of a loaded (and validated) pipeline; nothing runs yet.
   Result<int64_t> start(const LoadedPipeline& pipeline, const RunOrigin& origin);
-  // Runs (or continues) a recorded run to the end. `pipeline`: the one it was started from (its
-  // text must be the recorded one); null: planned from the recorded text (resume).
-  Result<RunSummary> execute(int64_t run_id, const RunOptions& options,
-                             std::shared_ptr<const LoadedPipeline> pipeline = nullptr);
+  // Runs (or continues) a recorded run to the end. `plan`: the plan of the pipeline it was
+  // started from (its text must be the recorded one); null: planned from the recorded text
+  // (resume).
+  Result<RunSummary> execute(int64_t run_id, const RunOptions& options, const Plan* plan = nullptr);
   // start + execute.
   Result<RunSummary> run(std::shared_ptr<const LoadedPipeline> pipeline, const RunOrigin& origin,
                          const RunOptions& options);
