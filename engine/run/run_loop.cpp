@@ -104,6 +104,20 @@ std::shared_ptr<StepRequest> RunLoop::make_request(int i, int attempt) {
   return req;
 }
 
+uint64_t RunLoop::track(int step, uint64_t token, int64_t execution_id,
+                        std::shared_ptr<StepRequest> request, std::vector<store::Event> inputs,
+                        Executor& executor) {
+  auto f = std::make_unique<Flight>();
+  f->step = step;
+  f->execution_id = execution_id;
+  f->request = std::move(request);
+  f->inputs = std::move(inputs);
+  f->executor = &executor;
+  live_token_[step] = token;
+  flights_[token] = std::move(f);
+  return token;
+}
+
 Status RunLoop::restore() {
   auto prior = store_.list_steps(run_.id);
   if (!prior) return prior.status();
@@ -153,14 +167,7 @@ Status RunLoop::restore() {
                           ") is lost: " + s.message());
       continue;
     }
-    auto f = std::make_unique<Flight>();
-    f->step = *i;
-    f->execution_id = e.id;
-    f->request = std::move(req);
-    f->inputs = std::move(prepared->input_events);
-    f->executor = &executor;
-    live_token_[*i] = token;
-    flights_[token] = std::move(f);
+    track(*i, token, e.id, std::move(req), std::move(prepared->input_events), executor);
     core_.set_attempts(*i, e.attempt);
     core_.adopt(*i, e.attempt, clock_.now());
     kept.push_back(e.id);
@@ -224,16 +231,8 @@ void RunLoop::launch(int i, int attempt) {
     return;
   }
   emit({RunEvent::kState, s.name, StepState::kRunning, attempt, ""});
-  auto f = std::make_unique<Flight>();
-  f->step = i;
-  f->execution_id = ex.value();
-  f->request = std::move(req);
-  f->inputs = std::move(prepared->input_events);
-  f->executor = &executor_for(i);
-  const uint64_t token = next_token_++;
-  live_token_[i] = token;
-  flights_[token] = std::move(f);
-  to_submit_.push_back(token);
+  to_submit_.push_back(track(i, next_token_++, ex.value(), std::move(req),
+                             std::move(prepared->input_events), executor_for(i)));
 }
 
 void RunLoop::dispatch() {
@@ -369,8 +368,11 @@ Status RunLoop::end_round() {
 Status RunLoop::stop(const Status& why) {
   // Decisions that could not be recorded are not acted on: stop what runs and end the run.
   for (auto& [token, f] : flights_) f->executor->cancel(token, *f->request);
-  // Best effort: the store has failed already.
-  (void)store_.set_run_state(run_.id, store::State::kFailed, why.message());
+  // The recorder refuses every write after its first error; this last one goes to the store
+  // itself, and the error says so when the store refuses it too.
+  if (Status s = store_.set_run_state(run_.id, store::State::kFailed, why.message()); !s.is_ok())
+    return Status(why.code(),
+                  why.message() + " (nor could the run be marked failed: " + s.message() + ")");
   return why;
 }
 

@@ -79,6 +79,10 @@ class RunLoop {
   struct Flight;
   Status restore();
   std::shared_ptr<StepRequest> make_request(int step, int attempt);
+  // An attempt in flight from now on, found by its token; returns the token.
+  uint64_t track(int step, uint64_t token, int64_t execution_id,
+                 std::shared_ptr<StepRequest> request, std::vector<store::Event> inputs,
+                 Executor& executor);
   void launch(int step, int attempt);
   void dispatch();
   void finish(Completion& c);
