@@ -1,8 +1,5 @@
 #include "engine/spec/loaded_pipeline.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include "base/hash.hpp"
 #include "engine/spec/loader.hpp"
 #include "engine/spec/validator.hpp"
@@ -18,19 +15,13 @@ bool LoadedPipeline::ok() const {
 
 LoadedPipeline LoadedPipeline::from_file(const std::filesystem::path& file,
                                          const LoadOptions& options) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    LoadedPipeline out;
+  LoadedPipeline out;
+  auto text = read_pipeline_file(file, &out.diagnostics);
+  if (!text) {
     out.file = file.string();
-    std::error_code ec;
-    const std::string why =
-        std::filesystem::exists(file, ec) ? "cannot read it (check permissions)" : "no such file";
-    out.diagnostics.push_back({file.string(), {}, "cannot open pipeline file: " + why, false});
     return out;
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return from_text(buffer.str(), file.string(), options);
+  return from_text(std::move(*text), file.string(), options);
 }
 
 LoadedPipeline LoadedPipeline::from_text(std::string text, std::string file,

@@ -294,21 +294,29 @@ LoadResult load_pipeline_text(const std::string& text, const std::string& file,
   return result;
 }
 
-LoadResult load_pipeline_file(const std::filesystem::path& file,
-                              const std::map<std::string, std::string>& overrides,
-                              bool require_params) {
+std::optional<std::string> read_pipeline_file(const std::filesystem::path& file,
+                                              std::vector<Diagnostic>* diagnostics) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    LoadResult result;
     std::error_code ec;
     std::string why =
         std::filesystem::exists(file, ec) ? "cannot read it (check permissions)" : "no such file";
-    result.diagnostics.push_back({file.string(), {}, "cannot open pipeline file: " + why, false});
-    return result;
+    if (diagnostics)
+      diagnostics->push_back({file.string(), {}, "cannot open pipeline file: " + why, false});
+    return std::nullopt;
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return load_pipeline_text(buffer.str(), file.string(), overrides, require_params);
+  return buffer.str();
+}
+
+LoadResult load_pipeline_file(const std::filesystem::path& file,
+                              const std::map<std::string, std::string>& overrides,
+                              bool require_params) {
+  LoadResult result;
+  auto text = read_pipeline_file(file, &result.diagnostics);
+  if (!text) return result;
+  return load_pipeline_text(*text, file.string(), overrides, require_params);
 }
 
 }  // namespace llmops::engine

@@ -37,6 +37,9 @@ struct LoadResult {
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
                               const std::map<std::string, std::string>& overrides = {},
                               bool require_params = true);
+// Reads a pipeline file whole; nullopt, with a diagnostic naming the file, when it cannot.
+std::optional<std::string> read_pipeline_file(const std::filesystem::path& file,
+                                              std::vector<Diagnostic>* diagnostics);
 // Reads the file (an unreadable file is a diagnostic) and names it in messages as given.
 LoadResult load_pipeline_file(const std::filesystem::path& file,
                               const std::map<std::string, std::string>& overrides = {},
