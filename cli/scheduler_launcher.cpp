@@ -10,6 +10,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "base/strings.hpp"
+
 extern char** environ;
 
 namespace fs = std::filesystem;
@@ -20,10 +22,6 @@ namespace {
 
 std::string param_text(const nlohmann::json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
-}
-
-bool starts_with(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
 }
 
 // "ID@TIME" -> "ID @ TIME" for the log; the file name has no ':' or '/'.
@@ -58,7 +56,7 @@ Result<engine::Launched> ProcessLauncher::start(const engine::LaunchRequest& r) 
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) {
     std::string s = *e;
-    if (starts_with(s, "LLMOPS_SCHEDULER_FIRE=")) continue;
+    if (base::starts_with(s, "LLMOPS_SCHEDULER_FIRE=")) continue;
     env_store.push_back(std::move(s));
   }
   env_store.push_back("LLMOPS_SCHEDULER_FIRE=" + r.token);

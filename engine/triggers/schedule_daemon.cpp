@@ -33,6 +33,12 @@ void ScheduleDaemon::log(const std::string& line) const {
   if (options_.log) options_.log(line);
 }
 
+void ScheduleDaemon::logged(const Status& s, const char* what) const {
+  // Fire bookkeeping: the next pass reconciles fires with their processes and runs, so a write the
+  // store refuses is reported, not fatal to the scheduler.
+  if (!s.is_ok()) log("error: store: " + std::string(what) + ": " + s.message());
+}
+
 std::optional<SysSeconds> ScheduleDaemon::tick(const std::vector<ScheduleTarget>& targets) {
   reconcile();
   const Flights flights = collect_in_flight(targets);
@@ -75,7 +81,8 @@ void ScheduleDaemon::end_gone_fire(store::ScheduleFire& f) {
     // this fire is lost, and the log says so.
     log("warning: " + f.schedule + ": a fire recorded by an earlier scheduler was never started " +
         "(it stopped in between); it is not retried");
-    (void)store_.set_schedule_fire_state(f.id, "ended", std::nullopt, "never started");
+    logged(store_.set_schedule_fire_state(f.id, "ended", std::nullopt, "never started"),
+           "ending a fire");
     return;
   }
   const std::string pid = std::to_string(*f.pid);
@@ -87,7 +94,7 @@ void ScheduleDaemon::end_gone_fire(store::ScheduleFire& f) {
     note = "process ended without recording a run";
   } else if (auto run = store_.get_run(*f.run_id); run && !is_terminal(run->state)) {
     const std::string id = std::to_string(*f.run_id);
-    (void)store_.fail_interrupted(*f.run_id);
+    if (auto n = store_.fail_interrupted(*f.run_id); !n) logged(n.status(), "interrupted attempts");
     Status s = store_.set_run_state(*f.run_id, store::State::kFailed,
                                     "interrupted: its engine process (pid " + pid +
                                         ") is gone; `llmops resume " + id + "` continues it");
@@ -96,7 +103,7 @@ void ScheduleDaemon::end_gone_fire(store::ScheduleFire& f) {
         "marked failed (interrupted) so `llmops resume " + id + "` can continue it");
     note = "engine process gone; run marked interrupted";
   }
-  (void)store_.set_schedule_fire_state(f.id, "ended", std::nullopt, note);
+  logged(store_.set_schedule_fire_state(f.id, "ended", std::nullopt, note), "ending a fire");
 }
 
 ScheduleDaemon::Flights ScheduleDaemon::collect_in_flight(
@@ -152,7 +159,7 @@ void ScheduleDaemon::cancel(int64_t handle, const std::string& reason) {
     log("cancel " + f.schedule + " " + describe(handle) + ": it has already ended");
     return;
   }
-  (void)store_.set_schedule_fire_state(f.fire->id, "cancelling");
+  logged(store_.set_schedule_fire_state(f.fire->id, "cancelling"), "cancelling a fire");
   f.fire->state = "cancelling";
   for (auto& o : open_)
     if (o.id == f.fire->id) o.state = "cancelling";
@@ -181,11 +188,12 @@ bool ScheduleDaemon::launch(const ScheduleTarget& t, store::ScheduleFire fire,
   auto started = launcher_.start(request);
   if (!started) {
     log("error: cannot start " + what + ": " + started.status().message());
-    (void)store_.set_schedule_fire_state(added->id, "ended", std::nullopt,
-                                         "not started: " + started.status().message());
+    logged(store_.set_schedule_fire_state(added->id, "ended", std::nullopt,
+                                          "not started: " + started.status().message()),
+           "ending a fire");
     return false;
   }
-  (void)store_.set_schedule_fire_state(added->id, "running", started->pid);
+  logged(store_.set_schedule_fire_state(added->id, "running", started->pid), "a started fire");
   added->state = "running";
   added->pid = started->pid;
   open_.push_back(*added);

@@ -97,6 +97,8 @@ class ScheduleDaemon {
   using Flights = std::map<std::string, std::vector<int64_t>>;  // schedule -> handles
 
   void log(const std::string& line) const;
+  // Logs a store write that failed (`what`: which bookkeeping it was).
+  void logged(const Status& s, const char* what) const;
   std::string describe(int64_t handle) const;
   std::string describe_all(const std::vector<int64_t>& handles) const;
   Flights collect_in_flight(const std::vector<ScheduleTarget>& targets);
