@@ -1,5 +1,7 @@
 #include "store/checkpointer.hpp"
 
+#include <chrono>
+
 namespace llmops::store::detail {
 
 Checkpointer::Checkpointer(sqlite3* db, std::filesystem::path db_path, int soft_frames,
@@ -14,7 +16,7 @@ Checkpointer::~Checkpointer() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
-  cv_.notify_one();
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -23,7 +25,13 @@ int Checkpointer::on_commit(void* self_ptr, sqlite3* db, const char* schema, int
   if (frames < self->checkpointed_) self->checkpointed_ = 0;  // the log has started over
   if (frames >= self->hard_) {
     // Inline, as SQLite's own hook does: what is left to copy is the tail since the background
-    // checkpoint. A busy result (another connection checkpointing) is not an error here.
+    // checkpoint. A background checkpoint still copying would make this one return busy and let
+    // the log grow for as long as the disk is slow, so wait for it first (bounded: another
+    // process's checkpoint is not waited for, and a busy result is not an error here).
+    {
+      std::unique_lock lock(self->mu_);
+      self->cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !self->copying_; });
+    }
     int log = 0, done = 0;
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
     self->checkpointed_ = 0;
@@ -36,7 +44,7 @@ int Checkpointer::on_commit(void* self_ptr, sqlite3* db, const char* schema, int
     self->wanted_ = true;
     if (!self->thread_.joinable()) self->thread_ = std::thread([self] { self->loop(); });
   }
-  self->cv_.notify_one();
+  self->cv_.notify_all();
   return SQLITE_OK;
 }
 
@@ -56,9 +64,12 @@ void Checkpointer::loop() {
     cv_.wait(lock, [&] { return wanted_ || stop_; });
     if (stop_) break;
     wanted_ = false;
+    copying_ = true;
     lock.unlock();
     if (conn) sqlite3_wal_checkpoint_v2(conn, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     lock.lock();
+    copying_ = false;
+    cv_.notify_all();
   }
   sqlite3_close(conn);
 }

@@ -7,8 +7,8 @@
 // checkpoint (writers and readers carry on meanwhile) each time `soft` new frames have
 // accumulated. Under a steady stream of commits a background checkpoint never catches up with the
 // last frame, so the log could not restart; when it reaches `hard` frames the committing
-// connection checkpoints itself, which by then only has the short tail left to sync and copy,
-// and the next write starts the log over.
+// connection waits for a background checkpoint in progress and then checkpoints itself, which by
+// then only has the short tail left to sync and copy, and the next write starts the log over.
 #pragma once
 
 #include <sqlite3.h>
@@ -38,6 +38,7 @@ class Checkpointer {
   std::mutex mu_;
   std::condition_variable cv_;
   bool wanted_ = false, stop_ = false;
+  bool copying_ = false;  // the background thread is checkpointing (guarded by mu_)
   int checkpointed_ = 0;  // log frames copied by the last checkpoint (the hook's thread only)
   std::thread thread_;    // started at the first checkpoint wanted
 };
