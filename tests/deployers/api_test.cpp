@@ -191,3 +191,79 @@ TEST_CASE("feedback and admin load bodies are validated", "[deployers][api]") {
   CHECK(parse_load_request(R"({"model_dir":"/m","version":"v","canary_percent":101})").error);
   CHECK(parse_load_request(R"({"version":"v"})").error);
 }
+
+TEST_CASE("nesting is bounded before parsing: deep bodies get 400, not a crash",
+          "[deployers][api]") {
+  // Deep enough that the JSON library's recursive dump and copy would overflow a thread's stack.
+  const int deep = 300000;
+  const std::string nest = std::string(deep, '[') + std::string(deep, ']');
+  const std::string bodies[] = {
+      R"({"id":"chatcmpl-1","score":1,"extra":)" + nest + "}",
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function",)"
+      R"("function":{"name":"f","parameters":{"a":)" +
+          nest + "}}}]}",
+      R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f",)"
+      R"("arguments":)" +
+          nest + "}}]}]}",
+      nest,
+  };
+  for (const auto& body : bodies) {
+    const auto chat = parse_chat_request(body, kLimits);
+    REQUIRE(chat.error);
+    CHECK(chat.error->status == 400);
+    CHECK(chat.error->code == "json_too_deep");
+    const auto feedback = parse_feedback_request(body);
+    REQUIRE(feedback.error);
+    CHECK(feedback.error->code == "json_too_deep");
+    CHECK(parse_load_request(body).error);
+    CHECK(parse_completion_request(body, kLimits).error);
+  }
+  // At the limit it parses; brackets inside strings do not count.
+  RequestLimits l;
+  l.max_json_depth = 4;
+  CHECK_FALSE(
+      parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"[[[[[[{{{{"}]})", l)
+          .error);
+  CHECK(parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":[[[1]]]}]})", l)
+            .error->code == "json_too_deep");
+  CHECK(json_depth(R"({"a":"[[[\"[[[","b":[{}]})", 100) == 3);
+  CHECK(json_depth("[[[[[[[[", 3) == 4);  // stops counting past the limit
+}
+
+TEST_CASE("tools, stop strings and names are bounded", "[deployers][api]") {
+  json tools = json::array();
+  for (size_t i = 0; i <= kLimits.max_tools; ++i)
+    tools.push_back({{"type", "function"}, {"function", {{"name", "f" + std::to_string(i)}}}});
+  const json base = {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}};
+  auto with = [&](const json& extra) {
+    json j = base;
+    j.update(extra);
+    return parse_chat_request(j.dump(), kLimits);
+  };
+  CHECK(with({{"tools", tools}}).error->param == "tools");
+  tools.erase(tools.end() - 1);
+  CHECK_FALSE(with({{"tools", tools}}).error);
+  CHECK(with({{"tools", json::array({{{"type", "function"},
+                                      {"function", {{"name", std::string(300, 'n')}}}}})}})
+            .error->param == "tools");
+  CHECK(with({{"stop", std::string(kLimits.max_stop_bytes + 1, 's')}}).error->param == "stop");
+  CHECK_FALSE(with({{"stop", std::string(kLimits.max_stop_bytes, 's')}}).error);
+  CHECK(with({{"model", std::string(kLimits.max_name_bytes + 1, 'm')}}).error->param == "model");
+  json many = base;
+  for (size_t i = 0; i < kLimits.max_messages; ++i)
+    many["messages"].push_back({{"role", "user"}, {"content", "x"}});
+  CHECK(parse_chat_request(many.dump(), kLimits).error->param == "messages");
+}
+
+TEST_CASE("bearer credentials: the scheme in any case, then the token", "[deployers][api]") {
+  CHECK(bearer_token("Bearer abc") == "abc");
+  CHECK(bearer_token("bearer abc") == "abc");
+  CHECK(bearer_token("BEARER abc") == "abc");
+  CHECK(bearer_token("  bEaReR \t abc  ") == "abc");
+  CHECK(bearer_token("Bearer a.b-c_d~e+f/g=") == "a.b-c_d~e+f/g=");
+  for (const char* bad : {"", "Bearer", "Bearer ", "Bearerabc", "Basic abc", "abc",
+                          "Bearer abc def", "Bear abc", "Bearer\xff abc"}) {
+    INFO(bad);
+    CHECK_FALSE(bearer_token(bad));
+  }
+}

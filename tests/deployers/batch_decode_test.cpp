@@ -106,7 +106,7 @@ TEST_CASE("batched decoding gives each request what it gets alone", "[deployers]
   }
 }
 
-TEST_CASE("a batched request stops when its callback says so; the others go on",
+TEST_CASE("a batched request stops when its callback says so, the others go on",
           "[deployers][batch]") {
   using namespace llmops::lm;
   auto model = Model::load(tiny_model());

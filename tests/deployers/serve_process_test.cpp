@@ -89,7 +89,8 @@ TEST_CASE("llmops-serve serves the tiny model on every route", "[deployers][serv
   CHECK(fs::file_size(tmp.path / "logs" / "requests.jsonl") > 0);
 }
 
-TEST_CASE("llmops-serve: auth from the environment, and 429 at the limit", "[deployers][serve]") {
+TEST_CASE("llmops-serve: auth from the environment, and clients over the limit wait, none refused",
+          "[deployers][serve]") {
   TempDir tmp;
   ::setenv("LLMOPS_TEST_TOKEN", "tok-123", 1);
   ServeProcess p(tmp.path, {"--token-env", "LLMOPS_TEST_TOKEN", "--max-concurrency", "1",
@@ -106,23 +107,38 @@ TEST_CASE("llmops-serve: auth from the environment, and 429 at the limit", "[dep
   std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(out.find("tok-123") == std::string::npos);
 
-  // Many clients at once against a limit of one: some get 429, none fails otherwise.
+  // Many clients at once against a limit of one: they queue, and every one is answered 200
+  // (the scheme of the Authorization header in any case).
   std::vector<std::future<int>> fs;
-  for (int i = 0; i < 8; ++i)
-    fs.push_back(std::async(std::launch::async, [&] {
+  for (int i = 0; i < 16; ++i)
+    fs.push_back(std::async(std::launch::async, [&, i] {
       auto r = http_request("127.0.0.1", port, "POST", "/v1/completions",
                             R"({"model":"tiny","prompt":"go","max_tokens":100,"ignore_eos":true})",
-                            auth);
+                            {{"Authorization", i % 2 ? "Bearer tok-123" : "bearer tok-123"}});
       return r ? r->status : -1;
     }));
-  int ok = 0, limited = 0;
-  for (auto& f : fs) {
-    const int s = f.get();
-    ok += s == 200;
-    limited += s == 429;
+  int ok = 0;
+  for (auto& f : fs) ok += f.get() == 200;
+  CHECK(ok == 16);
+  const auto metrics = http_request("127.0.0.1", port, "GET", "/metrics", "", auth)->body;
+  CHECK(metrics.find("llmops_queue_wait_seconds_count{model=\"tiny\"} 16") != std::string::npos);
+  CHECK(metrics.find("status=\"429\"") == std::string::npos);
+}
+
+TEST_CASE("llmops-serve --help names the queue, connection and log options", "[deployers][serve]") {
+  std::string help;
+  if (FILE* f = ::popen((serve_binary().string() + " --help").c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) help.append(buf, n);
+    CHECK(::pclose(f) == 0);
   }
-  CHECK(ok >= 1);
-  CHECK(ok + limited == 8);
+  for (const char* option :
+       {"--max-concurrency", "--max-queue", "--queue-timeout", "--max-connections",
+        "--max-pending-per-client", "--header-timeout", "--body-timeout", "--idle-timeout",
+        "--no-redact-pii", "--max-batch"}) {
+    INFO(option);
+    CHECK(help.find(option) != std::string::npos);
+  }
 }
 
 TEST_CASE("deploy starts one server, loads new versions under load, rolls back, stops",

@@ -1,5 +1,6 @@
 // The HTTP server on a fake backend, in process: routes, auth, limits, streaming, tool calls,
 // canary split, blue/green switching with a request in flight, metrics and the request log.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
@@ -212,10 +213,11 @@ TEST_CASE("tool calls come back in OpenAI's tool_calls shape", "[deployers][serv
   CHECK(calls == 1);
 }
 
-TEST_CASE("limits: 429 over the concurrency limit, 413, 504, context", "[deployers][server]") {
+TEST_CASE("limits: 429 when the queue is full, 413, max_tokens", "[deployers][server]") {
   auto backend = std::make_shared<FakeBackend>("slow", /*gate=*/true);
   auto o = options();
   o.max_concurrency = 1;
+  o.max_queue = 0;  // no waiting room: the old behaviour, 429 at once
   o.max_body_bytes = 4096;
   InProcessServer s(o, fake_loader(backend));
   auto first = std::async(std::launch::async, [&] {
@@ -228,6 +230,7 @@ TEST_CASE("limits: 429 over the concurrency limit, 413, 504, context", "[deploye
   REQUIRE(r);
   CHECK(r->status == 429);
   CHECK(json::parse(r->body)["error"]["code"] == "rate_limit_exceeded");
+  CHECK(std::stoi(r->header("Retry-After")) >= 1);
   backend->release();
   auto done = first.get();
   REQUIRE(done);
@@ -281,7 +284,7 @@ TEST_CASE("malformed requests get 4xx and the server keeps serving", "[deployers
   CHECK(c.request("POST", "/v1/chat/completions", chat_body("fake", "x"))->status == 200);
 }
 
-TEST_CASE("a canary gets its share; a switch lets in-flight requests finish",
+TEST_CASE("a canary gets its share, and a switch lets in-flight requests finish",
           "[deployers][server]") {
   auto v1 = std::make_shared<FakeBackend>("one", /*gate=*/true);
   auto v2 = std::make_shared<FakeBackend>("two");
@@ -328,7 +331,7 @@ TEST_CASE("a canary gets its share; a switch lets in-flight requests finish",
   CHECK(json::parse(c.request("GET", "/health")->body)["version"] == "v1");
 }
 
-TEST_CASE("feedback is logged; PII is redacted; the log rotates", "[deployers][server]") {
+TEST_CASE("feedback is logged, PII is redacted, the log rotates", "[deployers][server]") {
   TempDir tmp;
   auto o = options(tmp.path);
   o.log.redact_pii = true;
@@ -358,4 +361,189 @@ TEST_CASE("feedback is logged; PII is redacted; the log rotates", "[deployers][s
   CHECK(fs::exists(tmp.path / "requests.jsonl.2"));
   CHECK_FALSE(fs::exists(tmp.path / "requests.jsonl.3"));
   CHECK(fs::file_size(tmp.path / "requests.jsonl") <= 2000);
+}
+
+TEST_CASE("the Authorization scheme is case-insensitive", "[deployers][server][auth]") {
+  auto o = options();
+  o.token = "s3cret";
+  InProcessServer s(o, fake_loader(std::make_shared<FakeBackend>()));
+  HttpClient c("127.0.0.1", s.port());
+  for (const char* good :
+       {"Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bEaReR   s3cret", " Bearer s3cret "}) {
+    INFO(good);
+    CHECK(c.request("GET", "/v1/models", "", {{"Authorization", good}})->status == 200);
+  }
+  CHECK(c.request("POST", "/v1/chat/completions", chat_body("fake", "x"),
+                  {{"Authorization", "bearer s3cret"}})
+            ->status == 200);
+  for (const char* bad : {"Basic s3cret", "Bearers3cret", "Bearer", "Bearer ", "Bearer s3cre",
+                          "Bearer s3cret2", "Bearer s3cret x", "s3cret", "Token s3cret"}) {
+    INFO(bad);
+    auto r = c.request("GET", "/v1/models", "", {{"Authorization", bad}});
+    REQUIRE(r);
+    CHECK(r->status == 401);
+    CHECK(r->header("WWW-Authenticate") == "Bearer");
+  }
+}
+
+TEST_CASE("metrics label values come from a fixed set, whatever paths clients send",
+          "[deployers][server][metrics]") {
+  auto o = options();
+  o.token = "s3cret";
+  InProcessServer s(o, fake_loader(std::make_shared<FakeBackend>()));
+  HttpClient c("127.0.0.1", s.port());
+  const Headers auth = {{"Authorization", "Bearer s3cret"}};
+  const auto before = c.request("GET", "/metrics", "", auth)->body;
+  // Unauthenticated requests to unique paths (401), authenticated ones to unknown paths (404),
+  // wrong methods and odd bytes in the target.
+  for (int i = 0; i < 1000; ++i) {
+    const std::string path = "/probe-" + std::to_string(i) + "?q=" + std::to_string(i);
+    REQUIRE(c.request(i % 2 ? "GET" : "POST", path)->status == 401);
+  }
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(c.request("GET", "/v1/unknown-" + std::to_string(i), "", auth)->status == 404);
+  REQUIRE(c.request("GET", "/v1/chat/completions/x", "", auth)->status == 404);
+  const auto after = c.request("GET", "/metrics", "", auth)->body;
+  INFO(after);
+  CHECK(after.find("probe-") == std::string::npos);
+  CHECK(after.find("unknown-") == std::string::npos);
+  CHECK(after.find("route=\"other\",status=\"401\"} 1000") != std::string::npos);
+  CHECK(after.find("route=\"other\",status=\"404\"} 101") != std::string::npos);
+  // Two series more than before (other/401 and other/404), not a thousand.
+  CHECK(after.size() < before.size() + 400);
+  for (size_t pos = 0; (pos = after.find("route=\"", pos)) != std::string::npos; ++pos) {
+    const auto end = after.find('"', pos + 7);
+    const auto route = after.substr(pos + 7, end - pos - 7);
+    INFO(route);
+    CHECK((route == "other" || std::find(Metrics::kRoutes.begin(), Metrics::kRoutes.end(), route) !=
+                                   Metrics::kRoutes.end()));
+  }
+}
+
+TEST_CASE("the request log redacts PII in every free-text field by default",
+          "[deployers][server][log]") {
+  TempDir tmp;
+  // Default options: nothing asks for redaction.
+  InProcessServer s(options(tmp.path),
+                    fake_loader(std::make_shared<FakeBackend>("mail bob@example.com")));
+  HttpClient c("127.0.0.1", s.port());
+  const json messages = json::array(
+      {{{"role", "system"}, {"content", "You help alice@example.com"}},
+       {{"role", "user"},
+        {"content", json::array({{{"type", "text"}, {"text", "call me at +1 415 555 0100"}}})}},
+       {{"role", "assistant"},
+        {"content", nullptr},
+        {"tool_calls",
+         json::array({{{"id", "c1"},
+                       {"type", "function"},
+                       {"function",
+                        {{"name", "send"}, {"arguments", R"({"to":"carol@example.com"})"}}}}})}},
+       {{"role", "tool"}, {"content", "sent to carol@example.com from 10.1.2.3"}},
+       {{"role", "user"}, {"content", "thanks"}}});
+  const json tools = json::array({{{"type", "function"},
+                                   {"function",
+                                    {{"name", "send"},
+                                     {"description", "mails dave@example.com"},
+                                     {"parameters", json::object()}}}}});
+  auto r = c.request("POST", "/v1/chat/completions",
+                     json{{"model", "fake"},
+                          {"messages", messages},
+                          {"tools", tools},
+                          {"user", "erin@example.com"},
+                          {"max_tokens", 50}}
+                         .dump());
+  REQUIRE(r->status == 200);
+  const auto id = json::parse(r->body)["id"].get<std::string>();
+  REQUIRE(
+      c.request("POST", "/v1/completions",
+                R"({"model":"fake","prompt":"I am frank@example.com","user":"gina@example.com"})")
+          ->status == 200);
+  REQUIRE(c.request("POST", "/v1/feedback",
+                    json{{"id", id}, {"score", 0}, {"comment", "ask hank@example.com"}}.dump())
+              ->status == 200);
+  std::vector<json> log;
+  REQUIRE(wait_until([&] { return (log = read_jsonl(tmp.path / "requests.jsonl")).size() == 3; }));
+  std::string text;
+  for (const auto& l : log) text += l.dump() + "\n";
+  INFO(text);
+  CHECK(text.find("@example.com") == std::string::npos);
+  CHECK(text.find("555 0100") == std::string::npos);
+  CHECK(text.find("10.1.2.3") == std::string::npos);
+  CHECK(log[0]["user"] == "<EMAIL>");
+  CHECK(log[0]["messages"][4]["content"] == "thanks");
+  CHECK(log[0]["output"] == "mail <EMAIL>");
+  CHECK(log[1]["prompt"] == "I am <EMAIL>");
+  CHECK(log[1]["user"] == "<EMAIL>");
+  // What ties feedback to its request stays as it was.
+  CHECK(log[2]["id"] == id);
+  CHECK(log[2]["feedback"]["id"] == id);
+  CHECK(log[2]["feedback"]["score"] == 0);
+}
+
+TEST_CASE("redaction can be turned off for the request log", "[deployers][server][log]") {
+  TempDir tmp;
+  auto o = options(tmp.path);
+  o.log.redact_pii = false;  // llmops-serve --no-redact-pii
+  InProcessServer s(o, fake_loader(std::make_shared<FakeBackend>("ok")));
+  HttpClient c("127.0.0.1", s.port());
+  REQUIRE(c.request("POST", "/v1/chat/completions",
+                    chat_body("fake", "I am alice@example.com", 8, {{"user", "erin@example.com"}}))
+              ->status == 200);
+  std::vector<json> log;
+  REQUIRE(wait_until([&] { return (log = read_jsonl(tmp.path / "requests.jsonl")).size() == 1; }));
+  CHECK(log[0]["messages"][0]["content"] == "I am alice@example.com");
+  CHECK(log[0]["user"] == "erin@example.com");
+}
+
+TEST_CASE("requests turned away are logged as one short line without their text",
+          "[deployers][server][log]") {
+  TempDir tmp;
+  auto backend = std::make_shared<FakeBackend>("ok", /*gate=*/true);
+  auto o = options(tmp.path);
+  o.max_concurrency = 1;
+  o.max_queue = 0;
+  o.max_body_bytes = 8192;
+  o.log.redact_pii = false;  // even verbatim logging keeps rejected bodies out
+  InProcessServer s(o, fake_loader(backend));
+  auto first = std::async(std::launch::async, [&] {
+    return http_request("127.0.0.1", s.port(), "POST", "/v1/chat/completions",
+                        chat_body("fake", "first"));
+  });
+  REQUIRE(wait_until([&] { return backend->waiting() == 1; }));
+  const std::string secret = "SECRET-" + std::string(2000, 'x');
+  HttpClient c("127.0.0.1", s.port());
+  CHECK(c.request("POST", "/v1/chat/completions", chat_body("fake", secret, 8, {{"user", "u1"}}))
+            ->status == 429);
+  CHECK(c.request("POST", "/v1/completions", json{{"model", "fake"}, {"prompt", secret}}.dump())
+            ->status == 429);
+  CHECK(
+      c.request("POST", "/v1/chat/completions", chat_body("fake", secret, 8, {{"temperature", 3}}))
+          ->status == 400);
+  CHECK(c.request("POST", "/v1/chat/completions", chat_body("other-model", secret))->status == 404);
+  CHECK(c.request("POST", "/v1/chat/completions",
+                  chat_body("fake", secret + secret + secret + secret + secret))
+            ->status == 413);
+  backend->release();
+  REQUIRE(first.get()->status == 200);
+  std::vector<json> log;
+  REQUIRE(wait_until([&] { return (log = read_jsonl(tmp.path / "requests.jsonl")).size() == 6; }));
+  int rejected = 0;
+  for (const auto& l : log) {
+    const auto line = l.dump();
+    INFO(line);
+    CHECK(line.find("SECRET") == std::string::npos);
+    if (!l.value("rejected", false)) continue;
+    ++rejected;
+    CHECK(line.size() < 400);
+    CHECK(l["type"] == "completion");
+    CHECK_FALSE(l.contains("messages"));
+    CHECK_FALSE(l.contains("prompt"));
+    CHECK_FALSE(l.contains("user"));
+    CHECK(l["body_bytes"].get<int64_t>() > 2000);
+    if (l["status"] == 429) {
+      CHECK(l["code"] == "rate_limit_exceeded");
+      CHECK(l["prompt_bytes"] == secret.size());
+    }
+  }
+  CHECK(rejected == 5);
 }

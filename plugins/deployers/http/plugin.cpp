@@ -63,7 +63,8 @@ class HttpDeployer : public Plugin {
       std::replace(flag.begin(), flag.end(), '_', '-');
       r.server_args.insert(r.server_args.end(), {flag, ctx.param_string(key)});
     }
-    if (ctx.param_bool("redact_pii", false)) r.server_args.push_back("--redact-pii");
+    // The server redacts PII in its request log by default; false keeps prompts verbatim.
+    if (!ctx.param_bool("redact_pii", true)) r.server_args.push_back("--no-redact-pii");
     r.serve_binary = serve::find_serve_binary(plugin_dir());
     r.run_id = ctx.run_id();
     r.step = ctx.step_name();
@@ -118,7 +119,7 @@ constexpr char kParams[] = R"JSON({"type":"object","additionalProperties":false,
   "max_concurrency":{"type":"integer","minimum":1},
   "max_tokens":{"type":"integer","minimum":1},
   "timeout":{"type":"number","minimum":0.1},
-  "redact_pii":{"type":"boolean","default":false}}})JSON";
+  "redact_pii":{"type":"boolean","default":true}}})JSON";
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 // Request parsing and validation for the model server; see api.hpp.
 #include "api.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -18,8 +20,14 @@ ApiError bad(std::string message, std::string param = "", std::string code = "")
                   std::move(code)};
 }
 
-// Parses without exceptions; any non-object is an error of its own.
-std::optional<ApiError> parse_object(std::string_view body, json& out) {
+// Parses without exceptions; any non-object is an error of its own. Nesting deeper than
+// `max_depth` is refused before parsing: the parser is iterative, but dump() and copies recurse.
+std::optional<ApiError> parse_object(std::string_view body, json& out, int max_depth) {
+  if (json_depth(body, max_depth) > max_depth)
+    return ApiError{
+        400,
+        "The JSON body nests arrays and objects more than " + std::to_string(max_depth) + " deep.",
+        "invalid_request_error", "", "json_too_deep"};
   out = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (out.is_discarded())
     return ApiError{400, "We could not parse the JSON body of your request.",
@@ -54,6 +62,9 @@ std::optional<ApiError> parse_common(const json& j, const RequestLimits& limits,
   if (!j.contains("model") || !j["model"].is_string() || j["model"].get<std::string>().empty())
     return bad("you must provide a model parameter", "model");
   r.model = j["model"].get<std::string>();
+  if (r.model.size() > limits.max_name_bytes)
+    return bad("'model' is longer than " + std::to_string(limits.max_name_bytes) + " bytes",
+               "model");
   if (auto e = get_number(j, "temperature", 0, 2, r.temperature)) return e;
   if (auto e = get_number(j, "top_p", 0, 1, r.top_p)) return e;
   if (j.contains("top_p") && j["top_p"].is_number() && r.top_p <= 0)
@@ -88,8 +99,12 @@ std::optional<ApiError> parse_common(const json& j, const RequestLimits& limits,
     }
     if (r.stop.size() > limits.max_stop)
       return bad("'stop' holds at most " + std::to_string(limits.max_stop) + " strings", "stop");
-    for (const auto& x : r.stop)
+    for (const auto& x : r.stop) {
       if (x.empty()) return bad("'stop' strings must not be empty", "stop");
+      if (x.size() > limits.max_stop_bytes)
+        return bad("'stop' strings are at most " + std::to_string(limits.max_stop_bytes) + " bytes",
+                   "stop");
+    }
   }
   if (j.contains("seed") && !j["seed"].is_null()) {
     if (!j["seed"].is_number_integer()) return bad("'seed' must be an integer", "seed");
@@ -104,9 +119,13 @@ std::optional<ApiError> parse_common(const json& j, const RequestLimits& limits,
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_tools(const json& j, CompletionRequest& r) {
+std::optional<ApiError> parse_tools(const json& j, const RequestLimits& limits,
+                                    CompletionRequest& r) {
   if (j.contains("tools") && !j["tools"].is_null()) {
     if (!j["tools"].is_array()) return bad("'tools' must be an array", "tools");
+    if (j["tools"].size() > limits.max_tools)
+      return bad("'tools' holds at most " + std::to_string(limits.max_tools) + " functions",
+                 "tools");
     for (const auto& t : j["tools"]) {
       if (!t.is_object() || t.value("type", std::string("function")) != "function" ||
           !t.contains("function") || !t["function"].is_object())
@@ -116,6 +135,9 @@ std::optional<ApiError> parse_tools(const json& j, CompletionRequest& r) {
         return bad("each tool function needs a name", "tools");
       ToolSpec spec;
       spec.name = f["name"].get<std::string>();
+      if (spec.name.size() > limits.max_name_bytes)
+        return bad("a tool's name is at most " + std::to_string(limits.max_name_bytes) + " bytes",
+                   "tools");
       if (f.contains("description") && f["description"].is_string())
         spec.description = f["description"].get<std::string>();
       if (f.contains("parameters")) {
@@ -187,6 +209,46 @@ Result<lm::ChatMessage> parse_message(const json& m, size_t i) {
 
 }  // namespace
 
+int json_depth(std::string_view body, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+std::optional<std::string_view> bearer_token(std::string_view v) {
+  auto ows = [](char c) { return c == ' ' || c == '\t'; };
+  while (!v.empty() && ows(v.front())) v.remove_prefix(1);
+  while (!v.empty() && ows(v.back())) v.remove_suffix(1);
+  static constexpr std::string_view kScheme = "bearer";
+  if (v.size() <= kScheme.size() || !ows(v[kScheme.size()])) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != kScheme[i]) return std::nullopt;
+  v.remove_prefix(kScheme.size());
+  while (!v.empty() && ows(v.front())) v.remove_prefix(1);
+  // token68: no whitespace inside.
+  if (v.empty() || std::find_if(v.begin(), v.end(), ows) != v.end()) return std::nullopt;
+  return v;
+}
+
 std::string error_body(const ApiError& e) {
   json err = {{"message", e.message},
               {"type", e.type},
@@ -200,7 +262,7 @@ ParsedRequest parse_chat_request(std::string_view body, const RequestLimits& lim
   auto& r = out.request;
   r.chat = true;
   json j;
-  if ((out.error = parse_object(body, j))) return out;
+  if ((out.error = parse_object(body, j, limits.max_json_depth))) return out;
   if ((out.error = parse_common(j, limits, r))) return out;
   if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
     out.error = bad("'messages' must be a non-empty array", "messages");
@@ -218,7 +280,7 @@ ParsedRequest parse_chat_request(std::string_view body, const RequestLimits& lim
     }
     r.messages.push_back(std::move(*msg));
   }
-  out.error = parse_tools(j, r);
+  out.error = parse_tools(j, limits, r);
   return out;
 }
 
@@ -227,7 +289,7 @@ ParsedRequest parse_completion_request(std::string_view body, const RequestLimit
   auto& r = out.request;
   r.chat = false;
   json j;
-  if ((out.error = parse_object(body, j))) return out;
+  if ((out.error = parse_object(body, j, limits.max_json_depth))) return out;
   if ((out.error = parse_common(j, limits, r))) return out;
   const json* p = j.contains("prompt") ? &j["prompt"] : nullptr;
   if (p && p->is_array() && p->size() == 1) p = &(*p)[0];
@@ -240,10 +302,10 @@ ParsedRequest parse_completion_request(std::string_view body, const RequestLimit
   return out;
 }
 
-ParsedFeedback parse_feedback_request(std::string_view body) {
+ParsedFeedback parse_feedback_request(std::string_view body, int max_json_depth) {
   ParsedFeedback out;
   json j;
-  if ((out.error = parse_object(body, j))) return out;
+  if ((out.error = parse_object(body, j, max_json_depth))) return out;
   if (!j.contains("id") || !j["id"].is_string() || j["id"].get<std::string>().empty()) {
     out.error = bad("feedback needs the 'id' of the completion it is about", "id");
     return out;
@@ -257,10 +319,10 @@ ParsedFeedback parse_feedback_request(std::string_view body) {
   return out;
 }
 
-ParsedLoad parse_load_request(std::string_view body) {
+ParsedLoad parse_load_request(std::string_view body, int max_json_depth) {
   ParsedLoad out;
   json j;
-  if ((out.error = parse_object(body, j))) return out;
+  if ((out.error = parse_object(body, j, max_json_depth))) return out;
   auto& l = out.load;
   if (!j.contains("model_dir") || !j["model_dir"].is_string() ||
       j["model_dir"].get<std::string>().empty()) {

@@ -36,12 +36,23 @@ struct ApiError {
 std::string error_body(const ApiError& e);
 
 // Limits the server applies while parsing (the rest are checked once the prompt is tokenised).
+// The body itself is bounded before parsing (ServerOptions::max_body_bytes); these bound what a
+// body of that size may hold, so that no request costs more than its bytes: nesting depth (the
+// JSON library's dump and copy recurse), messages, tools, stop strings and names.
 struct RequestLimits {
   int64_t max_tokens_cap = 512;      // a larger max_tokens is a 400
   int64_t default_max_tokens = 128;  // when the request names none
   size_t max_messages = 1024;
   size_t max_stop = 4;
+  size_t max_stop_bytes = 1024;  // each stop string
+  size_t max_tools = 128;
+  size_t max_name_bytes = 256;  // "model", a tool's name
+  int max_json_depth = 64;      // nested arrays and objects
 };
+
+// The deepest nesting of arrays and objects in `body` read as JSON text (brackets inside strings
+// do not count), stopping early once it passes `limit`. Linear, no allocation.
+int json_depth(std::string_view body, int limit);
 
 struct ToolSpec {
   std::string name;
@@ -84,7 +95,7 @@ struct ParsedFeedback {
   std::optional<ApiError> error;
   FeedbackRequest feedback;
 };
-ParsedFeedback parse_feedback_request(std::string_view body);
+ParsedFeedback parse_feedback_request(std::string_view body, int max_json_depth = 64);
 
 // POST /admin/load: {"model_dir", "version", "canary_percent" (0 or 100: switch all traffic),
 // "tokenizer" (optional tokenizer.json)}.
@@ -98,7 +109,12 @@ struct ParsedLoad {
   std::optional<ApiError> error;
   LoadRequest load;
 };
-ParsedLoad parse_load_request(std::string_view body);
+ParsedLoad parse_load_request(std::string_view body, int max_json_depth = 64);
+
+// The credentials of an `Authorization: Bearer <token>` header value. The scheme is
+// case-insensitive (RFC 9110, 11.1) and may be followed by several spaces; surrounding
+// whitespace is ignored. Empty when the value is not a bearer credential.
+std::optional<std::string_view> bearer_token(std::string_view authorization);
 
 // The conversation the model sees: the tools (Hermes / Qwen 2.5 style, inside <tools></tools>)
 // join the first system message, or become one.

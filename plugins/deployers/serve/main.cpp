@@ -1,13 +1,17 @@
 // llmops-serve: the OpenAI-compatible model server (`llmops serve ...` runs it).
 //   llmops-serve --model DIR [--tokenizer FILE] [--host 127.0.0.1] [--port 0] [--name NAME]
-//                [--version V] [--log DIR] [--max-concurrency N] [--max-tokens N] [--timeout S]
-//                [--max-batch N] [--threads N]
+//                [--version V] [--log DIR] [--no-redact-pii] [--max-concurrency N]
+//                [--max-queue N] [--queue-timeout S] [--max-tokens N] [--timeout S]
+//                [--max-batch N] [--threads N] [--max-connections N] [--max-pending-per-client N]
+//                [--header-timeout S] [--body-timeout S] [--idle-timeout S]
+// `llmops-serve --help` lists every option with its default.
 // Prints one JSON line when it listens ({"event":"listening","port":...}) and one when the model is
 // loaded ({"event":"ready",...}), so a parent can read the port; /health answers 503 in between.
 // The bearer token comes from the environment variable named by --token-env (never a flag, never
 // logged). SIGTERM or SIGINT stop it gracefully. Exit codes: 0 stopped, 1 failed to start or load.
 #include <dlfcn.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -114,7 +118,7 @@ int main(int argc, char** argv) {
   std::string model_dir, tokenizer, version, token_env = "LLMOPS_SERVE_TOKEN", log_dir;
   serve::ServerOptions opt;
   int64_t context = 0;
-  int port = 0, max_batch = 16, threads = -1;
+  int port = 0, max_batch = std::min(opt.max_concurrency, 64), threads = -1;
   app.add_option("--model", model_dir, "HF model folder (config.json + safetensors)")->required();
   app.add_option("--tokenizer", tokenizer, "tokenizer.json (default: the model folder's)");
   app.add_option("--host", opt.host, "Address to listen on")->capture_default_str();
@@ -127,18 +131,54 @@ int main(int argc, char** argv) {
   app.add_option("--log-max-bytes", opt.log.max_bytes, "Rotate the log above this size")
       ->capture_default_str();
   app.add_option("--log-keep", opt.log.keep, "Rotated logs kept")->capture_default_str();
-  app.add_flag("--redact-pii", opt.log.redact_pii, "Redact PII in the request log");
-  app.add_option("--max-concurrency", opt.max_concurrency, "Generations at once; more get 429")
+  app.add_flag("--redact-pii,!--no-redact-pii", opt.log.redact_pii,
+               "Replace PII (e-mails, phones, IPs, cards, keys) in every free-text field of the "
+               "request log (the default); --no-redact-pii logs prompts verbatim")
       ->capture_default_str();
-  app.add_option("--max-batch", max_batch,
-                 "Requests decoded together per forward pass (1: each on its own)")
+  app.add_option("--max-concurrency", opt.max_concurrency,
+                 "Generations at once (default: 16 per core, 16 to 128); more wait in the queue")
       ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--max-queue", opt.max_queue,
+                 "Generation requests that may wait for a slot; more get 429 with Retry-After "
+                 "(0: no queue)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--queue-timeout", opt.queue_timeout_s,
+                 "Seconds a request may wait for a slot; 503 with Retry-After after")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  auto* batch_option =
+      app.add_option("--max-batch", max_batch,
+                     "Requests decoded together per forward pass (1: each on its own; default: "
+                     "--max-concurrency, at most 64)")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 256));
   app.add_option("--threads", threads,
                  "Intra-op threads (0: every core; default: 1 with batching, where one thread "
                  "decodes the whole batch, else every core)");
-  app.add_option("--max-connections", opt.max_connections, "Open connections at once")
-      ->capture_default_str();
+  app.add_option("--max-connections", opt.max_connections,
+                 "Open connections at once; at the limit a new one closes the oldest without a "
+                 "request (503 only when all have one)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-pending-per-client", opt.max_pending_per_client,
+                 "Connections one client address may hold without a complete request (new, "
+                 "partial or idle); past it its oldest is closed (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--header-timeout", opt.header_timeout_s,
+                 "Seconds for a request's whole header (408 and close after)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--body-timeout", opt.body_timeout_s,
+                 "Seconds for a request's whole body (408 and close after)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--idle-timeout", opt.idle_timeout_s,
+                 "Seconds a kept-alive connection may wait for its next request")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-tokens", opt.limits.max_tokens_cap, "Largest max_tokens accepted")
       ->capture_default_str();
   app.add_option("--default-max-tokens", opt.limits.default_max_tokens,
@@ -146,10 +186,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-body-bytes", opt.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str();
-  app.add_option("--timeout", opt.timeout_s, "Seconds per generation request (504 after)")
+  app.add_option("--timeout", opt.timeout_s,
+                 "Seconds a request may generate, from getting its slot (504 after)")
       ->capture_default_str();
   app.add_option("--context-length", context, "Prompt + completion limit (default: the model's)");
   CLI11_PARSE(app, argc, argv);
+  if (batch_option->count() == 0) max_batch = std::min(opt.max_concurrency, 64);
   // With batching one worker thread runs every forward pass on small matrices, where torch's and
   // the BLAS's own threads cost more (spinning, hand-offs) than they give.
   set_compute_threads(threads >= 0 ? threads : (max_batch > 1 ? 1 : 0));
@@ -157,6 +199,11 @@ int main(int argc, char** argv) {
   opt.log.dir = log_dir;
   if (version.empty()) version = "v1";
   if (const char* t = std::getenv(token_env.c_str())) opt.token = t;
+  // Every connection holds a descriptor: allow as many as the hard limit lets us.
+  if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
 
   // Signals go to the thread that waits for them, not to a connection thread.
   sigset_t sigs;

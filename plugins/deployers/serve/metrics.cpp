@@ -36,9 +36,29 @@ void Metrics::Histogram::observe(double v) {
   sum += v;
 }
 
+std::string Metrics::route_label(std::string_view target) {
+  for (const auto r : kRoutes)
+    if (target == r) return std::string(r);
+  return "other";
+}
+
 void Metrics::request(const std::string& version, const std::string& route, int status) {
+  // Only statuses the server can answer (and 499, a client gone): never a client's free choice.
+  if (status < 100 || status > 599) status = 0;
   std::lock_guard lock(mu_);
-  ++requests_[{version, route, status}];
+  ++requests_[{version, route_label(route), status}];
+}
+void Metrics::queue_wait(double seconds) {
+  std::lock_guard lock(mu_);
+  queue_wait_.observe(seconds);
+}
+void Metrics::rejected(Rejected why) {
+  std::lock_guard lock(mu_);
+  ++rejected_[static_cast<size_t>(why)];
+}
+void Metrics::closed(Closed why) {
+  std::lock_guard lock(mu_);
+  ++closed_[static_cast<size_t>(why)];
 }
 void Metrics::tokens(const std::string& version, int64_t prompt, int64_t generated) {
   std::lock_guard lock(mu_);
@@ -60,7 +80,7 @@ void Metrics::in_flight(const std::string& version, int delta) {
 }
 
 std::string Metrics::render(const std::string& model_name,
-                            const std::map<std::string, int>& versions) const {
+                            const std::map<std::string, int>& versions, const Load& load) const {
   std::lock_guard lock(mu_);
   std::ostringstream o;
   const std::string model = "model=\"" + esc(model_name) + "\"";
@@ -91,22 +111,55 @@ std::string Metrics::render(const std::string& model_name,
   for (const auto& [v, n] : in_flight_)
     o << "llmops_requests_in_flight{" << lbl(v) << "} " << n << "\n";
 
+  auto buckets = [&](const char* name, const std::string& labels, const Histogram& h) {
+    for (size_t i = 0; i < kBuckets.size(); ++i)
+      o << name << "_bucket{" << labels << ",le=\"" << num(kBuckets[i]) << "\"} " << h.counts[i]
+        << "\n";
+    o << name << "_bucket{" << labels << ",le=\"+Inf\"} " << h.count << "\n";
+    o << name << "_sum{" << labels << "} " << num(h.sum) << "\n";
+    o << name << "_count{" << labels << "} " << h.count << "\n";
+  };
   auto histogram = [&](const char* name, const char* help,
                        const std::map<std::string, Histogram>& hs) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
-    for (const auto& [v, h] : hs) {
-      for (size_t i = 0; i < kBuckets.size(); ++i)
-        o << name << "_bucket{" << lbl(v) << ",le=\"" << num(kBuckets[i]) << "\"} " << h.counts[i]
-          << "\n";
-      o << name << "_bucket{" << lbl(v) << ",le=\"+Inf\"} " << h.count << "\n";
-      o << name << "_sum{" << lbl(v) << "} " << num(h.sum) << "\n";
-      o << name << "_count{" << lbl(v) << "} " << h.count << "\n";
-    }
+    for (const auto& [v, h] : hs) buckets(name, lbl(v), h);
+  };
+  auto gauge = [&](const char* name, const char* help, int value) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
+      << name << "{" << model << "} " << value << "\n";
   };
   histogram("llmops_time_to_first_token_seconds", "Time from request to first generated token.",
             ttft_);
   histogram("llmops_request_duration_seconds", "End-to-end latency of generation requests.",
             latency_);
+
+  gauge("llmops_generating", "Generation requests holding a slot now.", load.generating);
+  gauge("llmops_max_concurrency", "Generation slots (--max-concurrency).", load.max_concurrency);
+  gauge("llmops_queue_depth", "Generation requests waiting for a slot now.", load.queued);
+  gauge("llmops_queue_capacity", "Requests that may wait (--max-queue).", load.max_queue);
+  o << "# HELP llmops_queue_wait_seconds Time generation requests waited for a slot.\n"
+    << "# TYPE llmops_queue_wait_seconds histogram\n";
+  buckets("llmops_queue_wait_seconds", model, queue_wait_);
+  o << "# HELP llmops_queue_rejected_total Generation requests turned away: queue full (429) or "
+       "waited past --queue-timeout (503).\n"
+    << "# TYPE llmops_queue_rejected_total counter\n";
+  static constexpr const char* kRejected[] = {"queue_full", "queue_timeout"};
+  for (size_t i = 0; i < rejected_.size(); ++i)
+    o << "llmops_queue_rejected_total{" << model << ",reason=\"" << kRejected[i] << "\"} "
+      << rejected_[i] << "\n";
+  o << "# HELP llmops_connections Open connections: pending (no complete request yet: new, "
+       "partial or idle keep-alive) and active (a request in progress).\n"
+    << "# TYPE llmops_connections gauge\n"
+    << "llmops_connections{" << model << ",state=\"pending\"} " << load.connections_pending << "\n"
+    << "llmops_connections{" << model << ",state=\"active\"} " << load.connections_active << "\n";
+  o << "# HELP llmops_connections_closed_total Connections the server closed without a request "
+       "in progress, by reason.\n"
+    << "# TYPE llmops_connections_closed_total counter\n";
+  static constexpr const char* kClosed[kClosedReasons] = {"header_timeout", "body_timeout",
+                                                          "idle_timeout", "evicted", "refused"};
+  for (size_t i = 0; i < kClosedReasons; ++i)
+    o << "llmops_connections_closed_total{" << model << ",reason=\"" << kClosed[i] << "\"} "
+      << closed_[i] << "\n";
   return o.str();
 }
 

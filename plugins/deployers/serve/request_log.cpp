@@ -1,6 +1,8 @@
 // The rotating JSONL request log; see request_log.hpp.
 #include "request_log.hpp"
 
+#include <set>
+
 #include "plugins/common/pii.hpp"
 
 namespace llmops::serve {
@@ -18,9 +20,47 @@ void redact_all(nlohmann::json& j) {
 }  // namespace
 
 void redact_record(nlohmann::json& record) {
-  if (!record.is_object()) return;
-  for (const char* key : {"prompt", "messages", "output", "tool_calls", "comment", "feedback"})
-    if (record.contains(key)) redact_all(record[key]);
+  if (!record.is_object()) {
+    redact_all(record);
+    return;
+  }
+  // Written by the server, never a client's text: everything else is redacted, so a field added
+  // later is covered until it is listed here.
+  static const std::set<std::string, std::less<>> kStructural = {"type",
+                                                                 "id",
+                                                                 "time",
+                                                                 "route",
+                                                                 "version",
+                                                                 "model",
+                                                                 "status",
+                                                                 "code",
+                                                                 "latency_ms",
+                                                                 "ttft_ms",
+                                                                 "queue_ms",
+                                                                 "prompt_tokens",
+                                                                 "completion_tokens",
+                                                                 "stream",
+                                                                 "finish_reason",
+                                                                 "rejected",
+                                                                 "body_bytes",
+                                                                 "n_messages",
+                                                                 "prompt_bytes",
+                                                                 "max_tokens",
+                                                                 "param",
+                                                                 "action",
+                                                                 "ok",
+                                                                 "canary_percent",
+                                                                 "model_dir"};
+  for (auto it = record.begin(); it != record.end(); ++it) {
+    if (kStructural.count(it.key())) continue;
+    if (it.key() == "feedback" && it->is_object()) {
+      // The completion id and score tie feedback to its request (the monitor reads them).
+      for (auto f = it->begin(); f != it->end(); ++f)
+        if (f.key() != "id" && f.key() != "score") redact_all(*f);
+      continue;
+    }
+    redact_all(*it);
+  }
 }
 
 RequestLog::RequestLog(RequestLogOptions options) : options_(std::move(options)) {}

@@ -4,10 +4,21 @@
 // libtorch.
 //
 // Concurrency model: one thread per connection doing blocking Beast reads and writes. A
-// connection's thread blocks in Backend::generate; concurrent requests run at once up to
-// max_concurrency, beyond which a generation request is answered 429 at once. max_connections
-// bounds the threads. The llmops-serve backend decodes concurrent requests together, several per
+// connection's thread blocks in Backend::generate; up to max_concurrency generation requests run
+// at once, and up to max_queue more wait their turn (first come, first served) for at most
+// queue_timeout_s. Only a full queue answers 429, and a wait past the timeout 503, both with
+// Retry-After. The llmops-serve backend decodes concurrent requests together, several per
 // forward pass (lm::BatchGenerator); the server does not need to know.
+//
+// Connections: a request's header must arrive within header_timeout_s (from the connection, or
+// from the first byte of a kept-alive connection's next request), its body within body_timeout_s,
+// and a kept-alive connection may sit idle for idle_timeout_s: each is a deadline for the whole
+// phase, so trickling bytes does not extend it. A connection that has not sent a complete request
+// (new, partial or idle) is "pending". When one client address holds max_pending_per_client
+// pending connections, or all max_connections are open, a new connection closes the oldest
+// pending one (of that address, or of anyone) to make room; a new connection is refused (503)
+// only when every open connection has a request in progress. So idle and half-sent connections,
+// however many, never lock out a client that sends its request.
 //
 // Versions: a request takes a shared_ptr to the version it runs on (stable, or the canary for
 // canary_percent of requests), so a switch never disturbs an in-flight request: the old model is
@@ -53,16 +64,27 @@ class Backend {
 
 using BackendLoader = std::function<Result<std::shared_ptr<Backend>>(const LoadRequest&)>;
 
+// Generations at once by default, sized from the machine: 16 per core, from 16 to 128. With
+// batching (lm::BatchGenerator) every one of them joins the batch, where a larger batch costs
+// little more per step than a small one.
+int default_max_concurrency();
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   std::string name = "llmops";  // the served model id
   std::string token;            // empty: no auth
-  int max_concurrency = 4;
-  int max_connections = 256;
+  int max_concurrency = default_max_concurrency();
+  int max_queue = 256;          // generation requests waiting for a slot; more get 429
+  double queue_timeout_s = 60;  // the longest wait for a slot; 503 after
+  int max_connections = 1024;   // open connections (each holds a thread)
+  int max_pending_per_client =
+      64;  // per client address, connections without a request; 0: no limit
   int64_t max_body_bytes = 1 << 20;
-  double timeout_s = 60;  // per generation request
-  double idle_timeout_s = 30;
+  double timeout_s = 60;         // per generation request, from the moment it gets a slot
+  double header_timeout_s = 10;  // a request's header, whole
+  double body_timeout_s = 30;    // a request's body, whole
+  double idle_timeout_s = 30;    // a kept-alive connection between requests
   RequestLimits limits;
   RequestLogOptions log;
 };

@@ -31,22 +31,39 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// A place under the concurrency limit, with the in-flight gauge. Freed as soon as generation
-// ends (before the response is written), so a client that sends its next request on receiving
-// the answer never meets its own previous request's slot.
+// A generation slot (Admission), with the in-flight gauge. Freed as soon as generation ends
+// (before the response is written), so a client that sends its next request on receiving the
+// answer never meets its own previous request's slot.
 struct Slot {
-  std::atomic<int>& n;
+  Admission& admission;
   Metrics& m;
   std::string v;
+  Clock::time_point since = Clock::now();
   bool held = true;
   void release() {
     if (!held) return;
     held = false;
-    --n;
+    admission.release(std::chrono::duration<double>(Clock::now() - since).count());
     m.in_flight(v, -1);
   }
   ~Slot() { release(); }
 };
+
+// What the request log keeps of a request turned away: its sizes, never its text.
+void add_sizes(json& line, const CompletionRequest& req, bool chat) {
+  size_t bytes = 0;
+  if (chat) {
+    for (const auto& m : req.messages) {
+      bytes += m.content.size();
+      for (const auto& c : m.tool_calls) bytes += c.name.size() + c.arguments_json.size();
+    }
+    line["n_messages"] = req.messages.size();
+  } else {
+    bytes = req.prompt.size();
+  }
+  line["prompt_bytes"] = bytes;
+  line["max_tokens"] = req.max_tokens;
+}
 
 }  // namespace
 
@@ -54,6 +71,7 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
   const auto t0 = Clock::now();
   const std::string route = chat ? "/v1/chat/completions" : "/v1/completions";
   const std::string id = random_id(chat ? "chatcmpl-" : "cmpl-");
+  const std::string& body = ex.request().body();
   json record = {{"type", "completion"}, {"time", unix_time()}, {"id", id}, {"route", route}};
   std::string version = label();
   auto finish = [&](int status) {
@@ -69,10 +87,108 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
     finish(e.status);
   };
 
-  auto parsed = chat ? parse_chat_request(ex.request().body(), opt.limits)
-                     : parse_completion_request(ex.request().body(), opt.limits);
-  if (parsed.error) return fail(*parsed.error);
+  auto parsed =
+      chat ? parse_chat_request(body, opt.limits) : parse_completion_request(body, opt.limits);
   const auto& req = parsed.request;
+  // Turned away before generating (bad request, unknown model, loading, queue full or waited too
+  // long, prompt too long): one short line in the log, with sizes and the reason, not the text.
+  auto reject = [&](const ApiError& e,
+                    std::vector<std::pair<std::string, std::string>> headers = {}) {
+    ex.send(e.status, error_body(e), "application/json", headers);
+    json line = {{"type", "completion"},
+                 {"time", record["time"]},
+                 {"id", id},
+                 {"route", route},
+                 {"status", e.status},
+                 {"version", version},
+                 {"rejected", true},
+                 {"code", e.code.empty() ? e.type : e.code},
+                 {"body_bytes", body.size()},
+                 {"latency_ms", since(t0) * 1000}};
+    if (!e.param.empty()) line["param"] = e.param;
+    // The reason, short: some messages quote what the client sent (a role, a model name).
+    if (e.code.empty() || e.status == 400) line["error"] = e.message.substr(0, 160);
+    if (!parsed.error) add_sizes(line, req, chat);
+    if (record.contains("queue_ms")) line["queue_ms"] = record["queue_ms"];
+    if (record.contains("prompt_tokens")) line["prompt_tokens"] = record["prompt_tokens"];
+    metrics.request(version, route, e.status);
+    log.append(std::move(line));
+  };
+  auto retry_after = [&] {
+    return std::vector<std::pair<std::string, std::string>>{
+        {"Retry-After", std::to_string(admission.retry_after_s())}};
+  };
+
+  if (parsed.error) return reject(*parsed.error);
+  if (req.model != opt.name)
+    return reject(ApiError{
+        404,
+        "The model '" + req.model + "' does not exist (this server serves '" + opt.name + "').",
+        "invalid_request_error", "model", "model_not_found"});
+  if (version == "none")
+    return reject(ApiError{503, "The model is still loading.", "server_error", "", "loading"},
+                  {{"Retry-After", "1"}});
+
+  // Wait for a generation slot: first come, first served, bounded in number and in time.
+  switch (admission.acquire(t0 + seconds(opt.queue_timeout_s))) {
+    case Admission::Outcome::kAdmitted:
+      break;
+    case Admission::Outcome::kQueueFull:
+      metrics.rejected(Metrics::Rejected::kQueueFull);
+      return reject(
+          ApiError{429,
+                   "The server is busy: " + std::to_string(admission.slots()) +
+                       " requests generating and " + std::to_string(admission.capacity()) +
+                       " waiting (its queue is full); retry shortly.",
+                   "rate_limit_error", "", "rate_limit_exceeded"},
+          retry_after());
+    case Admission::Outcome::kTimedOut:
+      metrics.rejected(Metrics::Rejected::kQueueTimeout);
+      record["queue_ms"] = since(t0) * 1000;
+      return reject(ApiError{503,
+                             "The request waited " + json(opt.queue_timeout_s).dump() +
+                                 " s for a generation slot without getting one; retry shortly.",
+                             "server_error", "", "queue_timeout"},
+                    retry_after());
+    case Admission::Outcome::kStopping:
+      return reject(
+          ApiError{503, "The server is shutting down.", "server_error", "", "shutting_down"},
+          {{"Retry-After", "1"}});
+  }
+  const auto admitted = Clock::now();
+  metrics.queue_wait(since(t0));
+  record["queue_ms"] = since(t0) * 1000;
+  auto v = pick();
+  if (!v) {
+    admission.release(0);
+    return reject(ApiError{503, "The model is still loading.", "server_error", "", "loading"},
+                  {{"Retry-After", "1"}});
+  }
+  version = v->name;
+  metrics.in_flight(version, +1);
+  Slot slot{admission, metrics, version};
+
+  const Backend& be = *v->backend;
+  const std::string prompt_text =
+      chat ? be.render_chat(req.tools_active() ? with_tools_prompt(req.messages, req.tools)
+                                               : req.messages)
+           : req.prompt;
+  const auto prompt = be.encode(prompt_text);
+  const auto n_prompt = static_cast<int64_t>(prompt.size());
+  record["prompt_tokens"] = n_prompt;
+  if (prompt.empty())
+    return reject(ApiError{400, "The prompt encodes to no tokens.", "invalid_request_error",
+                           chat ? "messages" : "prompt"});
+  if (n_prompt + req.max_tokens > be.context_length())
+    return reject(ApiError{
+        400,
+        "This model's maximum context length is " + std::to_string(be.context_length()) +
+            " tokens. However, you requested " + std::to_string(n_prompt + req.max_tokens) +
+            " tokens (" + std::to_string(n_prompt) + " in the prompt, " +
+            std::to_string(req.max_tokens) + " for the completion).",
+        "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded"});
+
+  // It generates: the log keeps the request (its text redacted unless --no-redact-pii).
   record["model"] = req.model;
   if (chat) {
     json msgs = json::array();
@@ -91,48 +207,11 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
     record["prompt"] = req.prompt;
   }
   if (!req.user.empty()) record["user"] = req.user;
-  if (req.model != opt.name)
-    return fail(ApiError{
-        404,
-        "The model '" + req.model + "' does not exist (this server serves '" + opt.name + "').",
-        "invalid_request_error", "model", "model_not_found"});
-  auto v = pick();
-  if (!v) return fail(ApiError{503, "The model is still loading.", "server_error", "", "loading"});
-  version = v->name;
-  if (generating.fetch_add(1) >= opt.max_concurrency) {
-    --generating;
-    return fail(ApiError{429,
-                         "Too many concurrent requests (limit " +
-                             std::to_string(opt.max_concurrency) + "); retry shortly.",
-                         "rate_limit_error", "", "rate_limit_exceeded"});
-  }
-  metrics.in_flight(version, +1);
-  Slot slot{generating, metrics, version};
-
-  const Backend& be = *v->backend;
-  const std::string prompt_text =
-      chat ? be.render_chat(req.tools_active() ? with_tools_prompt(req.messages, req.tools)
-                                               : req.messages)
-           : req.prompt;
-  const auto prompt = be.encode(prompt_text);
-  const auto n_prompt = static_cast<int64_t>(prompt.size());
-  if (prompt.empty())
-    return fail(ApiError{400, "The prompt encodes to no tokens.", "invalid_request_error",
-                         chat ? "messages" : "prompt"});
-  if (n_prompt + req.max_tokens > be.context_length())
-    return fail(ApiError{
-        400,
-        "This model's maximum context length is " + std::to_string(be.context_length()) +
-            " tokens. However, you requested " + std::to_string(n_prompt + req.max_tokens) +
-            " tokens (" + std::to_string(n_prompt) + " in the prompt, " +
-            std::to_string(req.max_tokens) + " for the completion).",
-        "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded"});
 
   const std::vector<int64_t> stop_ids = req.ignore_eos ? std::vector<int64_t>{} : be.stop_ids(chat);
   std::vector<std::string> holds = req.stop;
   if (req.tools_active()) holds.emplace_back(kToolCallOpen);
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(opt.timeout_s));
+  const auto deadline = admitted + seconds(opt.timeout_s);
   const json base = {{"id", id},
                      {"object", chat ? "chat.completion.chunk" : "text_completion"},
                      {"created", unix_time()},
@@ -212,7 +291,6 @@ void Server::Impl::handle_generation(Exchange& ex, bool chat) {
   slot.release();
   if (ttft >= 0) metrics.ttft(version, ttft);
   metrics.tokens(version, n_prompt, n_generated);
-  record["prompt_tokens"] = n_prompt;
   record["completion_tokens"] = n_generated;
   if (ttft >= 0) record["ttft_ms"] = ttft * 1000;
   record["stream"] = req.stream;
