@@ -26,10 +26,16 @@ Result<std::vector<ScheduleFile>> load_schedule_files(const fs::path& dir) {
   for (const auto& p : paths) {
     ScheduleFile f;
     f.path = p;
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    f.text = buffer.str();
+    // Bounded like any pipeline file: a huge file or a FIFO in the folder is a diagnostic.
+    std::vector<engine::Diagnostic> read_errors;
+    auto text = engine::read_pipeline_file(p, &read_errors);
+    if (!text) {
+      f.ok = false;
+      f.diagnostics = std::move(read_errors);
+      out.push_back(std::move(f));
+      continue;
+    }
+    f.text = std::move(*text);
     f.text_digest = base::sha256_hex(f.text);
     auto r = engine::load_pipeline_text(f.text, p.string(), {}, false);
     f.ok = r.ok();

@@ -9,7 +9,16 @@
 
 namespace llmops::store {
 
-Result<std::string> folder_manifest(const std::filesystem::path& dir, int64_t* total_size) {
+// An artifact folder is what a plugin wrote: its manifest (one line per file, held in memory and
+// hashed) is bounded in files and in nesting, with an error that says what to do.
+inline constexpr size_t kMaxManifestFiles = 1'000'000;
+inline constexpr int kMaxManifestDepth = 128;
+
+namespace detail {
+
+// folder_manifest with its limits as arguments (tests give small ones).
+Result<std::string> folder_manifest_bounded(const std::filesystem::path& dir, int64_t* total_size,
+                                            size_t max_files, int max_depth) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::not_found(dir.string() + " is not a folder");
@@ -19,6 +28,11 @@ Result<std::string> folder_manifest(const std::filesystem::path& dir, int64_t* t
   for (; it != end; it.increment(ec)) {
     if (ec) return Status::internal("cannot list " + dir.string() + ": " + ec.message());
     const fs::directory_entry& entry = *it;
+    if (it.depth() >= max_depth) {
+      return Status::invalid(entry.path().string() + " is nested more than " +
+                             std::to_string(max_depth) + " folders deep in the artifact folder " +
+                             dir.string() + ": flatten it, or pack it into one file (tar)");
+    }
     fs::file_status st = entry.symlink_status(ec);
     if (ec) return Status::internal("cannot stat " + entry.path().string() + ": " + ec.message());
     if (fs::is_directory(st)) continue;
@@ -31,6 +45,12 @@ Result<std::string> folder_manifest(const std::filesystem::path& dir, int64_t* t
     std::string rel = entry.path().lexically_relative(dir).generic_string();
     if (rel.find('\n') != std::string::npos) {
       return Status::invalid("file name with a newline cannot be stored: " + entry.path().string());
+    }
+    if (files.size() >= max_files) {
+      return Status::invalid("the artifact folder " + dir.string() + " holds more than " +
+                             std::to_string(max_files) +
+                             " files (the limit of one artifact): pack them into fewer files "
+                             "(e.g. shards or a tar), or split the output");
     }
     files.emplace_back(std::move(rel), entry.path());
   }
@@ -47,6 +67,12 @@ Result<std::string> folder_manifest(const std::filesystem::path& dir, int64_t* t
   }
   if (total_size) *total_size = total;
   return manifest;
+}
+
+}  // namespace detail
+
+Result<std::string> folder_manifest(const std::filesystem::path& dir, int64_t* total_size) {
+  return detail::folder_manifest_bounded(dir, total_size, kMaxManifestFiles, kMaxManifestDepth);
 }
 
 }  // namespace llmops::store

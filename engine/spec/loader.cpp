@@ -1,6 +1,8 @@
 // Pipeline loading: top level, params, `-p` overrides and defaults (steps: loader_steps.cpp).
 #include "engine/spec/loader.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -54,8 +56,9 @@ std::string article(const std::string& type) {
   return (type == "int" ? "an " : "a ") + type;
 }
 
-// "-p" text -> typed value.
-std::optional<json> convert_override(const std::string& type, const std::string& text) {
+// "-p" text -> typed value. The text passes the same limits as a file (it is YAML too).
+std::optional<json> convert_override(const std::string& type, const std::string& text,
+                                     const LoadLimits& limits) {
   if (type == "string") return json(text);
   if (type == "bool") {
     if (text == "true" || text == "yes" || text == "1" || text == "on") return json(true);
@@ -64,6 +67,7 @@ std::optional<json> convert_override(const std::string& type, const std::string&
   }
   if (type == "int" || type == "number" || type == "list" || type == "map") {
     try {
+      if (text.size() > limits.max_bytes || check_yaml_limits(text, limits)) return std::nullopt;
       YAML::Node node = YAML::Load(text);
       json v = yaml_to_json(node);
       if (type == "int" && v.is_number_integer()) return v;
@@ -80,8 +84,22 @@ std::optional<json> convert_override(const std::string& type, const std::string&
 
 LoadResult Loader::load(const std::string& text) {
   LoadResult result;
+  if (text.size() > limits_.max_bytes) {
+    error({}, "the pipeline is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                  describe_bytes(limits_.max_bytes) +
+                  ": pipeline files are small YAML documents; check that this is the right file, "
+                  "or raise the limit with LLMOPS_MAX_PIPELINE_BYTES (e.g. 4Mi)");
+    result.diagnostics = std::move(diags_);
+    return result;
+  }
   YAML::Node root;
   try {
+    // Limits first: building the tree is linear in the text, but walking it expands aliases.
+    if (auto over = check_yaml_limits(text, limits_)) {
+      error(over->pos, over->message);
+      result.diagnostics = std::move(diags_);
+      return result;
+    }
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     SourcePos pos{e.mark.line + 1, e.mark.column + 1};
@@ -264,7 +282,7 @@ void Loader::apply_overrides() {
                     known + ")");
       continue;
     }
-    auto value = convert_override(it->type, text);
+    auto value = convert_override(it->type, text, limits_);
     if (!value) {
       error({}, "-p " + key + "=" + text + ": parameter '" + key + "' is " + article(it->type) +
                     (it->type == "bool"     ? "; give true or false"
@@ -287,27 +305,73 @@ void Loader::apply_overrides() {
 
 LoadResult load_pipeline_text(const std::string& text, const std::string& file,
                               const std::map<std::string, std::string>& overrides,
-                              bool require_params) {
-  detail::Loader loader(file, overrides, require_params);
+                              bool require_params, const LoadLimits& limits) {
+  detail::Loader loader(file, overrides, require_params, limits);
   LoadResult result = loader.load(text);
   sort_diagnostics(result.diagnostics);
   return result;
 }
 
+LoadLimits default_load_limits() {
+  LoadLimits limits;
+  if (const char* env = std::getenv("LLMOPS_MAX_PIPELINE_BYTES"); env && *env) {
+    // A value that is not a size keeps the default.
+    if (auto bytes = parse_size(env); bytes && *bytes > 0) {
+      limits.max_bytes = static_cast<size_t>(*bytes);
+      limits.max_nodes = std::max<size_t>(limits.max_bytes / 4, 1024);
+    }
+  }
+  return limits;
+}
+
 std::optional<std::string> read_pipeline_file(const std::filesystem::path& file,
-                                              std::vector<Diagnostic>* diagnostics) {
+                                              std::vector<Diagnostic>* diagnostics,
+                                              size_t max_bytes) {
+  namespace fs = std::filesystem;
+  auto fail = [&](const std::string& message) {
+    if (diagnostics) diagnostics->push_back({file.string(), {}, message, false});
+    return std::nullopt;
+  };
+  const std::string raise =
+      "pipeline files are small YAML documents; check that this is the right file, or raise the "
+      "limit with LLMOPS_MAX_PIPELINE_BYTES (e.g. 4Mi)";
+  std::error_code ec;
+  const fs::file_status st = fs::status(file, ec);
+  if (fs::is_directory(st))
+    return fail("cannot read pipeline file: it is a folder; give the path of a YAML file");
+  if (fs::is_regular_file(st)) {
+    const auto size = fs::file_size(file, ec);
+    if (!ec && size > max_bytes)
+      return fail("the pipeline file is " + std::to_string(size) +
+                  " bytes, more than the limit of " + detail::describe_bytes(max_bytes) + ": " +
+                  raise);
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    std::error_code ec;
-    std::string why =
-        std::filesystem::exists(file, ec) ? "cannot read it (check permissions)" : "no such file";
-    if (diagnostics)
-      diagnostics->push_back({file.string(), {}, "cannot open pipeline file: " + why, false});
-    return std::nullopt;
+    std::string why = fs::exists(file, ec) ? "cannot read it (check permissions)" : "no such file";
+    return fail("cannot open pipeline file: " + why);
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  // Never more than max_bytes + 1: a FIFO, a device (/dev/zero) or a file that grows meanwhile
+  // stops there.
+  std::string text;
+  char buf[1 << 16];
+  while (text.size() <= max_bytes) {
+    const size_t want = std::min(sizeof buf, max_bytes + 1 - text.size());
+    in.read(buf, static_cast<std::streamsize>(want));
+    const auto got = static_cast<size_t>(in.gcount());
+    text.append(buf, got);
+    if (got < want) break;
+  }
+  if (in.bad()) return fail("cannot read pipeline file: read error");
+  if (text.size() > max_bytes) {
+    const std::string what = fs::is_regular_file(st)     ? "the file"
+                             : fs::is_fifo(st)           ? "the pipe"
+                             : fs::is_character_file(st) ? "the device"
+                                                         : "it";
+    return fail("read " + detail::describe_bytes(max_bytes) + " from " + what +
+                " without reaching its end, more than the limit for a pipeline: " + raise);
+  }
+  return text;
 }
 
 LoadResult load_pipeline_file(const std::filesystem::path& file,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,20 @@ nlohmann::json yaml_to_json(const YAML::Node& node, const std::string& pointer =
                             std::map<std::string, SourcePos>* value_pos = nullptr,
                             std::map<std::string, SourcePos>* key_pos = nullptr);
 std::string yaml_type_name(const YAML::Node& node);
+
+// The first limit of `limits` that YAML `text` crosses, found in one streaming pass of the parser
+// before the loader builds the node tree and walks it (walking expands every alias). Counts nodes
+// with aliases expanded (the size of each anchored node is known when it ends), the nesting depth,
+// and refuses an alias inside the node it names (a cycle: the walkers would never end). Syntax
+// errors throw YAML::ParserException, as YAML::Load does. Only the first document is read, as
+// YAML::Load does.
+struct LimitError {
+  SourcePos pos;
+  std::string message;
+};
+std::optional<LimitError> check_yaml_limits(const std::string& text, const LoadLimits& limits);
+// "1 MiB (1048576 bytes)", "262144".
+std::string describe_bytes(size_t bytes);
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 bool matches_name(const std::string& s, bool allow_upper, bool allow_leading_underscore);
 
@@ -37,8 +52,12 @@ struct Entry {
 
 class Loader {
  public:
-  Loader(std::string file, const std::map<std::string, std::string>& overrides, bool require_params)
-      : file_(std::move(file)), overrides_(overrides), require_params_(require_params) {}
+  Loader(std::string file, const std::map<std::string, std::string>& overrides, bool require_params,
+         const LoadLimits& limits)
+      : file_(std::move(file)),
+        overrides_(overrides),
+        require_params_(require_params),
+        limits_(limits) {}
   LoadResult load(const std::string& text);
 
   // Shared with loader_steps.cpp.
@@ -80,6 +99,7 @@ class Loader {
   std::string file_;
   const std::map<std::string, std::string>& overrides_;
   bool require_params_;
+  LoadLimits limits_;
   PipelineSpec spec_;
   std::vector<Diagnostic> diags_;
   std::vector<std::string> lines_;  // the source text, for columns inside scalars

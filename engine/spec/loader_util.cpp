@@ -4,6 +4,9 @@
 #include <cmath>
 #include <regex>
 #include <set>
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "engine/spec/loader_impl.hpp"
 
@@ -74,6 +77,142 @@ json yaml_to_json(const YAML::Node& node, const std::string& pointer,
     default:
       return nullptr;
   }
+}
+
+namespace {
+
+// Thrown by LimitCounter to stop the parser at the first limit crossed.
+struct LimitReached {
+  LimitError error;
+};
+
+// Counts the parser's events; see check_yaml_limits.
+class LimitCounter : public YAML::EventHandler {
+ public:
+  explicit LimitCounter(const LoadLimits& limits) : limits_(limits) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string&) override {
+    leaf(mark, anchor);
+  }
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { pending_name_ = name; }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    const uint64_t size = anchor < sizes_.size() ? sizes_[anchor] : 0;
+    const std::string name = "'*" + (anchor < names_.size() ? names_[anchor] : std::string()) + "'";
+    if (size == 0) {
+      stop(mark, "alias " + name +
+                     " is inside the node it names, which would make it endless; an alias can "
+                     "only repeat a node that ends before it");
+    }
+    add(size);
+    if (total_ > limits_.max_nodes) {
+      stop(mark, "alias " + name + " repeats " + std::to_string(size) +
+                     " nodes, which takes the file past the limit of " +
+                     std::to_string(limits_.max_nodes) +
+                     " YAML nodes counted with aliases expanded (an alias bomb?): write the value "
+                     "out, or use fewer aliases");
+    }
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Frame {
+    YAML::anchor_t anchor;
+    uint64_t size;  // nodes in it so far, itself included, aliases expanded
+  };
+
+  [[noreturn]] void stop(const YAML::Mark& mark, std::string message) {
+    SourcePos pos;
+    if (mark.line >= 0 && mark.column >= 0) pos = {mark.line + 1, mark.column + 1};
+    throw LimitReached{{pos, std::move(message)}};
+  }
+  // Records the anchor's name (announced by OnAnchor just before its node); its size stays 0 while
+  // the node is open.
+  void name_anchor(YAML::anchor_t anchor) {
+    if (anchor == YAML::NullAnchor) return;
+    if (sizes_.size() <= anchor) {
+      sizes_.resize(anchor + 1, 0);
+      names_.resize(anchor + 1);
+    }
+    names_[anchor] = pending_name_;
+    sizes_[anchor] = 0;
+  }
+  void add(uint64_t n) {
+    total_ += n;
+    if (!stack_.empty()) stack_.back().size += n;
+  }
+  void count_one(const YAML::Mark& mark) {
+    add(1);
+    if (total_ > limits_.max_nodes) {
+      stop(mark, "the file has more than " + std::to_string(limits_.max_nodes) +
+                     " YAML nodes (the limit for a pipeline of at most " +
+                     describe_bytes(limits_.max_bytes) +
+                     "): split the pipeline, or raise LLMOPS_MAX_PIPELINE_BYTES");
+    }
+  }
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    name_anchor(anchor);
+    count_one(mark);
+    if (anchor != YAML::NullAnchor) sizes_[anchor] = 1;
+  }
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    name_anchor(anchor);
+    count_one(mark);
+    if (stack_.size() >= static_cast<size_t>(limits_.max_depth)) {
+      stop(mark, "mappings and lists are nested more than " + std::to_string(limits_.max_depth) +
+                     " deep here (the limit): flatten this value");
+    }
+    stack_.push_back({anchor, 1});
+  }
+  void close() {
+    if (stack_.empty()) return;
+    const Frame f = stack_.back();
+    stack_.pop_back();
+    if (f.anchor != YAML::NullAnchor && f.anchor < sizes_.size()) sizes_[f.anchor] = f.size;
+    if (!stack_.empty()) stack_.back().size += f.size;
+  }
+
+  const LoadLimits& limits_;
+  std::vector<Frame> stack_;
+  std::vector<uint64_t> sizes_;  // by anchor id: nodes it stands for (0 while open or unknown)
+  std::vector<std::string> names_;
+  std::string pending_name_;
+  uint64_t total_ = 0;
+};
+
+}  // namespace
+
+std::optional<LimitError> check_yaml_limits(const std::string& text, const LoadLimits& limits) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  LimitCounter counter(limits);
+  try {
+    parser.HandleNextDocument(counter);
+  } catch (const LimitReached& stop) {
+    return stop.error;
+  }
+  return std::nullopt;
+}
+
+std::string describe_bytes(size_t bytes) {
+  const std::string exact = std::to_string(bytes) + " bytes";
+  if (bytes >= (size_t{1} << 20) && bytes % (size_t{1} << 20) == 0)
+    return std::to_string(bytes >> 20) + " MiB (" + exact + ")";
+  if (bytes >= 1024 && bytes % 1024 == 0)
+    return std::to_string(bytes >> 10) + " KiB (" + exact + ")";
+  return exact;
 }
 
 std::string yaml_type_name(const YAML::Node& node) {

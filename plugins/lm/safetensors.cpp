@@ -16,6 +16,36 @@ using nlohmann::json;
 // The safetensors library refuses headers above 100 MB; so do we (a corrupt length field
 // would otherwise make us allocate gigabytes).
 constexpr uint64_t kMaxHeader = 100'000'000;
+// A header nests three deep ({"name": {"shape": [...]}}); deeper is not a safetensors header, and
+// deep JSON costs far more memory than its text ("[[[[" is ~100 bytes a level once parsed).
+constexpr int kMaxHeaderDepth = 8;
+// A tensor's dimensions and byte size: far beyond any real tensor, small enough that products and
+// sums of them cannot overflow 64 bits.
+constexpr uint64_t kMaxBytes = uint64_t{1} << 56;
+constexpr size_t kMaxRank = 32;
+
+// Where the nesting of arrays and objects in JSON `text` first goes past `limit` (a byte offset),
+// or npos. Strings are skipped, escapes included; the text need not be valid JSON.
+size_t json_too_deep(const char* text, size_t size, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < size; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
 
 float half_to_float(uint16_t h) {
   const uint32_t sign = (h & 0x8000u) << 16;
@@ -243,6 +273,11 @@ Result<SafetensorsFile> parse_safetensors(const std::byte* bytes, size_t size,
   if (n > size - 8)
     return bad("header length " + std::to_string(n) + " exceeds the file size " +
                std::to_string(size) + " (truncated?)");
+  if (const size_t at = json_too_deep(reinterpret_cast<const char*>(bytes) + 8, n, kMaxHeaderDepth);
+      at != std::string::npos)
+    return bad("header JSON nests deeper than " + std::to_string(kMaxHeaderDepth) +
+               " levels (at header byte " + std::to_string(at) +
+               "); a safetensors header nests 3 deep");
   json header;
   try {
     header = json::parse(reinterpret_cast<const char*>(bytes) + 8,
@@ -276,16 +311,24 @@ Result<SafetensorsFile> parse_safetensors(const std::byte* bytes, size_t size,
     RawTensor t;
     t.dtype = *dt;
     if (!js.is_array()) return bad(where + ": shape is not an array");
+    if (js.size() > kMaxRank)
+      return bad(where + ": shape has " + std::to_string(js.size()) + " dimensions (at most " +
+                 std::to_string(kMaxRank) + ")");
+    // The byte size, checked as it grows so that no product overflows.
+    uint64_t expect = dtype_size(t.dtype);
     for (const auto& d : js) {
       if (!d.is_number_unsigned()) return bad(where + ": shape has a non-integer or negative");
-      t.shape.push_back(d.get<int64_t>());
+      const auto dim = d.get<uint64_t>();
+      if (dim > kMaxBytes || (dim > 0 && expect > kMaxBytes / dim))
+        return bad(where + ": shape " + js.dump() + " is implausibly large (over 2^56 bytes)");
+      expect *= dim;
+      t.shape.push_back(static_cast<int64_t>(dim));
     }
     if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() ||
         !jo[1].is_number_unsigned())
       return bad(where + ": data_offsets is not [begin, end]");
     const auto b = jo[0].get<uint64_t>(), e = jo[1].get<uint64_t>();
     if (e < b) return bad(where + ": data_offsets end before they begin");
-    const auto expect = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype);
     if (e - b != expect)
       return bad(where + ": holds " + std::to_string(e - b) + " bytes, its shape and dtype need " +
                  std::to_string(expect));
@@ -313,11 +356,18 @@ Result<SafetensorsFile> parse_safetensors(const std::byte* bytes, size_t size,
 }
 
 namespace {
+// Up to `limit` bytes of a regular file: the size of anything else (a FIFO, /dev/zero) is not
+// known up front, and a weights file is never one.
 Result<std::vector<std::byte>> slurp(const std::filesystem::path& path, size_t limit) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return Status::invalid(path.string() + ": not a regular file (a safetensors file must be one)");
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::not_found("cannot open " + path.string());
   in.seekg(0, std::ios::end);
-  const auto size = static_cast<size_t>(in.tellg());
+  const auto end = in.tellg();
+  if (end < 0) return Status(StatusCode::kDataLoss, "cannot read " + path.string());
+  const auto size = static_cast<size_t>(end);
   in.seekg(0);
   std::vector<std::byte> buf(std::min(size, limit));
   in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
@@ -333,6 +383,9 @@ Result<SafetensorsFile> read_safetensors(const std::filesystem::path& path) {
 }
 
 Result<SafetensorsFile> read_safetensors_header(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return Status::invalid(path.string() + ": not a regular file (a safetensors file must be one)");
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::not_found("cannot open " + path.string());
   uint64_t n = 0;
@@ -342,12 +395,12 @@ Result<SafetensorsFile> read_safetensors_header(const std::filesystem::path& pat
   if (!buf) return buf.status();
   auto r = parse_safetensors(buf->data(), buf->size(), path.string(), false);
   if (!r) return r;
-  std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   uint64_t end = 0;
   for (const auto& [name, t] : r->tensors)
     end += static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype);
-  if (!ec && 8 + n + end != size)
+  // The ranges are contiguous from 0 (checked above), so `end` is the last one's end: no overflow.
+  if (!ec && end != size - 8 - n)
     return Status(StatusCode::kDataLoss,
                   path.string() + ": not a valid safetensors file: the header describes " +
                       std::to_string(end) + " data bytes, the file holds " +

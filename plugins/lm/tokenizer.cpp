@@ -11,6 +11,7 @@
 #include <unicode/regex.h>
 #include <unicode/unistr.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -377,11 +378,22 @@ int64_t Tokenizer::vocab_size() const {
 }
 
 Result<Tokenizer> Tokenizer::load(const std::filesystem::path& path) {
-  std::ifstream in(path);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return Status::invalid(path.string() + ": not a regular file (tokenizer.json must be one)");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxTokenizerJsonBytes)
+    return Status::invalid(path.string() + ": " + std::to_string(size) + " bytes, more than the " +
+                           std::to_string(kMaxTokenizerJsonBytes >> 20) +
+                           " MiB a tokenizer.json may have (the largest real ones are tens of MB)");
+  std::ifstream in(path, std::ios::binary);
   if (!in) return Status::not_found("cannot read " + path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), path.string());
+  // Read at most the limit even if the file grows meanwhile.
+  std::string text(static_cast<size_t>(std::min<uintmax_t>(ec ? 0 : size, kMaxTokenizerJsonBytes)),
+                   '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return parse(text, path.string());
 }
 
 }  // namespace llmops::lm

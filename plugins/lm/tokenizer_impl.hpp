@@ -4,6 +4,7 @@
 
 #include <unicode/regex.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,13 @@ struct PreStep {
 // GPT-2's pre-tokenizer pattern, with \s spelled as Unicode White_Space (ICU's \s is narrower).
 inline constexpr char kGpt2Pattern[] =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+)";
+
+// Limits on what a tokenizer.json may make the loader do (Tokenizer::load / parse).
+inline constexpr uint64_t kMaxTokenizerJsonBytes = uint64_t{256} << 20;  // file size
+inline constexpr int kMaxTokenizerJsonDepth = 64;  // nesting of arrays and objects (real: ~6)
+// Token ids are 0 <= id < 2^31, and the model's ids at most twice its vocab (plus slack): the
+// id -> token table is as long as the largest id.
+inline constexpr int64_t kMaxTokenId = (int64_t{1} << 31) - 1;
 
 // Rewrites \s and \S of an Oniguruma/Rust pattern to Unicode White_Space for ICU.
 std::string icu_pattern(const std::string& p);

@@ -9,6 +9,29 @@ namespace {
 
 using nlohmann::json;
 
+// Where the nesting of arrays and objects in JSON `text` first goes past `limit` (a byte offset),
+// or npos. Strings are skipped, escapes included; the text need not be valid JSON.
+size_t json_too_deep(const std::string& text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
 std::string type_of(const json& j) {
   return j.is_object() ? j.value("type", std::string()) : "";
 }
@@ -124,6 +147,15 @@ std::string icu_pattern(const std::string& p) {
 }
 
 Result<Tokenizer> Tokenizer::parse(const std::string& text, const std::string& where) {
+  if (text.size() > kMaxTokenizerJsonBytes)
+    return Status::invalid(where + ": " + std::to_string(text.size()) + " bytes, more than the " +
+                           std::to_string(kMaxTokenizerJsonBytes >> 20) +
+                           " MiB a tokenizer.json may have");
+  // Nested Sequence pre-tokenizers and post-processors are followed recursively.
+  if (const size_t at = json_too_deep(text, kMaxTokenizerJsonDepth); at != std::string::npos)
+    return Status::invalid(where + ": JSON nests deeper than " +
+                           std::to_string(kMaxTokenizerJsonDepth) + " levels (at byte " +
+                           std::to_string(at) + "); a tokenizer.json nests about 6 deep");
   json j;
   try {
     j = json::parse(text);
@@ -143,9 +175,21 @@ Result<Tokenizer> Tokenizer::parse(const std::string& text, const std::string& w
       return Status::invalid(where + ": BPE byte_fallback is not supported");
     int64_t max_id = -1;
     for (auto& [tok, id] : m.at("vocab").items()) {
-      impl->vocab[tok] = id.get<int64_t>();
-      max_id = std::max(max_id, id.get<int64_t>());
+      const auto v = id.get<int64_t>();
+      if (v < 0 || v > kMaxTokenId)
+        return Status::invalid(where + ": vocab id " + std::to_string(v) + " of token '" + tok +
+                               "' is out of range (0 to 2^31-1)");
+      impl->vocab[tok] = v;
+      max_id = std::max(max_id, v);
     }
+    // The id -> token table is max_id + 1 long: ids far beyond the vocab's size would make a
+    // tiny file allocate gigabytes.
+    const auto room = 2 * static_cast<int64_t>(impl->vocab.size()) + 1024;
+    if (max_id >= room)
+      return Status::invalid(where + ": vocab id " + std::to_string(max_id) +
+                             " is far beyond the " + std::to_string(impl->vocab.size()) +
+                             " tokens of the vocab (ids must be below " + std::to_string(room) +
+                             ")");
     impl->id_to_tok.assign(max_id + 1, "");
     for (auto& [tok, id] : impl->vocab) impl->id_to_tok[id] = tok;
     int rank = 0;
@@ -170,10 +214,15 @@ Result<Tokenizer> Tokenizer::parse(const std::string& text, const std::string& w
       if (it != impl->vocab.end()) impl->unk = it->second;
     }
     if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-      for (const auto& t : j["added_tokens"])
-        impl->added.push_back({t.at("content").get<std::string>(), t.at("id").get<int64_t>(),
-                               t.value("special", false), t.value("lstrip", false),
-                               t.value("rstrip", false), t.value("single_word", false)});
+      for (const auto& t : j["added_tokens"]) {
+        const auto id = t.at("id").get<int64_t>();
+        if (id < 0 || id > kMaxTokenId)
+          return Status::invalid(where + ": added token id " + std::to_string(id) +
+                                 " is out of range (0 to 2^31-1)");
+        impl->added.push_back({t.at("content").get<std::string>(), id, t.value("special", false),
+                               t.value("lstrip", false), t.value("rstrip", false),
+                               t.value("single_word", false)});
+      }
       std::stable_sort(impl->added.begin(), impl->added.end(), [](const auto& a, const auto& b) {
         return a.content.size() > b.content.size();
       });

@@ -106,7 +106,7 @@ TEST_CASE("curate: a generated set loses exactly the dirt that was injected", "[
   CHECK(eval_share < 0.09);
 }
 
-TEST_CASE("curate: same input, same output bytes; split is stable", "[curate]") {
+TEST_CASE("curate: same input, same output bytes, split is stable", "[curate]") {
   TempDir tmp;
   SynthOptions so;
   so.count = 800;
@@ -127,7 +127,7 @@ TEST_CASE("curate: same input, same output bytes; split is stable", "[curate]") 
   CHECK(r3.eval == first_eval + "\n");
 }
 
-TEST_CASE("curate: inputs merge with weights; duplicates across inputs count once", "[curate]") {
+TEST_CASE("curate: inputs merge with weights, duplicates across inputs count once", "[curate]") {
   TempDir tmp;
   SynthOptions so;
   so.count = 400;
@@ -196,6 +196,60 @@ TEST_CASE("curate: options are validated", "[curate]") {
   o = {};
   o.max_chars = 1;
   CHECK(validate(o) != "");
+  o = {};
+  o.max_line_bytes = 0;
+  CHECK(validate(o) == "max_line_bytes must be >= 1");
+}
+
+TEST_CASE("curate: a line over max_line_bytes stops the run, naming FILE:LINE",
+          "[curate][limits]") {
+  TempDir tmp;
+  const std::string ok_line =
+      R"({"messages":[{"role":"user","content":"How do I list files?"},)"
+      R"({"role":"assistant","content":"Run ls in the folder you want to see."}]})";
+  CurateOptions o;
+  o.max_line_bytes = 2000;
+  auto run = [&](const fs::path& file, const fs::path* reference = nullptr) {
+    Curator c(o);
+    if (reference) {
+      auto s = c.add_reference(*reference);
+      if (!s) return s;
+    }
+    std::ostringstream t, e, r;
+    return c.run({src("in", file)}, t, e, r);
+  };
+
+  // A line of exactly the limit is fine, one byte more is not: line 3 of three.
+  const auto file = tmp.path / "data.jsonl";
+  std::ofstream(file) << ok_line << "\n"
+                      << std::string(2000, 'x') << "\n"
+                      << std::string(2001, 'x') << "\n";
+  auto s = run(file);
+  REQUIRE_FALSE(s.is_ok());
+  CHECK(s.message() == "input 'in': " + file.string() +
+                           ":3: line is longer than 2000 bytes (max_line_bytes): a JSONL file "
+                           "holds one record per line; check that this is JSONL, or split the "
+                           "record");
+
+  // No newline at all (before: read into memory whole, however big): stops at line 1 after the
+  // limit, in a file far longer than the reader's buffer.
+  const auto flat = tmp.path / "flat.jsonl";
+  std::ofstream(flat) << std::string(3 << 20, '{');
+  o.max_line_bytes = 1 << 20;
+  s = run(flat);
+  REQUIRE_FALSE(s.is_ok());
+  CHECK_THAT(s.message(), Catch::StartsWith("input 'in': " + flat.string() +
+                                            ":1: line is longer "
+                                            "than 1048576 bytes"));
+
+  // The decontamination reference is read the same way.
+  const auto good = tmp.path / "good.jsonl";
+  std::ofstream(good) << ok_line << "\n";
+  o.max_line_bytes = 2000;
+  s = run(good, &file);
+  REQUIRE_FALSE(s.is_ok());
+  CHECK_THAT(s.message(), Catch::StartsWith("decontamination reference " + file.string() + ":3: "));
+  CHECK(run(good).is_ok());
 }
 
 TEST_CASE("cli: a pipeline generates and curates with the real plugins", "[curate][cli]") {

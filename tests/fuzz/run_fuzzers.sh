@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a bounded number of
-# inputs: a crash, leak or sanitizer report fails the test. Usage: run_fuzzers.sh SOURCE_DIR WORK_DIR [RUNS]
+# inputs: a crash, leak or sanitizer report fails the test, and so does an input that runs longer
+# than 10 s, makes one allocation over 512 MB or grows memory past 2 GB (the parsers bound what an
+# input can cost; a miss is a bug). Each target also replays its seeds in tests/fuzz/seeds/TARGET
+# (inputs that once crashed or blew up, and valid examples to start from).
+# Usage: run_fuzzers.sh SOURCE_DIR WORK_DIR [RUNS]
+# RUNS is per target; the slowest (fuzz_pipeline) and the newer lm targets run a share of it, so
+# that the whole stays at about 4-5 minutes on 2 cores.
 set -euo pipefail
 src=$1
 work=$2
@@ -35,9 +41,27 @@ build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp \
   engine/spec/{loader,loader_steps,loader_util,loader_schedule,pipeline,template,expression,semver,feedback_rules}.cpp \
   engine/triggers/watch.cpp \
   engine/triggers/cron.cpp engine/triggers/cron_parse.cpp base/{hash,strings}.cpp -lyaml-cpp -ldate-tz -lcrypto
-for f in fuzz_cron fuzz_curator_line fuzz_serve_request fuzz_pipeline; do
+# plugins/lm's parsers of tokenizer.json and safetensors headers need no libtorch (ICU only).
+build fuzz_safetensors -Iplugins tests/fuzz/fuzz_safetensors.cpp plugins/lm/safetensors.cpp
+build fuzz_tokenizer -Iplugins tests/fuzz/fuzz_tokenizer.cpp plugins/lm/tokenizer.cpp \
+  plugins/lm/tokenizer_load.cpp -licui18n -licuuc
+limits=(-timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048)
+share() {  # name -> runs for it
+  case $1 in
+    fuzz_pipeline) echo $((runs * 2 / 3)) ;;
+    fuzz_safetensors | fuzz_tokenizer) echo $((runs / 3)) ;;
+    *) echo "$runs" ;;
+  esac
+}
+for f in fuzz_cron fuzz_curator_line fuzz_serve_request fuzz_pipeline fuzz_safetensors \
+  fuzz_tokenizer; do
   mkdir -p "$work/corpus-$f"
-  echo "== $f: $runs inputs"
-  "$work/$f" -runs="$runs" -max_len=4096 -seed=1 "$work/corpus-$f" 2>&1 | tail -3
+  seeds=()
+  if [ -d "$src/tests/fuzz/seeds/$f" ]; then seeds=("$src/tests/fuzz/seeds/$f"); fi
+  n=$(share "$f")
+  echo "== $f: $n inputs"
+  # pipefail: the fuzzer's exit status, not tail's, decides.
+  "$work/$f" -runs="$n" -max_len=4096 -seed=1 "${limits[@]}" "$work/corpus-$f" "${seeds[@]}" 2>&1 |
+    tail -3
 done
 echo "fuzzers: no crash"

@@ -1,4 +1,5 @@
 // safetensors round trips and the errors a truncated or corrupt file must give.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -112,4 +113,46 @@ TEST_CASE("truncated and corrupt safetensors files give clear errors", "[lm][saf
       error_of(with_header(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "abcd")),
       Catch::Contains("negative"));
   CHECK_FALSE(read_safetensors(tmp.path / "missing.safetensors").is_ok());
+}
+
+TEST_CASE("safetensors headers are bounded: nesting, sizes that overflow, non-regular files",
+          "[lm][safetensors][limits]") {
+  TempDir tmp;
+  const auto path = tmp.path / "bad.safetensors";
+  auto error_of = [&](const std::string& bytes) {
+    spit(path, bytes);
+    auto h = read_safetensors_header(path);
+    CHECK_FALSE(h.is_ok());
+    auto r = read_safetensors(path);
+    REQUIRE_FALSE(r.is_ok());
+    return r.status().message();
+  };
+  // Deep JSON costs ~100 bytes of memory a level: a 100 MB header of '[' would be gigabytes.
+  CHECK_THAT(
+      error_of(with_header(R"({"a":)" + std::string(20, '[') + std::string(20, ']') + "}", "")),
+      Catch::Contains("header JSON nests deeper than 8 levels (at header byte 12)"));
+  // 2^32 * 2^32 * 4 bytes wrapped to 0 and matched empty data_offsets: a tensor of 2^66 bytes
+  // was accepted (and its numel() overflowed).
+  CHECK_THAT(
+      error_of(with_header(
+          R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,0]}})", "")),
+      Catch::Contains("tensor 'a': shape [4294967296,4294967296,4] is implausibly large"));
+  CHECK_THAT(error_of(with_header(R"({"a":{"dtype":"U8","shape":[)" + std::string(40, '1') +
+                                      R"(],"data_offsets":[0,1]}})",
+                                  "x")),
+             Catch::Contains("shape has a non-integer or negative"));  // beyond uint64
+  std::string rank = R"({"a":{"dtype":"U8","shape":[1)";
+  for (int i = 0; i < 40; ++i) rank += ",1";
+  CHECK_THAT(error_of(with_header(rank + R"(],"data_offsets":[0,1]}})", "x")),
+             Catch::Contains("shape has 41 dimensions (at most 32)"));
+
+  // A FIFO with no writer: opening it would wait forever, and its size is unknown.
+  const auto fifo = tmp.path / "fifo.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto f = read_safetensors(fifo);
+  REQUIRE_FALSE(f.is_ok());
+  CHECK(f.status().message() ==
+        fifo.string() + ": not a regular file (a safetensors file must be one)");
+  CHECK_FALSE(read_safetensors_header(fifo).is_ok());
+  CHECK_FALSE(read_safetensors("/dev/zero").is_ok());
 }

@@ -1,4 +1,6 @@
 // The byte-level BPE tokenizer against the `tokenizers` library's own output, and its errors.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -68,4 +70,56 @@ TEST_CASE("a TemplateProcessing post-processor adds its tokens", "[lm][tokenizer
   CHECK(r->encode("abab") == std::vector<int64_t>{3, 2, 2});
   CHECK(r->encode("abab", false) == std::vector<int64_t>{2, 2});
   CHECK(r->decode({3, 2, 0}) == "aba");
+}
+
+TEST_CASE("tokenizer.json is bounded: ids, nesting, file size, non-regular files",
+          "[lm][tokenizer][limits]") {
+  auto with_vocab = [](const std::string& vocab, const std::string& extra = "") {
+    return R"({"pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},)" + extra +
+           R"("model": {"type": "BPE", "vocab": )" + vocab + R"(, "merges": []}})";
+  };
+  REQUIRE(Tokenizer::parse(with_vocab(R"({"a": 0, "b": 1})"), "t.json").is_ok());
+  // A negative id was written at id_to_tok[-1] (memory corruption).
+  auto r = Tokenizer::parse(with_vocab(R"({"a": 0, "b": -1})"), "t.json");
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.status().message() == "t.json: vocab id -1 of token 'b' is out of range (0 to 2^31-1)");
+  // One large id made the id table that long: 2^30 strings (32 GB) for a 100-byte file.
+  r = Tokenizer::parse(with_vocab(R"({"a": 0, "b": 1073741824})"), "t.json");
+  REQUIRE_FALSE(r.is_ok());
+  CHECK(r.status().message() ==
+        "t.json: vocab id 1073741824 is far beyond the 2 tokens of the vocab (ids must be below "
+        "1028)");
+  r = Tokenizer::parse(
+      with_vocab(R"({"a": 0})", R"("added_tokens": [{"id": 4294967296, "content": "<s>"}],)"),
+      "t.json");
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("added token id 4294967296 is out of range"));
+  // Nested Sequence pre-tokenizers are followed recursively.
+  std::string deep = R"({"type": "Sequence", "pretokenizers": [)";
+  std::string nest;
+  for (int i = 0; i < 40; ++i) nest += deep;
+  nest += R"({"type": "ByteLevel"})";
+  for (int i = 0; i < 40; ++i) nest += "]}";
+  r = Tokenizer::parse(R"({"pre_tokenizer": )" + nest +
+                           R"(, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
+                       "t.json");
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.status().message(), Catch::StartsWith("t.json: JSON nests deeper than 64 levels"));
+
+  TempDir tmp;
+  // A FIFO or a device is refused before it is read (/dev/zero was read until memory ran out).
+  auto dev = Tokenizer::load("/dev/zero");
+  REQUIRE_FALSE(dev.is_ok());
+  CHECK(dev.status().message() == "/dev/zero: not a regular file (tokenizer.json must be one)");
+  const auto fifo = tmp.path / "fifo.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_FALSE(Tokenizer::load(fifo).is_ok());
+  // A (sparse) file over 256 MiB is refused by its size, unread.
+  const auto big = tmp.path / "tokenizer.json";
+  std::ofstream(big) << "{";
+  std::filesystem::resize_file(big, (uint64_t{256} << 20) + 1);
+  auto b = Tokenizer::load(big);
+  REQUIRE_FALSE(b.is_ok());
+  CHECK_THAT(b.status().message(),
+             Catch::Contains("268435457 bytes, more than the 256 MiB a tokenizer.json may have"));
 }

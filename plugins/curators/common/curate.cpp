@@ -21,6 +21,7 @@ std::string validate(const CurateOptions& o) {
   if (!(o.near_threshold > 0 && o.near_threshold <= 1)) return "near_threshold must be in (0, 1]";
   if (!(o.eval_fraction >= 0 && o.eval_fraction <= 1)) return "eval_fraction must be in [0, 1]";
   if (o.decontam_ngram < 1) return "decontam_ngram must be >= 1";
+  if (o.max_line_bytes < 1) return "max_line_bytes must be >= 1";
   return "";
 }
 
@@ -39,22 +40,28 @@ std::vector<fs::path> source_files(const fs::path& p) {
 
 namespace {
 
-// Reads lines of any length with one buffer; the last line need not end in '\n'.
+// Reads lines of up to `max_line` bytes with one buffer; the last line need not end in '\n'. A
+// longer line stops the reader (too_long()): it is never held whole, so a file with no newline
+// (or /dev/zero) costs max_line bytes of memory, not its size.
 class LineReader {
  public:
-  explicit LineReader(const fs::path& p) : f_(std::fopen(p.c_str(), "rb")), buf_(1 << 20) {}
+  LineReader(const fs::path& p, size_t max_line)
+      : f_(std::fopen(p.c_str(), "rb")), buf_(1 << 20), max_line_(max_line) {}
   ~LineReader() {
     if (f_) std::fclose(f_);
   }
   bool ok() const { return f_ != nullptr; }
   bool error() const { return f_ && std::ferror(f_); }
-  // Next line without '\n'; false at the end.
+  bool too_long() const { return too_long_; }
+  // Next line without '\n'; false at the end, on a read error or at a line over max_line.
   bool next(std::string_view& line) {
+    if (too_long_) return false;
     for (;;) {
       const char* b = buf_.data() + pos_;
       const char* nl = static_cast<const char*>(std::memchr(b, '\n', end_ - pos_));
       if (nl) {
         const size_t len = static_cast<size_t>(nl - b);
+        if (carry_.size() + len > max_line_) return stop();
         pos_ += len + 1;
         if (!carry_.empty()) {
           carry_.append(b, len);
@@ -66,6 +73,7 @@ class LineReader {
         }
         return true;
       }
+      if (carry_.size() + (end_ - pos_) > max_line_) return stop();
       carry_.append(b, end_ - pos_);
       pos_ = end_ = 0;
       if (eof_) {
@@ -81,12 +89,29 @@ class LineReader {
   }
 
  private:
+  bool stop() {
+    too_long_ = true;
+    carry_.clear();
+    carry_.shrink_to_fit();
+    return false;
+  }
+
   FILE* f_;
   std::vector<char> buf_;
+  size_t max_line_;
   size_t pos_ = 0, end_ = 0;
-  bool eof_ = false;
+  bool eof_ = false, too_long_ = false;
   std::string carry_, held_;
 };
+
+// "FILE:LINE: a line longer than ..." for a reader that stopped at line `line_no`.
+Status line_too_long(const std::string& what, const fs::path& file, int64_t line_no,
+                     int64_t max_line) {
+  return Status::invalid(what + file.string() + ":" + std::to_string(line_no) +
+                         ": line is longer than " + std::to_string(max_line) +
+                         " bytes (max_line_bytes): a JSONL file holds one record per line; check "
+                         "that this is JSONL, or split the record");
+}
 
 void bump(std::vector<int64_t>& hist, const std::vector<int64_t>& edges, int64_t v) {
   if (hist.size() != edges.size() + 1) hist.assign(edges.size() + 1, 0);
@@ -112,11 +137,13 @@ Curator::Curator(CurateOptions o)
 }
 
 Status Curator::add_reference(const fs::path& file) {
-  LineReader r(file);
+  LineReader r(file, static_cast<size_t>(opt_.max_line_bytes));
   if (!r.ok()) return Status::not_found("cannot read decontamination reference " + file.string());
   std::string_view line;
   std::vector<uint64_t> wh, sh;
+  int64_t line_no = 0;
   while (r.next(line)) {
+    ++line_no;
     auto p = parse_line(line);
     const std::string text = p.ok ? user_text(p.conv) : sanitize_utf8(line);
     wh.clear();
@@ -126,6 +153,8 @@ Status Curator::add_reference(const fs::path& file) {
     shingles(wh, static_cast<size_t>(opt_.decontam_ngram), sh);
     reference_.insert(sh.begin(), sh.end());
   }
+  if (r.too_long())
+    return line_too_long("decontamination reference ", file, line_no + 1, opt_.max_line_bytes);
   return r.error() ? Status::internal("read error in " + file.string()) : Status::ok();
 }
 
@@ -307,7 +336,7 @@ Status Curator::run(const std::vector<Source>& sources, std::ostream& train, std
       ss.file_list += (ss.file_list.empty() ? "" : ", ") + f.filename().string();
       const std::string rel =
           fs::is_directory(src.path) ? fs::relative(f, src.path).string() : f.filename().string();
-      LineReader r(f);
+      LineReader r(f, static_cast<size_t>(opt_.max_line_bytes));
       if (!r.ok()) return Status::not_found("input '" + src.name + "': cannot open " + f.string());
       std::string_view line;
       int64_t line_no = 0;
@@ -343,6 +372,8 @@ Status Curator::run(const std::vector<Source>& sources, std::ostream& train, std
           next_report = done + (4 << 20);
         }
       }
+      if (r.too_long())
+        return line_too_long("input '" + src.name + "': ", f, line_no + 1, opt_.max_line_bytes);
       if (r.error()) return Status::internal("read error in " + f.string());
     }
   }

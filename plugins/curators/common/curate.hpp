@@ -3,9 +3,9 @@
 // order: parse + normalise -> structure -> length -> quality -> PII redaction -> topic ->
 // decontamination -> exact dedup -> near dedup (MinHash LSH) -> weight -> train/eval split.
 // Each line ends in exactly one of train, eval or rejected (with source, line number and reason).
-// Memory: bounded by the longest line, plus the dedup indexes (8-40 bytes per kept line for exact
-// dedup, num_perm*4 bytes + one bucket entry per band for near dedup) and the decontamination set.
-// Thread safety: one Curator per thread.
+// Memory: bounded by the longest line (max_line_bytes), plus the dedup indexes (8-40 bytes per kept
+// line for exact dedup, num_perm*4 bytes + one bucket entry per band for near dedup) and the
+// decontamination set. Thread safety: one Curator per thread.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +49,9 @@ struct CurateOptions {
   double eval_fraction = 0.05;
   std::string split_salt = "llmops";
   int64_t rejected_max_chars = 10000;
+  // A longer line stops the run with an error naming FILE:LINE (a JSONL record is far smaller;
+  // without a bound, a file with no newlines would be read into memory whole).
+  int64_t max_line_bytes = int64_t{16} << 20;
   int max_clusters_in_card = 20;
 };
 
