@@ -217,7 +217,7 @@ steps:
   CHECK(unknown.err.find("nosuch") != std::string::npos);
 }
 
-TEST_CASE("failures skip downstream steps; independent branches still run",
+TEST_CASE("failures skip downstream steps, independent branches still run",
           "[integration][run][retries]") {
   TempHome t;
   const auto file = t.write("p.yaml", R"(apiVersion: llmops/v1

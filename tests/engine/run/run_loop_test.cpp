@@ -183,7 +183,7 @@ steps:
   CHECK(fx.st->get_run(fx.run_id)->state == store::State::kFailed);
 }
 
-TEST_CASE("run loop: a step past its timeout is cancelled and fails; downstream is skipped") {
+TEST_CASE("run loop: a step past its timeout is cancelled and fails, downstream is skipped") {
   Fixture fx(R"(apiVersion: llmops/v1
 kind: Pipeline
 name: timeout
@@ -263,7 +263,7 @@ TEST_CASE("run loop: an interrupt cancels the run") {
   CHECK(fx.st->get_run(fx.run_id)->state == store::State::kCancelled);
 }
 
-TEST_CASE("run loop: the first store write error ends the run; nothing runs after it") {
+TEST_CASE("run loop: the first store write error ends the run, nothing runs after it") {
   Fixture fx(kChain);
   // A clean run's writes, counted.
   int clean_writes = 0;

@@ -72,7 +72,7 @@ TEST_CASE("declared cpus limit concurrency") {
   CHECK(started(core.poll(0)).size() == 2);
 }
 
-TEST_CASE("a failure skips downstream; independent branches go on") {
+TEST_CASE("a failure skips downstream, independent branches go on") {
   // a -> b -> c ; x independent
   StepScheduler core({step("a"), step("b", {0}), step("c", {1}), step("x")}, {.max_parallel = 4});
   CHECK(started(core.poll(0)) == std::vector<int>{0, 3});
@@ -182,7 +182,7 @@ TEST_CASE("a step that stops when cancelled by its timeout fails without waiting
   CHECK(core.finished());
 }
 
-TEST_CASE("when-false skips propagate; resume presets finished steps") {
+TEST_CASE("when-false skips propagate, resume presets finished steps") {
   StepScheduler core({step("a"), step("b", {0}), step("c", {1})}, {.max_parallel = 2});
   core.preset(0, StepState::kSucceeded);
   CHECK(started(core.poll(0)) == std::vector<int>{1});
