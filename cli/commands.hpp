@@ -42,6 +42,8 @@ struct ListArgs {
 struct ShowArgs {
   int64_t run = 0;
   bool json = false;
+  int64_t steps_offset = 0;  // --steps-offset: the first step shown (0-based, plan order)
+  int64_t steps_limit = -1;  // --steps-limit: how many steps (< 0: all)
 };
 struct LogsArgs {
   int64_t run = 0;
@@ -56,6 +58,12 @@ struct LineageArgs {
 struct PluginArgs {
   std::string name;
   bool json = false;
+};
+
+struct GcArgs {
+  int keep_runs = 10;
+  bool dry_run = false, json = false;
+  double orphan_grace_s = 3600;
 };
 
 struct SchedulerArgs {
@@ -75,10 +83,15 @@ int cmd_artifacts(const ListArgs& a);
 int cmd_plugins_list(const PluginArgs& a);
 int cmd_plugins_describe(const PluginArgs& a);
 int cmd_scheduler(const SchedulerArgs& a);  // cli/cmd_scheduler.cpp
+int cmd_gc(const GcArgs& a);                // cli/cmd_gc.cpp
 
 // `schedule next|list` and `scheduler` (cli/cmd_schedule.cpp): registered on `app`; after parsing,
 // run_schedule_commands() runs the one given and returns its exit code, or -1 when none was.
 void add_schedule_commands(CLI::App& app);
 int run_schedule_commands();
+
+// `cancel` and `fsck` (cli/cmd_ops.cpp), registered and run the same way.
+void add_ops_commands(CLI::App& app);
+int run_ops_commands();
 
 }  // namespace llmops::cli

@@ -2,10 +2,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "cli/commands.hpp"
+#include "engine/exec/executor.hpp"
 #include "engine/exec/fork_server.hpp"
 #include "engine/exec/step_worker.hpp"
 
@@ -13,15 +17,22 @@ using namespace llmops::cli;
 
 namespace {
 
+// The folders `llmops NAME` looks in for an executable llmops-NAME, in order, before PATH.
+std::vector<std::filesystem::path> command_dirs() {
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& dir : llmops::engine::default_plugin_dirs()) {
+    dirs.push_back(dir / ".." / "bin");
+    dirs.push_back(dir);
+  }
+  return dirs;
+}
+
 // `llmops foo ...` runs `llmops-foo ...` from the plugin folders or PATH when foo is not a
 // built-in command, the way git and kubectl run their plugins.
 int run_external(int argc, char** argv) {
   const std::string name = std::string("llmops-") + argv[1];
   std::vector<std::string> candidates;
-  for (const auto& dir : llmops::engine::default_plugin_dirs()) {
-    candidates.push_back((dir / ".." / "bin" / name).string());
-    candidates.push_back((dir / name).string());
-  }
+  for (const auto& dir : command_dirs()) candidates.push_back((dir / name).string());
   std::vector<char*> args{const_cast<char*>(name.c_str())};
   for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
   args.push_back(nullptr);
@@ -29,6 +40,77 @@ int run_external(int argc, char** argv) {
     if (access(c.c_str(), X_OK) == 0) execv(c.c_str(), args.data());
   execvp(name.c_str(), args.data());
   return -1;  // not found
+}
+
+// The footer of `llmops --help`: the commands plugins ship as llmops-NAME executables, found where
+// run_external() looks (the plugin folders, then PATH). The ones this repository builds always
+// have a line, marked when absent; others are listed by name (`llmops NAME --help` says more).
+std::string plugin_commands_help(CLI::App& app) {
+  namespace fs = std::filesystem;
+  static const std::map<std::string, std::string> known = {
+      {"deployments", "Running model servers and their history: list, show, rollback, stop"},
+      {"model", "Inspect, check and sample a trained model: info, check, generate"},
+      {"serve", "The OpenAI-compatible model server (what deployer/http starts)"},
+      {"tokenizer", "Encode and decode text with a Hugging Face tokenizer.json"}};
+  std::set<std::string> builtin;
+  for (const CLI::App* sub : app.get_subcommands({})) builtin.insert(sub->get_name());
+  std::vector<fs::path> dirs = command_dirs();
+  if (const char* path = std::getenv("PATH")) {
+    std::string p = path;
+    for (size_t start = 0, end; start <= p.size(); start = end + 1) {
+      end = p.find(':', start);
+      if (end == std::string::npos) end = p.size();
+      if (end > start) dirs.emplace_back(p.substr(start, end - start));
+    }
+  }
+  std::map<std::string, fs::path> found;  // the first of each name wins, as when running it
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string file = it->path().filename().string();
+      // Plugin libraries (llmops-plugin-*.so) sit in the same folders: a command has no dot.
+      if (file.rfind("llmops-", 0) != 0 || file.size() <= 7 || file.find('.') != file.npos)
+        continue;
+      const std::string name = file.substr(7);
+      std::error_code fec;
+      if (builtin.count(name) || !fs::is_regular_file(it->path(), fec) ||
+          access(it->path().c_str(), X_OK) != 0)
+        continue;
+      found.emplace(name, it->path());
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& [name, _] : known) names.insert(name);
+  for (const auto& [name, _] : found) names.insert(name);
+  std::string out =
+      "Plugin commands (`llmops NAME` runs the executable llmops-NAME from the plugin folders or "
+      "PATH):\n";
+  for (const auto& name : names) {
+    std::string line = "  " + name;
+    line += std::string(line.size() < 30 ? 30 - line.size() : 1, ' ');
+    auto k = known.find(name);
+    auto f = found.find(name);
+    if (k != known.end()) {
+      line += k->second;
+      if (f == found.end()) line += " (not installed)";
+    } else {
+      line += f->second.string();
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+// The exit of a command that ran steps. An in-process attempt abandoned to a plugin that ignores
+// cancellation may still be running: the process ends without static destructors (or library
+// unloading) under it. Everything the engine recorded is committed already; in-process steps
+// share the engine's fate (docs/operations.md).
+int leave(int rc) {
+  if (llmops::engine::ThreadedExecutor::attempts_running() == 0) return rc;
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(rc);
 }
 
 }  // namespace
@@ -76,6 +158,10 @@ int main(int argc, char** argv) {
   auto* show = app.add_subcommand("show", "Show a run: steps, attempts, artifacts, metrics");
   show->add_option("run", sa.run, "Run id")->required();
   show->add_flag("--json", sa.json, "Machine-readable output");
+  show->add_option("--steps-offset", sa.steps_offset, "Skip this many steps (plan order)")
+      ->check(CLI::Range(0, 1000000000));
+  show->add_option("--steps-limit", sa.steps_limit, "Show at most this many steps (default: all)")
+      ->check(CLI::Range(0, 1000000000));
 
   LogsArgs la;
   auto* logs = app.add_subcommand("logs", "Print a step's log");
@@ -112,6 +198,18 @@ int main(int argc, char** argv) {
   pdesc->add_flag("--json", pa.json, "Machine-readable output");
 
   add_schedule_commands(app);
+  add_ops_commands(app);
+
+  GcArgs gca;
+  auto* gc = app.add_subcommand("gc", "Remove old runs and the blobs only they used");
+  gc->add_option("--keep-runs", gca.keep_runs, "Newest runs kept per pipeline (default 10)")
+      ->check(CLI::Range(0, 1000000000));
+  gc->add_flag("--dry-run", gca.dry_run, "Print what would be removed; remove nothing");
+  gc->add_flag("--json", gca.json, "Machine-readable output");
+  gc->add_option("--orphan-grace", gca.orphan_grace_s,
+                 "Seconds before a blob no artifact names may go (default 3600)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.footer([&app] { return plugin_commands_help(app); });
 
   // Internal: the worker of the subprocess executor (protocol on fd 3).
   if (argc == 3 && std::string(argv[1]) == "exec-step")
@@ -130,9 +228,9 @@ int main(int argc, char** argv) {
   }
 
   if (argc >= 2 && argv[1][0] != '-') {
-    static const std::set<std::string> builtin = {"validate",  "run",     "resume",   "runs",
-                                                  "show",      "logs",    "graph",    "lineage",
-                                                  "artifacts", "plugins", "schedule", "scheduler"};
+    static const std::set<std::string> builtin = {
+        "validate",  "run",     "resume",   "runs",      "show",   "logs", "graph", "lineage",
+        "artifacts", "plugins", "schedule", "scheduler", "cancel", "fsck", "gc"};
     if (!builtin.count(argv[1])) {
       run_external(argc, argv);
       // Fall through: CLI11 prints the usual "unknown command" help.
@@ -147,8 +245,8 @@ int main(int argc, char** argv) {
   }
 
   if (*validate) return cmd_validate(va);
-  if (*run) return cmd_run(ra);
-  if (*resume) return cmd_resume(rs);
+  if (*run) return leave(cmd_run(ra));
+  if (*resume) return leave(cmd_resume(rs));
   if (*runs) return cmd_runs(rl);
   if (*show) return cmd_show(sa);
   if (*logs) return cmd_logs(la);
@@ -157,6 +255,8 @@ int main(int argc, char** argv) {
   if (*artifacts) return cmd_artifacts(al);
   if (*plist) return cmd_plugins_list(pa);
   if (*pdesc) return cmd_plugins_describe(pa);
+  if (*gc) return cmd_gc(gca);
   if (int rc = run_schedule_commands(); rc >= 0) return rc;
+  if (int rc = run_ops_commands(); rc >= 0) return rc;
   return kExitInvalid;
 }

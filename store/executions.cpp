@@ -1,5 +1,8 @@
 // Store: executions (one per attempt), their artifacts, lineage events and metrics, and the cache.
 #include <cctype>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
 
 #include "base/time.hpp"
 #include "store/store.hpp"
@@ -288,6 +291,111 @@ Result<std::vector<Metric>> Store::execution_metrics(int64_t execution_id) {
       m.step = q.getColumn(2).getInt64();
       m.time = detail::col_time(q.getColumn(3));
       out.push_back(std::move(m));
+    }
+    return out;
+  });
+}
+
+// --- Paged reads for `llmops show`: a fixed number of queries per page, each an index lookup per
+// row it returns (json_each lists the keys), so a page never costs the run's size times itself.
+
+namespace {
+
+constexpr const char* kStepColumns = "run_id, step, state, reason, attempts, started_at, ended_at";
+
+}  // namespace
+
+Result<Store::StepPage> Store::list_steps_page(int64_t run_id, int64_t offset, int64_t limit) {
+  if (offset < 0) return Status::invalid("list_steps_page: offset must be 0 or more");
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("list_steps_page", [&]() -> Result<StepPage> {
+    SQLite::Database& db = impl_->db;
+    detail::Cached run(db, "SELECT 1 FROM runs WHERE id = ?");
+    run.bind(1, run_id);
+    if (!run.executeStep()) return Status::not_found("no run " + std::to_string(run_id));
+    StepPage page;
+    detail::Cached count(db, "SELECT COUNT(*) FROM run_steps WHERE run_id = ?");
+    count.bind(1, run_id);
+    if (count.executeStep()) page.total = count.getColumn(0).getInt64();
+    detail::Cached q(db, std::string("SELECT ") + kStepColumns +
+                             " FROM run_steps WHERE run_id = ? ORDER BY ordinal, step "
+                             "LIMIT ? OFFSET ?");
+    q.bind(1, run_id);
+    q.bind(2, limit < 0 ? int64_t{-1} : limit);
+    q.bind(3, offset);
+    while (q.executeStep()) page.steps.push_back(detail::read_step(q));
+    return page;
+  });
+}
+
+Result<std::optional<StepInfo>> Store::get_step(int64_t run_id, const std::string& step) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("get_step", [&]() -> Result<std::optional<StepInfo>> {
+    detail::Cached q(impl_->db, std::string("SELECT ") + kStepColumns +
+                                    " FROM run_steps WHERE run_id = ? AND step = ?");
+    q.bind(1, run_id);
+    q.bind(2, step);
+    if (!q.executeStep()) return std::optional<StepInfo>{};
+    return std::optional<StepInfo>(detail::read_step(q));
+  });
+}
+
+Result<std::vector<Store::ExecutionDetail>> Store::execution_details(
+    int64_t run_id, const std::vector<std::string>& steps) {
+  std::lock_guard lock(impl_->mu);
+  return detail::guarded("execution_details", [&]() -> Result<std::vector<ExecutionDetail>> {
+    SQLite::Database& db = impl_->db;
+    std::vector<ExecutionDetail> out;
+    if (steps.empty()) return out;
+    // executions_run (run_id, step): one lookup per step.
+    detail::Cached ex(db, std::string("SELECT ") + detail::kExecutionColumns +
+                              " FROM executions WHERE run_id = ? AND step IN "
+                              "(SELECT value FROM json_each(?)) ORDER BY id");
+    ex.bind(1, run_id);
+    ex.bind(2, nlohmann::json(steps).dump());
+    std::unordered_map<int64_t, size_t> index;  // execution id -> position in out
+    nlohmann::json ids = nlohmann::json::array();
+    while (ex.executeStep()) {
+      ExecutionDetail d;
+      d.info = detail::read_execution(ex);
+      index.emplace(d.info.id, out.size());
+      ids.push_back(d.info.id);
+      out.push_back(std::move(d));
+    }
+    if (out.empty()) return out;
+    const std::string id_list = ids.dump();
+    // The events' unique index leads with execution_id: one lookup per execution.
+    detail::Cached ev(db,
+                      "SELECT e.execution_id, e.direction, e.role, a.digest, a.kind, a.name, "
+                      "a.uri, a.size, a.metadata_json, a.created_at FROM events e "
+                      "JOIN artifacts a ON a.digest = e.artifact_digest "
+                      "WHERE e.execution_id IN (SELECT value FROM json_each(?)) "
+                      "ORDER BY e.execution_id, e.id");
+    ev.bind(1, id_list);
+    while (ev.executeStep()) {
+      auto it = index.find(ev.getColumn(0).getInt64());
+      if (it == index.end()) continue;
+      Event e;
+      e.role = detail::col_text(ev.getColumn(2));
+      e.artifact = detail::read_artifact(ev, 3);
+      auto& d = out[it->second];
+      (ev.getColumn(1).getString() == "output" ? d.outputs : d.inputs).push_back(std::move(e));
+    }
+    // metrics_execution (execution_id, name).
+    detail::Cached met(db,
+                       "SELECT execution_id, name, value, step, time FROM metrics "
+                       "WHERE execution_id IN (SELECT value FROM json_each(?)) "
+                       "ORDER BY execution_id, id");
+    met.bind(1, id_list);
+    while (met.executeStep()) {
+      auto it = index.find(met.getColumn(0).getInt64());
+      if (it == index.end()) continue;
+      Metric m;
+      m.name = detail::col_text(met.getColumn(1));
+      m.value = met.getColumn(2).getDouble();
+      m.step = met.getColumn(3).getInt64();
+      m.time = detail::col_time(met.getColumn(4));
+      out[it->second].metrics.push_back(std::move(m));
     }
     return out;
   });

@@ -234,6 +234,32 @@ constexpr const char* kV5 = R"sql(
 ALTER TABLE executions ADD COLUMN external_id TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 6: one owner per run (the engine executing it: a lease with a heartbeat, and a cancel
+// request another process can leave for it), and what the store found wrong with its blobs.
+constexpr const char* kV6 = R"sql(
+CREATE TABLE run_leases (
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  token TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  pid_start INTEGER NOT NULL DEFAULT 0,
+  host TEXT NOT NULL,
+  acquired_at REAL NOT NULL,
+  heartbeat_at REAL NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE blob_incidents (
+  id INTEGER PRIMARY KEY,
+  digest TEXT NOT NULL,
+  found_at REAL NOT NULL,
+  problem TEXT NOT NULL,
+  action TEXT NOT NULL,
+  quarantined_to TEXT NOT NULL DEFAULT '',
+  run_id INTEGER,
+  step TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX blob_incidents_digest ON blob_incidents(digest);
+)sql";
+
 constexpr const char* kSchemaVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -244,7 +270,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 }  // namespace
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4, kV5};
+  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6};
   return kMigrations;
 }
 

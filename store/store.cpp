@@ -93,6 +93,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& home) {
     // Checkpoints in the background every ~4 MB of log; the writer itself only past ~16 MB.
     impl->checkpointer = std::make_unique<detail::Checkpointer>(
         db.getHandle(), db_path, kCheckpointSoftFrames, kCheckpointHardFrames);
+    make_reserve(home);
     return std::unique_ptr<Store>(new Store(std::move(impl)));
   });
 }
@@ -221,6 +222,20 @@ Result<std::vector<RunInfo>> Store::list_runs(int limit) {
   });
 }
 
+StepInfo detail::read_step(SQLite::Statement& q) {
+  StepInfo s;
+  s.run_id = q.getColumn(0).getInt64();
+  s.step = detail::col_text(q.getColumn(1));
+  s.state = detail::col_state(q.getColumn(2), [&] {
+    return "run_steps.state of step '" + s.step + "' in run " + std::to_string(s.run_id);
+  });
+  s.reason = detail::col_text(q.getColumn(3));
+  s.attempts = q.getColumn(4).getInt();
+  s.started_at = detail::col_time(q.getColumn(5));
+  s.ended_at = detail::col_time(q.getColumn(6));
+  return s;
+}
+
 Result<std::vector<StepInfo>> Store::list_steps(int64_t run_id) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("list_steps", [&]() -> Result<std::vector<StepInfo>> {
@@ -229,19 +244,7 @@ Result<std::vector<StepInfo>> Store::list_steps(int64_t run_id) {
                      "FROM run_steps WHERE run_id = ? ORDER BY ordinal, step");
     q.bind(1, run_id);
     std::vector<StepInfo> out;
-    while (q.executeStep()) {
-      StepInfo s;
-      s.run_id = q.getColumn(0).getInt64();
-      s.step = detail::col_text(q.getColumn(1));
-      s.state = detail::col_state(q.getColumn(2), [&] {
-        return "run_steps.state of step '" + s.step + "' in run " + std::to_string(s.run_id);
-      });
-      s.reason = detail::col_text(q.getColumn(3));
-      s.attempts = q.getColumn(4).getInt();
-      s.started_at = detail::col_time(q.getColumn(5));
-      s.ended_at = detail::col_time(q.getColumn(6));
-      out.push_back(std::move(s));
-    }
+    while (q.executeStep()) out.push_back(detail::read_step(q));
     return out;
   });
 }

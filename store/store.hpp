@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -167,6 +168,72 @@ struct DeploymentInfo {
   double updated_at = 0;
 };
 
+// The engine executing a run (store/leases.cpp): one at a time.
+struct RunOwner {
+  std::string token;  // unique per acquisition
+  int64_t pid = 0;
+  int64_t pid_start = 0;  // the process's start in clock ticks since boot (0: unknown)
+  std::string host;
+  double acquired_at = 0, heartbeat_at = 0;  // unix seconds
+  bool cancel_requested = false;
+};
+
+// Something wrong the store found with a blob, and what it did about it.
+struct BlobIncident {
+  int64_t id = 0;
+  std::string digest;
+  double found_at = 0;
+  std::string problem;         // e.g. "missing", "size 12 != 40", "content changed"
+  std::string action;          // e.g. "quarantined; the producer runs again"
+  std::string quarantined_to;  // where the bad bytes went ("" when none)
+  std::optional<int64_t> run_id;
+  std::string step;
+};
+
+// Retention (store/gc.cpp, `llmops gc`). A run is kept when it is one of the newest `keep_runs`
+// of its pipeline, pending or running (or leased), named by a deployment (current or history;
+// also the newest run that made a model served now) or a schedule (its last run, a fire in
+// flight), or when a kept run needs it: its parent run, the run of the trigger that started it,
+// or the newest run that produced an input of it which no kept run produced. Every other run goes
+// with its steps, executions, events, metrics, triggers and ended fires; then the artifacts
+// nothing refers to any more, and their blobs.
+struct GcOptions {
+  int keep_runs = 10;  // newest runs kept per pipeline (>= 0)
+  // Decide and measure exactly as for real, then roll back and delete nothing.
+  bool dry_run = false;
+  // The folder holding one folder per run, named by run id (the engine's run_dir); those of
+  // removed runs go too, and leftovers with no run. Empty: run folders are left alone.
+  std::filesystem::path runs_root;
+  // A blob that no artifact names (sealed by a run that has not recorded it yet, or left by a
+  // killed process or an interrupted gc) goes only once its inode is older than this.
+  double orphan_grace_s = 3600;
+};
+
+struct GcRun {
+  int64_t id = 0;
+  std::string pipeline;
+  State state = State::kPending;
+  double created_at = 0;
+};
+
+struct GcReport {
+  bool dry_run = false;
+  int keep_runs = 0;
+  std::vector<GcRun> removed_runs;  // newest first
+  // Runs kept, by their first reason in this order.
+  int64_t kept_newest = 0, kept_in_flight = 0, kept_deployed = 0, kept_scheduled = 0,
+          kept_lineage = 0;
+  int64_t steps_removed = 0, executions_removed = 0, artifacts_removed = 0;
+  int64_t blobs_removed = 0, blob_bytes = 0;                // blobs of the removed artifacts
+  int64_t orphan_blobs_removed = 0, orphan_blob_bytes = 0;  // blobs no artifact names, temp files
+  int64_t run_dirs_removed = 0, run_dir_bytes = 0;          // run folders (removed runs, leftovers)
+  std::vector<std::string> warnings;  // files that could not be removed (the database is done)
+  int64_t runs_kept() const {
+    return kept_newest + kept_in_flight + kept_deployed + kept_scheduled + kept_lineage;
+  }
+  int64_t bytes_freed() const { return blob_bytes + orphan_blob_bytes + run_dir_bytes; }
+};
+
 class Store {
  public:
   // Opens (creating when needed) `home`/llmops.db and `home`/blobs, running pending migrations.
@@ -224,6 +291,26 @@ class Store {
   Result<std::vector<Event>> execution_events(int64_t execution_id, bool outputs);
   Result<std::vector<Metric>> execution_metrics(int64_t execution_id);
 
+  // --- Paged reads for `llmops show` (store/executions.cpp): a fixed number of queries per
+  // page, each using an index, so reading a page costs what the page holds. ---
+  struct StepPage {
+    std::vector<StepInfo> steps;  // in plan order
+    int64_t total = 0;            // steps the run has
+  };
+  // `limit` steps (all when < 0) from `offset` (0-based), in plan order. not_found: no such run.
+  Result<StepPage> list_steps_page(int64_t run_id, int64_t offset, int64_t limit);
+  struct ExecutionDetail {
+    ExecutionInfo info;
+    std::vector<Event> inputs, outputs;  // in recorded order
+    std::vector<Metric> metrics;         // in recorded order
+  };
+  // Every execution of these steps of the run, oldest first, with its events and metrics.
+  Result<std::vector<ExecutionDetail>> execution_details(int64_t run_id,
+                                                         const std::vector<std::string>& steps);
+  // One step of a run; nullopt when the run has no such step.
+  Result<std::optional<StepInfo>> get_step(int64_t run_id, const std::string& step);
+  // --- end of the paged reads ---
+
   // The latest succeeded (or cached) execution with this cache key, if any.
   Result<std::optional<ExecutionInfo>> find_cached(const std::string& cache_key);
   // Records a `cached` execution that reuses outputs, with its input and output events.
@@ -264,10 +351,47 @@ class Store {
   // Runs of `name` in flight that no fire knows (started before fires were recorded).
   Result<std::vector<int64_t>> schedule_runs_untracked(const std::string& name);
 
+  // Run ownership (store/leases.cpp). Makes `me` the owner of the run unless another owner holds
+  // it and `alive(owner)` says it still runs; returns that owner (nullopt: `me` now owns it). The
+  // check and the take-over are one transaction, so two claimants cannot both win.
+  Result<std::optional<RunOwner>> claim_run(int64_t run_id, const RunOwner& me,
+                                            const std::function<bool(const RunOwner&)>& alive);
+  // The owner's heartbeat; returns whether a cancel was requested. not_found: `token` no longer
+  // owns the run (another engine took it over).
+  Result<bool> heartbeat_run(int64_t run_id, const std::string& token);
+  // Gives the run up (nothing when `token` no longer owns it).
+  Status release_run(int64_t run_id, const std::string& token);
+  Result<std::optional<RunOwner>> run_owner(int64_t run_id);
+  // Asks the run's owner to cancel it; not_found when the run has no owner.
+  Status request_cancel(int64_t run_id);
+  // Ends a run that its engine can no longer finish, in one transaction: attempts left running
+  // fail with `why`; with `state` cancelled every unfinished step is `cancelled`, with failed the
+  // running ones are `failed` (pending ones stay pending for a resume); the run takes `state`
+  // and `why`. Returns how many steps changed.
+  Result<int> end_run(int64_t run_id, State state, const std::string& why);
+
+  // Disk space held back for the writes that record a failure (store/health.cpp): a file of
+  // $LLMOPS_DISK_RESERVE bytes (default 4 MiB) beside the database, made when the store opens
+  // and there is room. release_reserve() deletes it when the disk is full, so that the error
+  // can still be written; returns whether anything was freed.
+  bool release_reserve();
+
+  // Health (store/health.cpp). Blob incidents: recorded when a blob is found missing or changed.
+  Status record_blob_incident(const BlobIncident& incident);
+  Result<std::vector<BlobIncident>> list_blob_incidents(int limit = 100);
+  // Every artifact row (digest, uri, size, kind), for checking the blob store against them.
+  Result<std::vector<Artifact>> all_artifacts();
+  // What SQLite's integrity_check and foreign_key_check report (empty: healthy).
+  Result<std::vector<std::string>> integrity_problems();
+
   // Lineage from artifacts (digests) walking producers (upstream) or consumers (downstream),
-  // recursive CTEs bounded by `depth` execution hops.
+  // breadth first, `depth` execution hops at most; each node once, at its smallest depth.
   Result<LineageGraph> lineage(const std::vector<std::string>& start_digests, bool upstream,
                                int depth);
+
+  // Removes old runs and what only they referred to (see GcOptions): the rows in one transaction
+  // (refused inside a Batch), then, once committed, their blobs and run folders.
+  Result<GcReport> collect_garbage(const GcOptions& options);
 
  private:
   struct Impl;

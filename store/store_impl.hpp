@@ -61,6 +61,10 @@ class Cached {
  private:
   SQLite::Statement& q_;
 };
+// Makes (or keeps) the disk reserve file of a store home (store/health.cpp).
+}  // namespace detail
+void make_reserve(const std::filesystem::path& home);
+namespace detail {
 // Drops the statements of a connection that is closing.
 void forget_statements(SQLite::Database& db);
 
@@ -118,6 +122,8 @@ inline constexpr const char* kArtifactColumns =
 
 ExecutionInfo read_execution(SQLite::Statement& q, int first = 0);
 Artifact read_artifact(SQLite::Statement& q, int first = 0);
+// A run_steps row: run_id, step, state, reason, attempts, started_at, ended_at.
+StepInfo read_step(SQLite::Statement& q);
 
 // Runs `f` and turns any exception escaping the SQLite layer into Status::internal.
 template <typename F>

@@ -127,6 +127,11 @@ class ThreadedExecutor : public Executor, public std::enable_shared_from_this<Th
   // Runs one attempt on the calling thread.
   virtual StepResult execute(const StepRequest& request) = 0;
 
+  // Attempts still running on the threads of any ThreadedExecutor of this process. Once every
+  // run is over, these are attempts abandoned to plugins that ignore cancellation: the process
+  // must then end without running static destructors under them (see cli/main.cpp).
+  static int attempts_running();
+
  private:
   struct Pool;
   std::unique_ptr<Pool> pool_;

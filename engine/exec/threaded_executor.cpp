@@ -1,3 +1,4 @@
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -10,7 +11,13 @@ namespace {
 // True on the threads of a pool once they ran a job: a job can hold the last reference to its
 // executor, whose destructor must then not join the very thread it runs on.
 thread_local bool t_pool_thread = false;
+// Attempts running on any ThreadedExecutor's threads in this process.
+std::atomic<int> g_running{0};
 }  // namespace
+
+int ThreadedExecutor::attempts_running() {
+  return g_running.load();
+}
 
 struct ThreadedExecutor::Pool {
   std::mutex mu;
@@ -51,8 +58,12 @@ Result<std::string> ThreadedExecutor::submit(uint64_t token, std::shared_ptr<Ste
   // An abandoned attempt may outlive this executor (its thread is left to finish): it keeps the
   // executor alive when one owns it.
   std::shared_ptr<ThreadedExecutor> keep = weak_from_this().lock();
+  g_running.fetch_add(1);
   auto job = [this, keep, token, request = std::move(request), sink = std::move(sink)] {
     t_pool_thread = true;
+    struct Done {
+      ~Done() { g_running.fetch_sub(1); }
+    } done;
     Completion c;
     c.token = token;
     c.result = execute(*request);

@@ -8,11 +8,18 @@
 namespace llmops::engine {
 
 void CompletionQueue::complete(Completion completion) {
+  std::shared_lock open(open_mu_);
+  if (closed_) return;
   if (on_arrival_) on_arrival_(completion);
   std::lock_guard lock(mu_);
   items_.push_back(std::move(completion));
   arrivals_.fetch_add(1, std::memory_order_release);
   cv_.notify_one();
+}
+
+void CompletionQueue::close() {
+  std::unique_lock lock(open_mu_);
+  closed_ = true;
 }
 
 std::deque<Completion> CompletionQueue::take() {

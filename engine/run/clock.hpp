@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <shared_mutex>
 
 #include "engine/exec/executor.hpp"
 
@@ -26,6 +27,18 @@ class CompletionQueue : public CompletionSink {
       : on_arrival_(std::move(on_arrival)) {}
 
   void complete(Completion completion) override;
+  // From now on completions are dropped without running the arrival hook, and if_open() runs
+  // nothing; waits for hooks already running. For the end of a run: an abandoned attempt may
+  // complete (or report progress) long after, when what the hook and callbacks use is gone.
+  void close();
+  // Runs `f` unless the queue is closed (close() waits for it); returns whether it ran.
+  template <typename F>
+  bool if_open(F&& f) {
+    std::shared_lock lock(open_mu_);
+    if (closed_) return false;
+    f();
+    return true;
+  }
   // Everything that arrived, oldest first; empties the queue.
   std::deque<Completion> take();
   bool empty() const;
@@ -34,6 +47,8 @@ class CompletionQueue : public CompletionSink {
 
  private:
   std::function<void(Completion&)> on_arrival_;
+  std::shared_mutex open_mu_;  // shared while a hook or if_open() runs; unique to close
+  bool closed_ = false;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Completion> items_;

@@ -1,6 +1,7 @@
 #include "engine/run/run_loop.hpp"
 
 #include <cstdio>
+#include <map>
 
 #include "engine/exec/step_context.hpp"
 #include "engine/run/trigger_info.hpp"
@@ -63,20 +64,26 @@ RunLoop::RunLoop(const Plan& plan, store::RunInfo run, store::Store& store, Plug
   extra_inputs_ = TriggerInfo::parse(run_.trigger_info_json).extra_inputs;
   // Sealing (hashing, moving into the blob store) runs on the thread that completes the
   // attempt, so a large model never holds up the loop.
-  inbox_ = std::make_shared<CompletionQueue>([blobs = &store.blobs()](Completion& c) {
-    if (!c.result.status.is_ok()) return;
-    auto sealed = seal_outputs(*blobs, c.result.outputs);
-    if (!sealed) {
-      c.result.status = sealed.status();
-      return;
-    }
-    c.sealed = std::move(sealed.value());
+  // A failed attempt's work folder goes too: partial outputs would only fill the disk (its log
+  // is kept beside the run).
+  inbox_ = std::make_shared<CompletionQueue>([st = &store, run = run_.id](Completion& c) {
     std::error_code ec;
+    if (c.result.status.is_ok()) {
+      auto sealed = seal_outputs(*st, run, c.result.outputs);
+      if (sealed)
+        c.sealed = std::move(sealed.value());
+      else
+        c.result.status = sealed.status();
+    }
     if (!c.work_dir.empty()) fs::remove_all(c.work_dir, ec);
   });
 }
 
-RunLoop::~RunLoop() = default;
+// Attempts abandoned to a plugin that ignores cancellation may still complete or report progress:
+// from here on they reach nothing of this loop (nor the store through the sealing hook).
+RunLoop::~RunLoop() {
+  inbox_->close();
+}
 
 void RunLoop::emit(RunEvent ev) {
   if (opt_.on_event) opt_.on_event(ev);
@@ -98,8 +105,9 @@ std::shared_ptr<StepRequest> RunLoop::make_request(int i, int attempt) {
   req->work_dir = run_dir_ / "work" / s.name / std::to_string(attempt);
   req->log_path = run_dir_ / (s.name + ".log");
   req->memory_limit = s.resources.memory;
-  req->on_progress = [this, name = s.name](double d, double t, const std::string& n) {
-    emit({RunEvent::kProgress, name, StepState::kRunning, 0, n, d, t});
+  req->on_progress = [this, inbox = inbox_, name = s.name](double d, double t,
+                                                           const std::string& n) {
+    inbox->if_open([&] { emit({RunEvent::kProgress, name, StepState::kRunning, 0, n, d, t}); });
   };
   return req;
 }
@@ -123,7 +131,15 @@ Status RunLoop::restore() {
   if (!prior) return prior.status();
   auto execs = store_.list_executions(run_.id);
   if (!execs) return execs.status();
-  // Resume: finished steps keep what their latest good execution recorded.
+  // Resume: finished steps keep what their latest good execution recorded, when its outputs are
+  // still there and intact; a step whose outputs are not runs again, and so does everything
+  // downstream of it (what it makes next may differ).
+  struct Adopted {
+    const store::StepInfo* info;
+    std::vector<store::Event> outputs;
+  };
+  std::map<int, Adopted> adopted;
+  std::vector<bool> redo(plan_.steps().size(), false);
   for (const auto& ps : prior.value()) {
     auto i = plan_.index(ps.step);
     if (!i) continue;
@@ -137,13 +153,36 @@ Status RunLoop::restore() {
     if (!last) continue;
     auto outs = store_.execution_events(last->id, true);
     if (!outs) return outs.status();
+    for (const auto& ev : outs.value()) {
+      auto bad =
+          guard_artifact(store_, ev.artifact, run_.id, ps.step, "the step runs again on resume");
+      if (bad.empty()) continue;
+      redo[*i] = true;
+      append_step_log(run_dir_ / (ps.step + ".log"), LogLevel::kWarn,
+                      "output '" + ev.role + "' (" + ev.artifact.digest + ") is " + bad +
+                          ": the step runs again");
+    }
+    adopted[*i] = {&ps, std::move(outs.value())};
+  }
+  for (size_t i = 0; i < plan_.steps().size(); ++i)
+    for (int n : plan_.steps()[i].needs) redo[i] = redo[i] || redo[size_t(n)];
+  for (auto& [i, a] : adopted) {
+    const store::StepInfo& ps = *a.info;
+    if (redo[size_t(i)]) {
+      rec_.step_state(ps.step, StepState::kPending, "its inputs or outputs are made again");
+      continue;
+    }
+    const store::ExecutionInfo* last = nullptr;
+    for (const auto& e : execs.value())
+      if (e.step == ps.step && is_success(e.state)) last = &e;
     auto mets = store_.execution_metrics(last->id);
     if (!mets) return mets.status();
+    const auto* outs = &a.outputs;
     auto& view = scope_.step(ps.step);
     view.state = ps.state;
-    for (const auto& ev : outs.value()) view.outputs[ev.role] = ev.artifact;
+    for (const auto& ev : *outs) view.outputs[ev.role] = ev.artifact;
     for (const auto& m : mets.value()) view.metrics[m.name] = m.value;
-    core_.preset(*i, ps.state);
+    core_.preset(i, ps.state);
   }
   // Attempts an earlier engine left running outside itself (a job, a process): reattached where
   // their executor can find them; the others died with that engine and are recorded as
@@ -365,14 +404,41 @@ Status RunLoop::end_round() {
   return rec_.error();
 }
 
-Status RunLoop::stop(const Status& why) {
+namespace {
+
+bool disk_full(const Status& s) {
+  const std::string& m = s.message();
+  return m.find("disk is full") != std::string::npos ||
+         m.find("No space left") != std::string::npos;
+}
+
+}  // namespace
+
+Status RunLoop::stop(const Status& failure) {
   // Decisions that could not be recorded are not acted on: stop what runs and end the run.
   for (auto& [token, f] : flights_) f->executor->cancel(token, *f->request);
+  // On a full disk the store's reserve is given up so that the cause can still be written.
+  Status why = failure;
+  if (disk_full(why)) {
+    store_.release_reserve();
+    why = Status(why.code(), "disk full at " + why.message() + ": free space under " +
+                                 store_.home().string() + ", then `llmops resume " +
+                                 std::to_string(run_.id) + "`");
+  }
   // The recorder refuses every write after its first error; this last one goes to the store
-  // itself, and the error says so when the store refuses it too.
-  if (Status s = store_.set_run_state(run_.id, store::State::kFailed, why.message()); !s.is_ok())
+  // itself, and the error says so when the store refuses it too. On a full disk the attempts it
+  // interrupted fail with the cause as well (resume runs them again); otherwise they are left as
+  // a killed engine leaves them, for a resume to reattach to or record as interrupted.
+  Status last = Status::ok();
+  if (disk_full(failure)) {
+    auto ended = store_.end_run(run_.id, store::State::kFailed, why.message());
+    if (!ended) last = ended.status();
+  } else {
+    last = store_.set_run_state(run_.id, store::State::kFailed, why.message());
+  }
+  if (!last.is_ok())
     return Status(why.code(),
-                  why.message() + " (nor could the run be marked failed: " + s.message() + ")");
+                  why.message() + " (nor could the run be marked failed: " + last.message() + ")");
   return why;
 }
 

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "engine/exec/inprocess_executor.hpp"
+#include "engine/run/run_lease.hpp"
 
 namespace llmops::engine {
 
@@ -48,6 +49,10 @@ Result<int64_t> Runner::start(const LoadedPipeline& pipeline, const RunOrigin& o
 }
 
 Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options, const Plan* plan) {
+  // One engine at a time: the lease comes before anything of the run is read or written.
+  auto interrupt = options.interrupt ? options.interrupt : std::make_shared<std::atomic<bool>>();
+  auto lease = RunLease::acquire(store_, run_id, interrupt, options.lease);
+  if (!lease) return lease.status();
   auto run = store_.get_run(run_id);
   if (!run) return run.status();
   if (plan && plan->pipeline().digest != run->spec_digest)
@@ -79,12 +84,16 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options, co
   lo.cpu_capacity = cores;
   lo.memory_capacity = int64_t(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
   lo.on_event = options.on_event;
-  lo.interrupt = options.interrupt;
+  lo.interrupt = interrupt;
   RunRecorder recorder(store_, run_id);
   SteadyClock clock;
   RunLoop loop(*plan, std::move(run.value()), store_, *host_, recorder, executors_, clock,
                std::move(lo));
-  return loop.run();
+  auto summary = loop.run();
+  if (lease.value()->lost())
+    return Status::internal("run " + std::to_string(run_id) +
+                            ": another engine took the run over while this one executed it");
+  return summary;
 }
 
 Result<RunSummary> Runner::run(std::shared_ptr<const LoadedPipeline> pipeline,

@@ -18,6 +18,7 @@
 #include "engine/exec/executor.hpp"
 #include "engine/plan/plan.hpp"
 #include "engine/plugins/plugin_host.hpp"
+#include "engine/run/run_lease.hpp"
 #include "engine/run/run_loop.hpp"
 #include "engine/run/trigger_info.hpp"
 #include "engine/spec/loaded_pipeline.hpp"
@@ -33,6 +34,7 @@ struct RunOptions {
   std::function<void(const RunEvent&)> on_event;  // must be thread-safe
   // Set (e.g. by a SIGINT handler) to cancel the run.
   std::shared_ptr<std::atomic<bool>> interrupt;
+  LeaseOptions lease;  // the run's owner lease (engine/run/run_lease.hpp)
 };
 
 // Why a run exists: recorded with it.

@@ -3,7 +3,8 @@
 // Renders the step's `with:` templates, resolves its `inputs:` to artifacts (or literal paths),
 // computes the cache key (sha256 of the canonical JSON of plugin id, version and library digest,
 // resolved params and input digests) and, on a verified hit, records a `cached` execution.
-// Also seals finished outputs into the blob store. Used from the Runner's thread only.
+// Also seals finished outputs into the blob store. Every artifact handed to a step is checked
+// first (guard_artifact below). Used from the Runner's thread only.
 //
 // An input that is exactly `${{ deployments.NAME.model }}` is the model of the active version of
 // deployment NAME (`.deployment`: the deployer's `deployment` artifact; `.model_inputs.ROLE`: the
@@ -59,8 +60,17 @@ std::string compute_cache_key(const PluginInfo& plugin, const std::string& plugi
                               const nlohmann::json& params,
                               const std::vector<store::Event>& inputs);
 
-// Seals each declared output folder; returns the output events.
-Result<std::vector<store::Event>> seal_outputs(store::BlobStore& blobs,
+// Seals each declared output folder; returns the output events. A stale copy found damaged under
+// an output's digest is replaced, and the incident recorded against `run_id`.
+Result<std::vector<store::Event>> seal_outputs(store::Store& store, int64_t run_id,
                                                const std::vector<OutputDecl>& outputs);
+
+// Blobs are verified before use (store::BlobStore::check): an artifact about to be handed to a
+// step, adopted by a resume or reused from the cache. A damaged or missing one is moved to
+// quarantine and the incident recorded (with `run_id`, `step` and what happens next: `action`).
+// Returns "" when the artifact is good, else what is wrong with it.
+std::string guard_artifact(store::Store& store, const store::Artifact& artifact,
+                           std::optional<int64_t> run_id, const std::string& step,
+                           const std::string& action);
 
 }  // namespace llmops::engine

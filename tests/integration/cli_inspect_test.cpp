@@ -180,3 +180,130 @@ TEST_CASE("plugins list and describe show the test plugins", "[integration][plug
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.err.find("testing/noop") != std::string::npos);  // lists what is installed
 }
+
+TEST_CASE("validate refuses /dev/zero, an oversized file and an alias bomb at once",
+          "[integration][validate][limits]") {
+  TempHome t;
+  // /dev/zero was read until memory ran out.
+  bool timed_out = false;
+  auto zero =
+      wait_cli_for(t, spawn_cli(t, {"validate", "/dev/zero"}, "zero"), "zero", 60, &timed_out);
+  CHECK_FALSE(timed_out);
+  CHECK(zero.exit_code == 2);
+  CHECK(zero.err.find("/dev/zero: error: read 1 MiB (1048576 bytes) from the device without "
+                      "reaching its end") != std::string::npos);
+
+  // A billion laughs in a parameter default (under 600 bytes) drove memory past 15 GB.
+  std::string bomb =
+      "apiVersion: llmops/v1\nkind: Pipeline\nname: bomb\nparams:\n  lol:\n"
+      "    default:\n      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 9; ++i) {
+    bomb += "      l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) bomb += (k ? ", *l" : "*l") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  bomb += "steps:\n  a: {uses: testing/noop}\n";
+  const auto bomb_file = t.write("bomb.yaml", bomb);
+  timed_out = false;
+  auto b = wait_cli_for(t, spawn_cli(t, {"validate", bomb_file.string()}, "bomb"), "bomb", 60,
+                        &timed_out);
+  INFO(b.err);
+  CHECK_FALSE(timed_out);
+  CHECK(b.exit_code == 2);
+  CHECK(b.err.find(bomb_file.string() + ":12:26: error: alias '*l4' repeats 66430 nodes, which "
+                                        "takes the file past the limit of 262144 YAML nodes") !=
+        std::string::npos);
+  CHECK(home_has_no_runs(t));
+
+  // Over 1 MiB: refused unread, unless LLMOPS_MAX_PIPELINE_BYTES allows it.
+  const auto big =
+      t.write("big.yaml", std::string(kGood) + "# " + std::string(1 << 20, 'x') + "\n");
+  auto r = run_cli(t, {"validate", big.string()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(big.string() + ": error: the pipeline file is " +
+                   std::to_string(fs::file_size(big)) +
+                   " bytes, more than the limit of 1 MiB (1048576 bytes): pipeline files are "
+                   "small YAML documents; check that this is the right file, or raise the limit "
+                   "with LLMOPS_MAX_PIPELINE_BYTES (e.g. 4Mi)") != std::string::npos);
+  auto allowed = run_cli_env(t, {"validate", big.string()}, {"LLMOPS_MAX_PIPELINE_BYTES=2Mi"});
+  INFO(allowed.err);
+  CHECK(allowed.exit_code == 0);
+}
+
+TEST_CASE("show pages through a run's steps, with totals in --json", "[integration][show]") {
+  TempHome t;
+  const auto file = t.write("steps.yaml", R"(apiVersion: llmops/v1
+kind: Pipeline
+name: paged
+steps:
+  w1: {uses: testing/write, with: {text: one}}
+  w2: {uses: testing/write, with: {text: two}}
+  w3: {uses: testing/write, with: {text: three}}
+  flaky:
+    uses: testing/fail
+    with: {times: 1}
+    retries: {max: 1, initial: 1ms, jitter: false}
+  w4: {uses: testing/write, with: {text: four}}
+  w5: {uses: testing/write, with: {text: five}}
+  gather:
+    uses: testing/concat
+    inputs: {a: "${{ steps.w1.outputs.out }}", b: "${{ steps.w5.outputs.out }}"}
+)");
+  auto run = run_cli(t, {"run", file.string()});
+  INFO(run.out << run.err);
+  REQUIRE(run.exit_code == 0);
+
+  auto full = show_json(t, 1);
+  REQUIRE(full.is_object());
+  CHECK(full["steps_total"] == 7);
+  CHECK(full["steps_offset"] == 0);
+  CHECK(full["steps_limit"].is_null());
+  REQUIRE(full["steps"].size() == 7);
+  CHECK(executions_in(full, "flaky", "failed") == 1);
+  CHECK(executions_in(full, "flaky", "succeeded") == 1);
+  CHECK(output_of(full, "gather").is_object());
+  CHECK(step_of(full, "gather")["executions"][0]["inputs"].size() == 2);
+  CHECK(step_of(full, "w2")["executions"][0]["metrics"]["bytes"][0]["value"] == 3);
+
+  // Pages of 3 put together are the whole, executions, artifacts and metrics included.
+  json pages = json::array();
+  for (int offset = 0; offset < 7; offset += 3) {
+    auto r = run_cli(
+        t, {"show", "1", "--json", "--steps-offset", std::to_string(offset), "--steps-limit", "3"});
+    REQUIRE(r.exit_code == 0);
+    auto page = r.json();
+    CHECK(page["steps_total"] == 7);
+    CHECK(page["steps_offset"] == offset);
+    CHECK(page["steps_limit"] == 3);
+    CHECK(page["steps"].size() == (offset == 6 ? 1u : 3u));
+    CHECK(page["state"] == full["state"]);
+    for (const auto& s : page["steps"]) pages.push_back(s);
+  }
+  CHECK(pages == full["steps"]);
+
+  auto past = run_cli(t, {"show", "1", "--json", "--steps-offset", "100"});
+  REQUIRE(past.exit_code == 0);
+  CHECK(past.json()["steps"].empty());
+  CHECK(past.json()["steps_total"] == 7);
+
+  auto text = run_cli(t, {"show", "1", "--steps-offset", "2", "--steps-limit", "2"});
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.out.find("steps    3-4 of 7 (--steps-offset, --steps-limit)") != std::string::npos);
+  CHECK(text.out.find("  w3 ") != std::string::npos);
+  CHECK(text.out.find("  flaky ") != std::string::npos);
+  CHECK(text.out.find("2 attempts") != std::string::npos);
+  CHECK(text.out.find("  w2 ") == std::string::npos);
+  CHECK(text.out.find("  w4 ") == std::string::npos);
+  auto all = run_cli(t, {"show", "1"});
+  CHECK(all.out.find("steps    ") == std::string::npos);  // nothing left out, no page line
+  CHECK(all.out.find("metric bytes") != std::string::npos);
+
+  CHECK(run_cli(t, {"show", "1", "--steps-limit", "-1"}).exit_code == 2);
+  CHECK(run_cli(t, {"show", "9"}).exit_code != 0);
+  auto no_step = run_cli(t, {"logs", "1", "nosuch"});
+  CHECK(no_step.exit_code == 2);
+  CHECK(no_step.err.find("run 1 has no step 'nosuch'") != std::string::npos);
+  auto no_run = run_cli(t, {"logs", "9", "w1"});
+  CHECK(no_run.exit_code == 2);
+  CHECK(no_run.err.find("no run 9") != std::string::npos);
+}
