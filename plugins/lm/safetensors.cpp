@@ -1,5 +1,6 @@
 // safetensors reader and writer; see safetensors.hpp.
 #include "safetensors.hpp"
+#include "json_depth.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -23,29 +24,6 @@ constexpr int kMaxHeaderDepth = 8;
 // sums of them cannot overflow 64 bits.
 constexpr uint64_t kMaxBytes = uint64_t{1} << 56;
 constexpr size_t kMaxRank = 32;
-
-// Where the nesting of arrays and objects in JSON `text` first goes past `limit` (a byte offset),
-// or npos. Strings are skipped, escapes included; the text need not be valid JSON.
-size_t json_too_deep(const char* text, size_t size, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < size; ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return i;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return std::string::npos;
-}
 
 float half_to_float(uint16_t h) {
   const uint32_t sign = (h & 0x8000u) << 16;
@@ -273,7 +251,8 @@ Result<SafetensorsFile> parse_safetensors(const std::byte* bytes, size_t size,
   if (n > size - 8)
     return bad("header length " + std::to_string(n) + " exceeds the file size " +
                std::to_string(size) + " (truncated?)");
-  if (const size_t at = json_too_deep(reinterpret_cast<const char*>(bytes) + 8, n, kMaxHeaderDepth);
+  if (const size_t at = json_too_deep(std::string_view(reinterpret_cast<const char*>(bytes) + 8, n),
+                                      kMaxHeaderDepth);
       at != std::string::npos)
     return bad("header JSON nests deeper than " + std::to_string(kMaxHeaderDepth) +
                " levels (at header byte " + std::to_string(at) +

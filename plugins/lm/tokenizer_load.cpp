@@ -2,35 +2,13 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "json_depth.hpp"
 #include "tokenizer_impl.hpp"
 
 namespace llmops::lm {
 namespace {
 
 using nlohmann::json;
-
-// Where the nesting of arrays and objects in JSON `text` first goes past `limit` (a byte offset),
-// or npos. Strings are skipped, escapes included; the text need not be valid JSON.
-size_t json_too_deep(const std::string& text, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return i;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return std::string::npos;
-}
 
 std::string type_of(const json& j) {
   return j.is_object() ? j.value("type", std::string()) : "";
