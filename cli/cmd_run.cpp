@@ -6,10 +6,12 @@
 #include <map>
 #include <mutex>
 
+#include "base/time.hpp"
 #include "cli/commands.hpp"
 #include "engine/exec/subprocess_executor.hpp"
 #include "engine/plan/dag.hpp"
 #include "engine/run/feedback_loop.hpp"
+#include "engine/run/run_lease.hpp"
 #include "engine/run/runner.hpp"
 #include "engine/spec/loaded_pipeline.hpp"
 #include "llmops/artifacts.hpp"
@@ -343,6 +345,16 @@ int cmd_resume(const ResumeArgs& a) {
     std::cout << "run " << a.run << " already succeeded: nothing to resume\n";
     return kExitOk;
   }
+  // Refused before anything is printed when a live engine owns the run (execute() checks again,
+  // atomically, when it takes the run).
+  if (auto owner = st->run_owner(a.run);
+      owner && owner.value() &&
+      engine::owner_alive(*owner.value(), engine::LeaseOptions{}, base::unix_now()))
+    return fail("run " + std::to_string(a.run) + " is being executed by " +
+                    engine::describe_owner(*owner.value(), base::unix_now()) +
+                    ": wait for it to finish, or stop it with `llmops cancel " +
+                    std::to_string(a.run) + "`",
+                kExitFailed);
   engine::Runner runner(*st, scan_plugins());
   add_executors(runner);
   engine::RunOptions opts;

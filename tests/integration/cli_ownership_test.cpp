@@ -55,6 +55,7 @@ TEST_CASE("a second engine on a live run is refused and cancel stops the first",
   CHECK(second.exit_code != 0);
   CHECK(second.err.find("is being executed by pid " + std::to_string(pid)) != std::string::npos);
   CHECK(second.err.find("llmops cancel 1") != std::string::npos);
+  CHECK(second.out.find("started") == std::string::npos);  // refused before it says anything
   // The refused engine wrote nothing: still one attempt of b, still running.
   CHECK(state_of(t, "SELECT COUNT(*) FROM executions WHERE step = 'b'") == "1");
   CHECK(step_state(t, "b") == "running");
