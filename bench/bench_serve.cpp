@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "deploy.hpp"
 #include "plugins/common/http_client.hpp"
 #ifdef LLMOPS_HAVE_LM
@@ -29,27 +30,13 @@
 #endif
 
 namespace fs = std::filesystem;
+using llmops::bench::Clock;
+using llmops::bench::cpu_name;
+using llmops::bench::percentile;
+using llmops::bench::secs;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double secs(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown cpu";
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
 
 void bench_server(const fs::path& serve, int requests, int max_tokens, int max_batch) {
   const fs::path src = LLMOPS_SOURCE_DIR;

@@ -23,25 +23,18 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "deploy.hpp"
 #include "plugins/common/http_client.hpp"
 
 namespace fs = std::filesystem;
+using llmops::bench::Clock;
+using llmops::bench::cpu_name;
+using llmops::bench::percentile;
+using llmops::bench::secs;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double secs(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown cpu";
-}
 
 // Resident memory of a process in KiB (VmRSS), or -1.
 long rss_kib(pid_t pid) {
@@ -49,12 +42,6 @@ long rss_kib(pid_t pid) {
   for (std::string line; std::getline(in, line);)
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
-}
-
-double percentile(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  return sorted[std::min(sorted.size() - 1,
-                         static_cast<size_t>(p * static_cast<double>(sorted.size())))];
 }
 
 // One request of kind `k` (chat, streamed chat, completion); true when answered in full.

@@ -31,11 +31,6 @@ FsckArgs g_fsck;
 CLI::App* g_cancel_cmd = nullptr;
 CLI::App* g_fsck_cmd = nullptr;
 
-bool finished(store::State s) {
-  return s == store::State::kSucceeded || s == store::State::kFailed ||
-         s == store::State::kCancelled;
-}
-
 int report_cancel(const CancelArgs& a, const std::string& state, const std::string& how) {
   if (a.json)
     print_json({{"run", a.run}, {"state", state}, {"how", how}});
@@ -49,7 +44,7 @@ int cmd_cancel(const CancelArgs& a) {
   if (!st) return kExitFailed;
   auto run = st->get_run(a.run);
   if (!run) return fail(run.status().message());
-  if (finished(run->state))
+  if (store::is_terminal(run->state))
     return report_cancel(a, to_string(run->state), "already finished, nothing to cancel");
   engine::LeaseOptions lo;
   auto owner = st->run_owner(a.run);
@@ -63,7 +58,8 @@ int cmd_cancel(const CancelArgs& a) {
     while (base::steady_now() < until) {
       auto now = st->get_run(a.run);
       if (!now) return fail(now.status().message(), kExitFailed);
-      if (finished(now->state)) return report_cancel(a, to_string(now->state), "stopped by " + who);
+      if (store::is_terminal(now->state))
+        return report_cancel(a, to_string(now->state), "stopped by " + who);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // another process: poll
     }
     return fail("run " + std::to_string(a.run) + " did not stop within " +
@@ -76,6 +72,7 @@ int cmd_cancel(const CancelArgs& a) {
   auto n = st->end_run(a.run, store::State::kCancelled,
                        "cancelled by `llmops cancel` (no engine was running it)");
   if (!n) return fail(n.status().message(), kExitFailed);
+  if (Status s = lease.value()->release(); !s.is_ok()) return fail(s.message(), kExitFailed);
   return report_cancel(a, "cancelled",
                        "no engine was running it; " + std::to_string(n.value()) +
                            " unfinished steps marked cancelled");
@@ -173,7 +170,7 @@ int cmd_fsck(const FsckArgs& a) {
   auto runs = st->list_runs(1000000);
   if (!runs) return fail(runs.status().message(), kExitFailed);
   for (const auto& r : runs.value()) {
-    if (finished(r.state)) continue;
+    if (store::is_terminal(r.state)) continue;
     auto owner = st->run_owner(r.id);
     if (owner && owner.value() &&
         engine::owner_alive(*owner.value(), engine::LeaseOptions{}, base::unix_now()))

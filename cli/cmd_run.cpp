@@ -350,11 +350,7 @@ int cmd_resume(const ResumeArgs& a) {
   if (auto owner = st->run_owner(a.run);
       owner && owner.value() &&
       engine::owner_alive(*owner.value(), engine::LeaseOptions{}, base::unix_now()))
-    return fail("run " + std::to_string(a.run) + " is being executed by " +
-                    engine::describe_owner(*owner.value(), base::unix_now()) +
-                    ": wait for it to finish, or stop it with `llmops cancel " +
-                    std::to_string(a.run) + "`",
-                kExitFailed);
+    return fail(engine::owner_refusal(a.run, *owner.value(), base::unix_now()), kExitFailed);
   engine::Runner runner(*st, scan_plugins());
   add_executors(runner);
   engine::RunOptions opts;

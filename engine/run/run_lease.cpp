@@ -24,6 +24,12 @@ std::string describe_owner(const store::RunOwner& owner, double now) {
          (owner.host.empty() ? std::string("?") : owner.host) + " (heartbeat " + ago + " s ago)";
 }
 
+std::string owner_refusal(int64_t run_id, const store::RunOwner& owner, double now) {
+  const std::string id = std::to_string(run_id);
+  return "run " + id + " is being executed by " + describe_owner(owner, now) +
+         ": wait for it to finish, or stop it with `llmops cancel " + id + "`";
+}
+
 store::RunOwner this_process_owner() {
   store::RunOwner me;
   me.pid = ::getpid();
@@ -44,13 +50,8 @@ Result<std::unique_ptr<RunLease>> RunLease::acquire(store::Store& store, int64_t
     return owner_alive(o, options, base::unix_now());
   });
   if (!refused) return refused.status();
-  if (refused.value()) {
-    const std::string id = std::to_string(run_id);
-    return Status::precondition("run " + id + " is being executed by " +
-                                describe_owner(*refused.value(), base::unix_now()) +
-                                ": wait for it to finish, or stop it with `llmops cancel " + id +
-                                "`");
-  }
+  if (refused.value())
+    return Status::precondition(owner_refusal(run_id, *refused.value(), base::unix_now()));
   return std::unique_ptr<RunLease>(
       new RunLease(store, run_id, me.token, std::move(interrupt), options));
 }
@@ -65,14 +66,22 @@ RunLease::RunLease(store::Store& store, int64_t run_id, std::string token,
   thread_ = std::thread([this] { beat(); });
 }
 
-RunLease::~RunLease() {
+void RunLease::stop_beating() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
-  (void)store_.release_run(run_id_, token_);  // a lease left behind is taken over anyway
+  if (thread_.joinable()) thread_.join();
+}
+
+Status RunLease::release() {
+  stop_beating();
+  return store_.release_run(run_id_, token_);
+}
+
+RunLease::~RunLease() {
+  stop_beating();
 }
 
 void RunLease::beat() {

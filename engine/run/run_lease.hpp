@@ -30,6 +30,8 @@ struct LeaseOptions {
 bool owner_alive(const store::RunOwner& owner, const LeaseOptions& options, double now);
 // "pid 123 on host h (heartbeat 0.4 s ago)".
 std::string describe_owner(const store::RunOwner& owner, double now);
+// Why a second engine may not execute run `run_id` while `owner` does (the message users see).
+std::string owner_refusal(int64_t run_id, const store::RunOwner& owner, double now);
 // This process as an owner, with a fresh token.
 store::RunOwner this_process_owner();
 
@@ -40,7 +42,9 @@ class RunLease {
   static Result<std::unique_ptr<RunLease>> acquire(store::Store& store, int64_t run_id,
                                                    std::shared_ptr<std::atomic<bool>> interrupt,
                                                    LeaseOptions options = {});
-  // Stops the heartbeat and gives the run up.
+  // Stops the heartbeat and gives the run up (its row goes). Call once the run stops; a lease
+  // dropped without it stops beating and is taken over once its process is gone.
+  Status release();
   ~RunLease();
   RunLease(const RunLease&) = delete;
   RunLease& operator=(const RunLease&) = delete;
@@ -52,6 +56,7 @@ class RunLease {
   RunLease(store::Store& store, int64_t run_id, std::string token,
            std::shared_ptr<std::atomic<bool>> interrupt, LeaseOptions options);
   void beat();
+  void stop_beating();
 
   store::Store& store_;
   const int64_t run_id_;

@@ -136,8 +136,12 @@ Status RunLoop::restore() {
   // downstream of it (what it makes next may differ).
   struct Adopted {
     const store::StepInfo* info;
+    const store::ExecutionInfo* last;  // its latest good execution
     std::vector<store::Event> outputs;
   };
+  std::map<std::string, const store::ExecutionInfo*> last_good;  // executions come in id order
+  for (const auto& e : execs.value())
+    if (is_success(e.state)) last_good[e.step] = &e;
   std::map<int, Adopted> adopted;
   std::vector<bool> redo(plan_.steps().size(), false);
   for (const auto& ps : prior.value()) {
@@ -147,22 +151,22 @@ Status RunLoop::restore() {
       core_.set_attempts(*i, ps.attempts);  // a resumed step's attempts go on counting
       continue;
     }
-    const store::ExecutionInfo* last = nullptr;
-    for (const auto& e : execs.value())
-      if (e.step == ps.step && is_success(e.state)) last = &e;
-    if (!last) continue;
+    auto found = last_good.find(ps.step);
+    if (found == last_good.end()) continue;
+    const store::ExecutionInfo* last = found->second;
     auto outs = store_.execution_events(last->id, true);
     if (!outs) return outs.status();
     for (const auto& ev : outs.value()) {
       auto bad =
           guard_artifact(store_, ev.artifact, run_.id, ps.step, "the step runs again on resume");
-      if (bad.empty()) continue;
+      if (!bad) return bad.status();
+      if (bad->empty()) continue;
       redo[*i] = true;
       append_step_log(run_dir_ / (ps.step + ".log"), LogLevel::kWarn,
-                      "output '" + ev.role + "' (" + ev.artifact.digest + ") is " + bad +
+                      "output '" + ev.role + "' (" + ev.artifact.digest + ") is " + *bad +
                           ": the step runs again");
     }
-    adopted[*i] = {&ps, std::move(outs.value())};
+    adopted[*i] = {&ps, last, std::move(outs.value())};
   }
   for (size_t i = 0; i < plan_.steps().size(); ++i)
     for (int n : plan_.steps()[i].needs) redo[i] = redo[i] || redo[size_t(n)];
@@ -172,15 +176,11 @@ Status RunLoop::restore() {
       rec_.step_state(ps.step, StepState::kPending, "its inputs or outputs are made again");
       continue;
     }
-    const store::ExecutionInfo* last = nullptr;
-    for (const auto& e : execs.value())
-      if (e.step == ps.step && is_success(e.state)) last = &e;
-    auto mets = store_.execution_metrics(last->id);
+    auto mets = store_.execution_metrics(a.last->id);
     if (!mets) return mets.status();
-    const auto* outs = &a.outputs;
     auto& view = scope_.step(ps.step);
     view.state = ps.state;
-    for (const auto& ev : *outs) view.outputs[ev.role] = ev.artifact;
+    for (const auto& ev : a.outputs) view.outputs[ev.role] = ev.artifact;
     for (const auto& m : mets.value()) view.metrics[m.name] = m.value;
     core_.preset(i, ps.state);
   }

@@ -49,10 +49,26 @@ Result<int64_t> Runner::start(const LoadedPipeline& pipeline, const RunOrigin& o
 }
 
 Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options, const Plan* plan) {
-  // One engine at a time: the lease comes before anything of the run is read or written.
+  // One engine at a time: the lease comes before anything of the run is read or written, and
+  // goes when the run stops, whatever the way.
   auto interrupt = options.interrupt ? options.interrupt : std::make_shared<std::atomic<bool>>();
   auto lease = RunLease::acquire(store_, run_id, interrupt, options.lease);
   if (!lease) return lease.status();
+  auto result = execute_owned(run_id, options, plan, interrupt);
+  if (lease.value()->lost())
+    return Status::internal("run " + std::to_string(run_id) +
+                            ": another engine took the run over while this one executed it");
+  Status released = lease.value()->release();
+  if (released.is_ok()) return result;
+  const std::string why = "its lease could not be released: " + released.message();
+  if (!result) return Status(result.status().code(), result.status().message() + "; " + why);
+  return Status(released.code(), "run " + std::to_string(run_id) + " ended " +
+                                     to_string(result->state) + ", but " + why);
+}
+
+Result<RunSummary> Runner::execute_owned(int64_t run_id, const RunOptions& options,
+                                         const Plan* plan,
+                                         std::shared_ptr<std::atomic<bool>> interrupt) {
   auto run = store_.get_run(run_id);
   if (!run) return run.status();
   if (plan && plan->pipeline().digest != run->spec_digest)
@@ -89,11 +105,7 @@ Result<RunSummary> Runner::execute(int64_t run_id, const RunOptions& options, co
   SteadyClock clock;
   RunLoop loop(*plan, std::move(run.value()), store_, *host_, recorder, executors_, clock,
                std::move(lo));
-  auto summary = loop.run();
-  if (lease.value()->lost())
-    return Status::internal("run " + std::to_string(run_id) +
-                            ": another engine took the run over while this one executed it");
-  return summary;
+  return loop.run();
 }
 
 Result<RunSummary> Runner::run(std::shared_ptr<const LoadedPipeline> pipeline,

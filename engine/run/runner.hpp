@@ -73,6 +73,10 @@ class Runner {
                          const RunOptions& options);
 
  private:
+  // execute() once the run is this engine's.
+  Result<RunSummary> execute_owned(int64_t run_id, const RunOptions& options, const Plan* plan,
+                                   std::shared_ptr<std::atomic<bool>> interrupt);
+
   store::Store& store_;
   std::shared_ptr<PluginHost> host_;
   ExecutorMap executors_;

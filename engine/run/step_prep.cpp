@@ -132,9 +132,9 @@ std::string compute_cache_key(const PluginInfo& plugin, const std::string& plugi
 
 namespace {
 
-void record_replaced(store::Store& store, const store::SealedBlob& sealed,
-                     std::optional<int64_t> run_id, const std::string& step) {
-  if (sealed.replaced_problem.empty()) return;
+Status record_replaced(store::Store& store, const store::SealedBlob& sealed,
+                       std::optional<int64_t> run_id, const std::string& step) {
+  if (sealed.replaced_problem.empty()) return Status::ok();
   store::BlobIncident in;
   in.digest = sealed.digest;
   in.problem = sealed.replaced_problem;
@@ -142,16 +142,16 @@ void record_replaced(store::Store& store, const store::SealedBlob& sealed,
   in.quarantined_to = sealed.replaced_to.string();
   in.run_id = run_id;
   in.step = step;
-  (void)store.record_blob_incident(in);  // the repair stands even when the note cannot be written
+  return store.record_blob_incident(in);
 }
 
 }  // namespace
 
-std::string guard_artifact(store::Store& store, const store::Artifact& artifact,
-                           std::optional<int64_t> run_id, const std::string& step,
-                           const std::string& action) {
+Result<std::string> guard_artifact(store::Store& store, const store::Artifact& artifact,
+                                   std::optional<int64_t> run_id, const std::string& step,
+                                   const std::string& action) {
   store::BlobCheck c = store.blobs().check(artifact.digest, artifact.size);
-  if (c.ok) return {};
+  if (c.ok) return std::string();
   store::BlobIncident in;
   in.digest = artifact.digest;
   in.problem = c.problem;
@@ -167,7 +167,7 @@ std::string guard_artifact(store::Store& store, const store::Artifact& artifact,
       what += " (moved to " + in.quarantined_to + ")";
     }
   }
-  (void)store.record_blob_incident(in);
+  if (Status s = store.record_blob_incident(in); !s.is_ok()) return s;
   return what;
 }
 
@@ -178,7 +178,7 @@ Result<std::vector<store::Event>> seal_outputs(store::Store& store, int64_t run_
     auto sealed = store.blobs().seal(o.path, true);
     if (!sealed)
       return Status::internal("sealing output " + o.name + ": " + sealed.status().message());
-    record_replaced(store, sealed.value(), run_id, "");
+    if (Status s = record_replaced(store, sealed.value(), run_id, ""); !s.is_ok()) return s;
     store::Event ev;
     ev.role = o.name;
     ev.artifact.digest = sealed->digest;
@@ -214,11 +214,12 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
           return Status(found.status().code(), "inputs." + name + ": " + found.status().message());
         if (!found.value()) continue;  // no such deployment (yet): the input is absent
         ev.artifact = *found.value();
-        if (auto bad = guard_artifact(store_, ev.artifact, request.run_id, step.name,
-                                      "the step failed; deploy the model again");
-            !bad.empty())
+        auto bad = guard_artifact(store_, ev.artifact, request.run_id, step.name,
+                                  "the step failed; deploy the model again");
+        if (!bad) return bad.status();
+        if (!bad->empty())
           return Status::precondition("inputs." + name + ": artifact " + ev.artifact.digest +
-                                      " of deployment " + parts[1] + " is damaged: " + bad +
+                                      " of deployment " + parts[1] + " is damaged: " + *bad +
                                       ". Run the pipeline that deploys it again");
         request.inputs.push_back({name, ev.artifact.uri, ev.artifact.digest, ev.artifact.kind,
                                   ev.artifact.metadata_json});
@@ -232,13 +233,13 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
           return Status::invalid("inputs." + name + ": step " + parts[1] + " has no output '" +
                                  parts[3] + "'");
         ev.artifact = it->second;
-        if (auto bad =
-                guard_artifact(store_, ev.artifact, request.run_id, step.name,
-                               "the step failed; `llmops resume` runs " + parts[1] + " again");
-            !bad.empty())
+        auto bad = guard_artifact(store_, ev.artifact, request.run_id, step.name,
+                                  "the step failed; `llmops resume` runs " + parts[1] + " again");
+        if (!bad) return bad.status();
+        if (!bad->empty())
           return Status::precondition(
               "inputs." + name + ": output '" + parts[3] + "' of step " + parts[1] + " (" +
-              ev.artifact.digest + ") is damaged: " + bad + ". `llmops resume " +
+              ev.artifact.digest + ") is damaged: " + *bad + ". `llmops resume " +
               std::to_string(request.run_id) + "` runs " + parts[1] + " again");
         request.inputs.push_back({name, ev.artifact.uri, ev.artifact.digest, ev.artifact.kind,
                                   ev.artifact.metadata_json});
@@ -256,7 +257,8 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
       return Status::not_found("inputs." + name + ": " + path + " does not exist");
     auto sealed = store_.blobs().seal(path, false);
     if (!sealed) return Status::internal("inputs." + name + ": " + sealed.status().message());
-    record_replaced(store_, sealed.value(), request.run_id, step.name);
+    if (Status s = record_replaced(store_, sealed.value(), request.run_id, step.name); !s.is_ok())
+      return s;
     ev.artifact.digest = sealed->digest;
     ev.artifact.kind = sealed->is_dir ? "directory" : "file";
     ev.artifact.name = fs::path(path).filename().string();
@@ -270,11 +272,11 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
 
   if (extra)
     for (const auto& ev : *extra) {
-      if (auto bad =
-              guard_artifact(store_, ev.artifact, request.run_id, step.name, "the step failed");
-          !bad.empty())
+      auto bad = guard_artifact(store_, ev.artifact, request.run_id, step.name, "the step failed");
+      if (!bad) return bad.status();
+      if (!bad->empty())
         return Status::precondition("input " + ev.role + " (" + ev.artifact.digest +
-                                    ", from the run that fed back) is damaged: " + bad);
+                                    ", from the run that fed back) is damaged: " + *bad);
       request.inputs.push_back({ev.role, ev.artifact.uri, ev.artifact.digest, ev.artifact.kind,
                                 ev.artifact.metadata_json});
       out.input_events.push_back(ev);
@@ -291,11 +293,12 @@ Result<Prepared> StepPrep::prepare(const StepSpec& step, const PluginInfo& plugi
   if (!outs || !mets) return out;
   // A cached result whose outputs are missing or damaged is not reused: the step runs again
   // and its outputs replace them.
-  for (const auto& ev : outs.value())
-    if (!guard_artifact(store_, ev.artifact, request.run_id, step.name,
-                        "the cached result is not reused; the step runs again")
-             .empty())
-      return out;
+  for (const auto& ev : outs.value()) {
+    auto bad = guard_artifact(store_, ev.artifact, request.run_id, step.name,
+                              "the cached result is not reused; the step runs again");
+    if (!bad) return bad.status();
+    if (!bad->empty()) return out;
+  }
   store::ExecutionResult er;
   er.state = store::State::kCached;
   er.inputs = out.input_events;

@@ -68,9 +68,10 @@ Result<std::vector<store::Event>> seal_outputs(store::Store& store, int64_t run_
 // Blobs are verified before use (store::BlobStore::check): an artifact about to be handed to a
 // step, adopted by a resume or reused from the cache. A damaged or missing one is moved to
 // quarantine and the incident recorded (with `run_id`, `step` and what happens next: `action`).
-// Returns "" when the artifact is good, else what is wrong with it.
-std::string guard_artifact(store::Store& store, const store::Artifact& artifact,
-                           std::optional<int64_t> run_id, const std::string& step,
-                           const std::string& action);
+// Returns "" when the artifact is good, else what is wrong with it; an error when the incident
+// cannot be recorded.
+Result<std::string> guard_artifact(store::Store& store, const store::Artifact& artifact,
+                                   std::optional<int64_t> run_id, const std::string& step,
+                                   const std::string& action);
 
 }  // namespace llmops::engine

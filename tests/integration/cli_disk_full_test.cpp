@@ -35,11 +35,6 @@ void fill(const fs::path& path) {
   }
 }
 
-std::string one(const TempHome& t, const std::string& query) {
-  auto rows = sql(db_path(t), query);
-  return rows.empty() ? "" : rows[0][0];
-}
-
 }  // namespace
 
 TEST_CASE("a full disk fails the run with its cause, and resume finishes it once space is freed",
@@ -75,7 +70,7 @@ steps:
       [&] {
         try {
           return fs::exists(db_path(t)) &&
-                 one(t, "SELECT state FROM run_steps WHERE step = 'b'") == "running";
+                 sql_one(t, "SELECT state FROM run_steps WHERE step = 'b'") == "running";
         } catch (const std::exception&) {
           return false;
         }
@@ -90,10 +85,10 @@ steps:
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("disk full at") != std::string::npos);
   // Nothing left running; the cause is on the run and on the step it interrupted.
-  CHECK(one(t, "SELECT state FROM runs WHERE id = 1") == "failed");
-  CHECK(one(t, "SELECT error FROM runs WHERE id = 1").rfind("disk full at", 0) == 0);
-  CHECK(one(t, "SELECT COUNT(*) FROM run_steps WHERE state = 'running'") == "0");
-  CHECK(one(t, "SELECT COUNT(*) FROM executions WHERE state = 'running'") == "0");
+  CHECK(sql_one(t, "SELECT state FROM runs WHERE id = 1") == "failed");
+  CHECK(sql_one(t, "SELECT error FROM runs WHERE id = 1").rfind("disk full at", 0) == 0);
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM run_steps WHERE state = 'running'") == "0");
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM executions WHERE state = 'running'") == "0");
 
   fs::remove(t.home() / "filler");
   auto resumed = run_cli(t, {"resume", "1", "--json"});
@@ -118,7 +113,7 @@ steps:
   auto r = run_cli(t, {"run", file.string()});
   INFO(r.out << r.err);
   CHECK(r.exit_code == 1);
-  CHECK(one(t, "SELECT state FROM run_steps WHERE step = 'half'") == "failed");
+  CHECK(sql_one(t, "SELECT state FROM run_steps WHERE step = 'half'") == "failed");
   const auto work = t.home() / "runs" / "1" / "work";
   std::vector<std::string> left;
   if (fs::exists(work))

@@ -254,4 +254,16 @@ inline fs::path db_path(const TempHome& t) {
   return t.home() / "llmops.db";
 }
 
+// The first column of the first row of `query` on the store of `t`: "" when there is no row, or
+// no database yet, or it cannot be read yet (made but not migrated).
+inline std::string sql_one(const TempHome& t, const std::string& query) {
+  if (!fs::exists(db_path(t))) return "";
+  try {
+    auto rows = sql(db_path(t), query);
+    return rows.empty() ? "" : rows[0][0];
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 }  // namespace llmops::testing

@@ -55,12 +55,6 @@ void damage(const fs::path& uri) {
   std::ofstream(f, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-// The first column of the first row ("" when there is none).
-std::string count(const TempHome& t, const std::string& query) {
-  auto rows = sql(db_path(t), query);
-  return rows.empty() ? "" : rows[0][0];
-}
-
 }  // namespace
 
 TEST_CASE("a damaged blob is replaced when its step runs again", "[integration][integrity]") {
@@ -82,10 +76,10 @@ TEST_CASE("a damaged blob is replaced when its step runs again", "[integration][
   CHECK(read_artifact(uri) == read_artifact(output_of(show2, "a")["uri"].get<std::string>()));
   CHECK(read_artifact(output_of(show2, "c")["uri"].get<std::string>()).find("alpha") !=
         std::string::npos);
-  CHECK(count(t, "SELECT COUNT(*) FROM blob_incidents WHERE digest = '" +
-                     a["digest"].get<std::string>() + "'") == "1");
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM blob_incidents WHERE digest = '" +
+                       a["digest"].get<std::string>() + "'") == "1");
   // The damaged bytes were kept aside, not deleted.
-  const auto q = count(t, "SELECT quarantined_to FROM blob_incidents");
+  const auto q = sql_one(t, "SELECT quarantined_to FROM blob_incidents");
   CHECK(fs::exists(q));
 
   // Without the cache too: damage it again, run 3 with --no-cache: sealing finds the damaged
@@ -94,7 +88,7 @@ TEST_CASE("a damaged blob is replaced when its step runs again", "[integration][
   REQUIRE(run_cli(t, {"run", file.string(), "--no-cache"}).exit_code == 0);
   CHECK(read_artifact(output_of(show_json(t, 3), "c")["uri"].get<std::string>()).find("alpha") !=
         std::string::npos);
-  CHECK(count(t, "SELECT COUNT(*) FROM blob_incidents") == "2");
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM blob_incidents") == "2");
   auto fsck = run_cli(t, {"fsck", "--json"});
   INFO(fsck.out << fsck.err);
   CHECK(fsck.exit_code == 0);
@@ -112,7 +106,7 @@ TEST_CASE("resume runs the producer of a deleted or damaged blob again",
           [&] {
             try {
               return fs::exists(db_path(t)) &&
-                     count(t, "SELECT state FROM run_steps WHERE step = 'b'") == "running";
+                     sql_one(t, "SELECT state FROM run_steps WHERE step = 'b'") == "running";
             } catch (const std::exception&) {
               return false;
             }
@@ -130,16 +124,16 @@ TEST_CASE("resume runs the producer of a deleted or damaged blob again",
       const auto resumed = spawn_cli(t, {"resume", "1"}, "resumed");
       REQUIRE(wait_until(
           [&] {
-            return count(t,
-                         "SELECT COUNT(*) FROM executions WHERE step = 'a' AND "
-                         "state = 'succeeded'") == "2";
+            return sql_one(t,
+                           "SELECT COUNT(*) FROM executions WHERE step = 'a' AND "
+                           "state = 'succeeded'") == "2";
           },
           30));
       CHECK(run_cli(t, {"cancel", "1"}).exit_code == 0);
       wait_cli_for(t, resumed, "resumed", 30);
       CHECK(read_artifact(uri) == "alpha");
-      CHECK(count(t, "SELECT COUNT(*) FROM blob_incidents WHERE problem " +
-                         std::string(deleted ? "= 'missing'" : "<> 'missing'")) == "1");
+      CHECK(sql_one(t, "SELECT COUNT(*) FROM blob_incidents WHERE problem " +
+                           std::string(deleted ? "= 'missing'" : "<> 'missing'")) == "1");
       const auto log = slurp(t.home() / "runs" / "1" / "a.log");
       CHECK(log.find("the step runs again") != std::string::npos);
     }
@@ -180,7 +174,7 @@ TEST_CASE("fsck finds damaged blobs, orphans and strays, and repairs them",
   CHECK(repaired.json()["repaired"] == 3);
   CHECK_FALSE(fs::exists(orphan));
   CHECK_FALSE(fs::exists(uri));  // quarantined
-  CHECK(count(t, "SELECT COUNT(*) FROM blob_incidents") == "1");
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM blob_incidents") == "1");
 
   // The quarantined blob is made again by the next run that needs it.
   REQUIRE(run_cli(t, {"run", file.string()}).exit_code == 0);

@@ -26,18 +26,8 @@ steps:
     inputs: {x: "${{ steps.a.outputs.out }}"}
 )";
 
-std::string state_of(const TempHome& t, const std::string& query) {
-  if (!fs::exists(db_path(t))) return "";
-  try {
-    auto rows = sql(db_path(t), query);
-    return rows.empty() ? "" : rows[0][0];
-  } catch (const std::exception&) {
-    return "";
-  }
-}
-
 std::string step_state(const TempHome& t, const std::string& step) {
-  return state_of(t, "SELECT state FROM run_steps WHERE run_id = 1 AND step = '" + step + "'");
+  return sql_one(t, "SELECT state FROM run_steps WHERE run_id = 1 AND step = '" + step + "'");
 }
 
 }  // namespace
@@ -57,7 +47,7 @@ TEST_CASE("a second engine on a live run is refused and cancel stops the first",
   CHECK(second.err.find("llmops cancel 1") != std::string::npos);
   CHECK(second.out.find("started") == std::string::npos);  // refused before it says anything
   // The refused engine wrote nothing: still one attempt of b, still running.
-  CHECK(state_of(t, "SELECT COUNT(*) FROM executions WHERE step = 'b'") == "1");
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM executions WHERE step = 'b'") == "1");
   CHECK(step_state(t, "b") == "running");
 
   auto cancel = run_cli(t, {"cancel", "1", "--json", "--timeout", "30"});
@@ -68,11 +58,11 @@ TEST_CASE("a second engine on a live run is refused and cancel stops the first",
   auto first = wait_cli_for(t, pid, "first", 30, &timed_out);
   CHECK_FALSE(timed_out);
   CHECK(first.exit_code != 0);
-  CHECK(state_of(t, "SELECT state FROM runs WHERE id = 1") == "cancelled");
+  CHECK(sql_one(t, "SELECT state FROM runs WHERE id = 1") == "cancelled");
   CHECK(step_state(t, "b") == "cancelled");
   CHECK(step_state(t, "c") != "succeeded");
-  CHECK(state_of(t, "SELECT COUNT(*) FROM executions WHERE state = 'running'") == "0");
-  CHECK(state_of(t, "SELECT COUNT(*) FROM run_leases") == "0");  // released on the way out
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM executions WHERE state = 'running'") == "0");
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM run_leases") == "0");  // released on the way out
 
   // Cancelling a finished run changes nothing.
   auto again = run_cli(t, {"cancel", "1"});
@@ -90,25 +80,25 @@ TEST_CASE("cancel of a run whose engine died records it, and resume takes over a
     const std::string run = std::to_string(round + 1);
     REQUIRE(wait_until(
         [&] {
-          return state_of(t, "SELECT state FROM run_steps WHERE run_id = " + run +
-                                 " AND step = 'b'") == "running";
+          return sql_one(t, "SELECT state FROM run_steps WHERE run_id = " + run +
+                                " AND step = 'b'") == "running";
         },
         30));
     kill(pid, SIGKILL);
     wait_cli(t, pid, "killed" + std::to_string(round));
     // The dead engine's lease is still in the store; it must not block anyone.
-    CHECK(state_of(t, "SELECT COUNT(*) FROM run_leases WHERE run_id = " + run) == "1");
+    CHECK(sql_one(t, "SELECT COUNT(*) FROM run_leases WHERE run_id = " + run) == "1");
   }
 
   auto cancel = run_cli(t, {"cancel", "1"});
   INFO("cancel: " << cancel.out << cancel.err);
   REQUIRE(cancel.exit_code == 0);
   CHECK(cancel.out.find("no engine was running it") != std::string::npos);
-  CHECK(state_of(t, "SELECT state FROM runs WHERE id = 1") == "cancelled");
+  CHECK(sql_one(t, "SELECT state FROM runs WHERE id = 1") == "cancelled");
   CHECK(step_state(t, "b") == "cancelled");
   CHECK(step_state(t, "c") == "cancelled");
   CHECK(step_state(t, "a") == "succeeded");
-  CHECK(state_of(t, "SELECT COUNT(*) FROM executions WHERE run_id = 1 AND state = 'running'") ==
+  CHECK(sql_one(t, "SELECT COUNT(*) FROM executions WHERE run_id = 1 AND state = 'running'") ==
         "0");
 
   // Run 2, left running by a dead engine, says so.
@@ -130,15 +120,14 @@ TEST_CASE("cancel of a run whose engine died records it, and resume takes over a
   const auto resumed = spawn_cli(t, {"resume", "2"}, "resumed");
   REQUIRE(wait_until(
       [&] {
-        return state_of(t, "SELECT pid FROM run_leases WHERE run_id = 2") ==
-               std::to_string(resumed);
+        return sql_one(t, "SELECT pid FROM run_leases WHERE run_id = 2") == std::to_string(resumed);
       },
       30));
   auto cancel2 = run_cli(t, {"cancel", "2", "--timeout", "30"});
   CHECK(cancel2.exit_code == 0);
   auto r = wait_cli_for(t, resumed, "resumed", 30);
-  CHECK(state_of(t, "SELECT state FROM runs WHERE id = 2") == "cancelled");
-  CHECK(state_of(t,
-                 "SELECT COUNT(*) FROM executions WHERE run_id = 2 AND step = 'b' AND "
-                 "error LIKE 'interrupted%'") == "1");
+  CHECK(sql_one(t, "SELECT state FROM runs WHERE id = 2") == "cancelled");
+  CHECK(sql_one(t,
+                "SELECT COUNT(*) FROM executions WHERE run_id = 2 AND step = 'b' AND "
+                "error LIKE 'interrupted%'") == "1");
 }
