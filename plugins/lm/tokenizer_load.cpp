@@ -1,6 +1,7 @@
 // Tokenizer::parse: reads tokenizer.json into Tokenizer::Impl, refusing what it cannot reproduce.
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "json_depth.hpp"
 #include "tokenizer_impl.hpp"
@@ -9,6 +10,18 @@ namespace llmops::lm {
 namespace {
 
 using nlohmann::json;
+
+// A token id read from the file: an integer from 0 to kMaxTokenId, else nullopt. Floats and
+// numbers past 64 bits are refused before any conversion (casting them is undefined).
+std::optional<int64_t> token_id(const json& v) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<uint64_t>();
+    return u <= uint64_t(kMaxTokenId) ? std::optional<int64_t>(int64_t(u)) : std::nullopt;
+  }
+  if (!v.is_number_integer()) return std::nullopt;
+  const auto i = v.get<int64_t>();
+  return i >= 0 && i <= kMaxTokenId ? std::optional<int64_t>(i) : std::nullopt;
+}
 
 std::string type_of(const json& j) {
   return j.is_object() ? j.value("type", std::string()) : "";
@@ -153,10 +166,11 @@ Result<Tokenizer> Tokenizer::parse(const std::string& text, const std::string& w
       return Status::invalid(where + ": BPE byte_fallback is not supported");
     int64_t max_id = -1;
     for (auto& [tok, id] : m.at("vocab").items()) {
-      const auto v = id.get<int64_t>();
-      if (v < 0 || v > kMaxTokenId)
-        return Status::invalid(where + ": vocab id " + std::to_string(v) + " of token '" + tok +
+      const auto checked = token_id(id);
+      if (!checked)
+        return Status::invalid(where + ": vocab id " + id.dump() + " of token '" + tok +
                                "' is out of range (0 to 2^31-1)");
+      const int64_t v = *checked;
       impl->vocab[tok] = v;
       max_id = std::max(max_id, v);
     }
@@ -193,10 +207,11 @@ Result<Tokenizer> Tokenizer::parse(const std::string& text, const std::string& w
     }
     if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
       for (const auto& t : j["added_tokens"]) {
-        const auto id = t.at("id").get<int64_t>();
-        if (id < 0 || id > kMaxTokenId)
-          return Status::invalid(where + ": added token id " + std::to_string(id) +
+        const auto checked = token_id(t.at("id"));
+        if (!checked)
+          return Status::invalid(where + ": added token id " + t.at("id").dump() +
                                  " is out of range (0 to 2^31-1)");
+        const int64_t id = *checked;
         impl->added.push_back({t.at("content").get<std::string>(), id, t.value("special", false),
                                t.value("lstrip", false), t.value("rstrip", false),
                                t.value("single_word", false)});

@@ -94,6 +94,13 @@ TEST_CASE("tokenizer.json is bounded: ids, nesting, file size, non-regular files
       "t.json");
   REQUIRE_FALSE(r.is_ok());
   CHECK_THAT(r.status().message(), Catch::Contains("added token id 4294967296 is out of range"));
+  // An id past 64 bits parses as a float: converting it was undefined (found by the fuzzer).
+  r = Tokenizer::parse(with_vocab(R"({"a": 0, "b": 10737111111111111111111141825})"), "t.json");
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("vocab id 1.073711111111111e+28 of token 'b' "
+                                                   "is out of range"));
+  r = Tokenizer::parse(with_vocab(R"({"a": 0, "b": 1.5})"), "t.json");
+  REQUIRE_FALSE(r.is_ok());
   // Nested Sequence pre-tokenizers are followed recursively.
   std::string deep = R"({"type": "Sequence", "pretokenizers": [)";
   std::string nest;
