@@ -35,6 +35,23 @@ std::string state_gap(store::State s) {
   return std::string(n < 11 ? 11 - n : 1, ' ');
 }
 
+// Where an attempt ran as its executor last reported it (`{}` when it never did).
+nlohmann::json placement_json(const store::ExecutionInfo& e) {
+  auto p = nlohmann::json::parse(e.placement_json, nullptr, false);
+  return p.is_object() ? p : nlohmann::json::object();
+}
+
+// "slurm job 12 on vm: RUNNING" ("" for an attempt that ran in the engine).
+std::string placement_line(const store::ExecutionInfo& e) {
+  const auto p = placement_json(e);
+  if (p.value("executor", "") != "slurm") return "";
+  std::string line = "slurm job " + p.value("job", "?");
+  if (!p.value("node", "").empty()) line += " on " + p.value("node", "");
+  line += ": " + p.value("state", "?");
+  if (!p.value("reason", "").empty()) line += " (" + p.value("reason", "") + ")";
+  return line;
+}
+
 nlohmann::json run_json(const store::RunInfo& r) {
   return {{"id", r.id},
           {"pipeline", r.pipeline},
@@ -93,6 +110,16 @@ int cmd_runs(const ListArgs& a) {
     for (const auto& r : runs.value()) {
       j.push_back(run_json(r));
       j.back()["engine"] = engine_json(*st, r);
+      // Attempts that ran outside the engine (Slurm jobs): where, and in what state.
+      auto ext = st->list_external_executions(r.id);
+      if (!ext) return fail(ext.status().message(), kExitFailed);
+      nlohmann::json jobs = nlohmann::json::array();
+      for (const auto& e : ext.value())
+        jobs.push_back({{"step", e.step},
+                        {"attempt", e.attempt},
+                        {"external_id", e.external_id},
+                        {"placement", placement_json(e)}});
+      j.back()["external"] = jobs;
     }
     print_json(j);
     return kExitOk;
@@ -126,9 +153,11 @@ nlohmann::json execution_json(const store::Store::ExecutionDetail& d) {
                        {"error", e.error},
                        {"started_at", e.started_at},
                        {"ended_at", e.ended_at},
+                       {"external_id", e.external_id},
                        {"outputs", nlohmann::json::object()},
                        {"inputs", nlohmann::json::object()},
                        {"metrics", nlohmann::json::object()}};
+  if (auto p = placement_json(e); p.value("executor", "") == "slurm") ej["slurm"] = p;
   for (const auto& ev : d.outputs) ej["outputs"][ev.role] = artifact_json(ev.artifact);
   for (const auto& ev : d.inputs) ej["inputs"][ev.role] = artifact_json(ev.artifact);
   for (const auto& m : d.metrics) {
@@ -261,6 +290,8 @@ int cmd_show(const ShowArgs& a) {
     const auto& last = *execs.back();
     if (!last.info.error.empty() && s.state != store::State::kSucceeded)
       std::cout << "      error: " << last.info.error << "\n";
+    if (auto where = placement_line(last.info); !where.empty())
+      std::cout << "      " << where << "\n";
     // By role and by name, as the JSON objects order them (a later event of a role wins).
     std::map<std::string, const store::Artifact*> outputs;
     for (const auto& ev : last.outputs) outputs[ev.role] = &ev.artifact;

@@ -8,6 +8,7 @@
 
 #include "base/time.hpp"
 #include "cli/commands.hpp"
+#include "engine/exec/slurm_executor.hpp"
 #include "engine/exec/subprocess_executor.hpp"
 #include "engine/plan/dag.hpp"
 #include "engine/run/feedback_loop.hpp"
@@ -93,11 +94,15 @@ class Progress {
   std::mutex mu_;
 };
 
-// `subprocess` runs steps in `llmops exec-step` workers: this very binary.
+// `subprocess` runs steps in `llmops exec-step` workers: this very binary; `slurm` runs the same
+// worker in Slurm jobs.
 void add_executors(engine::Runner& runner) {
   std::error_code ec;
   auto self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) runner.add_executor("subprocess", std::make_shared<engine::SubprocessExecutor>(self));
+  if (ec) return;
+  runner.add_executor("subprocess", std::make_shared<engine::SubprocessExecutor>(self));
+  runner.add_executor(
+      "slurm", std::make_shared<engine::SlurmExecutor>(engine::SlurmOptions::from_env(self)));
 }
 
 // Ctrl-C (or SIGTERM) cancels the run in progress; a second one stops at once.
@@ -257,24 +262,48 @@ int run_chain(store::Store& st, engine::Runner& runner, engine::PipelineLoader l
 
 }  // namespace
 
+// What the machine lacks for the executors the pipeline uses (Slurm's commands, a slurmctld that
+// answers), as errors at the first step that needs each.
+std::vector<engine::Diagnostic> executor_diagnostics(
+    std::shared_ptr<const engine::LoadedPipeline> pipeline, const engine::PluginHost& host) {
+  std::vector<engine::Diagnostic> out;
+  auto plan = engine::Plan::build(std::move(pipeline), host);
+  if (!plan) return out;
+  for (const auto& ps : plan->steps()) {
+    if (ps.executor != "slurm") continue;
+    std::error_code ec;
+    engine::SlurmExecutor slurm(
+        engine::SlurmOptions::from_env(fs::read_symlink("/proc/self/exe", ec)));
+    if (Status s = slurm.preflight(); !s.is_ok())
+      out.push_back(
+          {plan->pipeline().file, ps.spec->pos, "step " + ps.spec->name + ": " + s.message()});
+    break;  // one check says it for every step on Slurm
+  }
+  return out;
+}
+
 int cmd_validate(const ValidateArgs& a) {
   std::map<std::string, std::string> overrides;
   if (!parse_overrides(a.params, &overrides)) return kExitInvalid;
   auto host = scan_plugins();
-  const auto p = load_checked(a.file, overrides, *host);
-  const bool bad = !p.ok();
+  auto p = std::make_shared<const engine::LoadedPipeline>(load_checked(a.file, overrides, *host));
+  std::vector<engine::Diagnostic> diags = p->diagnostics;
+  if (p->ok())
+    for (auto& d : executor_diagnostics(p, *host)) diags.push_back(std::move(d));
+  bool bad = !p->ok();
+  for (const auto& d : diags) bad = bad || !d.warning;
   if (a.json) {
     nlohmann::json j = {
         {"file", a.file}, {"valid", !bad}, {"diagnostics", nlohmann::json::array()}};
-    for (const auto& d : p.diagnostics) j["diagnostics"].push_back(diag_json(d));
-    if (p.spec) j["steps"] = p.spec->steps.size();
+    for (const auto& d : diags) j["diagnostics"].push_back(diag_json(d));
+    if (p->spec) j["steps"] = p->spec->steps.size();
     print_json(j);
   } else {
-    print_diagnostics(p.diagnostics);
+    print_diagnostics(diags);
     if (!bad)
-      std::cout << a.file << ": ok (" << p.spec->steps.size() << " steps)\n";
+      std::cout << a.file << ": ok (" << p->spec->steps.size() << " steps)\n";
     else
-      std::cerr << a.file << ": " << p.diagnostics.size() << " problem(s)\n";
+      std::cerr << a.file << ": " << diags.size() << " problem(s)\n";
   }
   return bad ? kExitInvalid : kExitOk;
 }
@@ -331,6 +360,7 @@ int cmd_run(const RunArgs& a) {
   opts.max_parallel = a.max_parallel;
   opts.no_cache = a.no_cache;
   opts.fail_fast = a.fail_fast;
+  if (Status s = runner.preflight(*plan); !s.is_ok()) return fail(s.message(), kExitFailed);
   auto id = runner.start(*pipeline, origin);
   if (!id) return fail(id.status().message(), kExitFailed);
   return run_chain(*st, runner, pipeline_loader(host), std::move(plan), id.value(), opts, a.json);

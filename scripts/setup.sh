@@ -12,6 +12,7 @@ packages=(
   libhowardhinnant-date-dev tzdata
   libtorch-dev libopenblas0-pthread libsentencepiece-dev libicu-dev
   clang libclang-rt-14-dev
+  slurm-wlm munge
 )
 
 if [ "${1:-}" = "--bench" ]; then

@@ -29,6 +29,7 @@ ExecutionInfo read_execution(SQLite::Statement& q, int first) {
   e.started_at = col_time(q.getColumn(i++));
   e.ended_at = col_time(q.getColumn(i++));
   e.external_id = col_text(q.getColumn(i++));
+  e.placement_json = col_text(q.getColumn(i++));
   return e;
 }
 
@@ -198,17 +199,36 @@ Status Store::finish_execution(int64_t execution_id, const ExecutionResult& resu
   });
 }
 
-Status Store::set_execution_external_id(int64_t execution_id, const std::string& external_id) {
-  std::lock_guard lock(impl_->mu);
-  return detail::guarded("set_execution_external_id", [&]() -> Status {
-    detail::WriteTx tx(impl_->db, impl_->batch);
-    detail::Cached q(impl_->db, "UPDATE executions SET external_id = ? WHERE id = ?");
-    q.bind(1, external_id);
+namespace {
+
+// UPDATE executions SET <column> = text for one execution (`sql` names the column).
+Status set_execution_text(std::mutex& mu, SQLite::Database& db, detail::BatchState& batch,
+                          const char* what, const char* sql, int64_t execution_id,
+                          const std::string& text) {
+  std::lock_guard lock(mu);
+  return detail::guarded(what, [&]() -> Status {
+    detail::WriteTx tx(db, batch);
+    detail::Cached q(db, sql);
+    q.bind(1, text);
     q.bind(2, execution_id);
     if (q.exec() != 1) return Status::not_found("no execution " + std::to_string(execution_id));
     tx.commit();
     return Status::ok();
   });
+}
+
+}  // namespace
+
+Status Store::set_execution_external_id(int64_t execution_id, const std::string& external_id) {
+  return set_execution_text(impl_->mu, impl_->db, impl_->batch, "set_execution_external_id",
+                            "UPDATE executions SET external_id = ? WHERE id = ?", execution_id,
+                            external_id);
+}
+
+Status Store::set_execution_placement(int64_t execution_id, const std::string& placement_json) {
+  return set_execution_text(impl_->mu, impl_->db, impl_->batch, "set_execution_placement",
+                            "UPDATE executions SET placement = ? WHERE id = ?", execution_id,
+                            placement_json);
 }
 
 Result<int> Store::fail_interrupted(int64_t run_id, const std::vector<int64_t>& keep) {
@@ -244,16 +264,31 @@ Result<int> Store::fail_interrupted(int64_t run_id, const std::vector<int64_t>& 
   });
 }
 
-Result<std::vector<ExecutionInfo>> Store::list_executions(int64_t run_id) {
-  std::lock_guard lock(impl_->mu);
-  return detail::guarded("list_executions", [&]() -> Result<std::vector<ExecutionInfo>> {
-    detail::Cached q(impl_->db, std::string("SELECT ") + detail::kExecutionColumns +
-                                    " FROM executions WHERE run_id = ? ORDER BY id");
+namespace {
+
+Result<std::vector<ExecutionInfo>> executions_where(std::mutex& mu, SQLite::Database& db,
+                                                    const char* what, const std::string& where,
+                                                    int64_t run_id) {
+  std::lock_guard lock(mu);
+  return detail::guarded(what, [&]() -> Result<std::vector<ExecutionInfo>> {
+    detail::Cached q(db, std::string("SELECT ") + detail::kExecutionColumns +
+                             " FROM executions WHERE " + where + " ORDER BY id");
     q.bind(1, run_id);
     std::vector<ExecutionInfo> out;
     while (q.executeStep()) out.push_back(detail::read_execution(q));
     return out;
   });
+}
+
+}  // namespace
+
+Result<std::vector<ExecutionInfo>> Store::list_executions(int64_t run_id) {
+  return executions_where(impl_->mu, impl_->db, "list_executions", "run_id = ?", run_id);
+}
+
+Result<std::vector<ExecutionInfo>> Store::list_external_executions(int64_t run_id) {
+  return executions_where(impl_->mu, impl_->db, "list_external_executions",
+                          "run_id = ? AND external_id <> ''", run_id);
 }
 
 Result<std::vector<Event>> Store::execution_events(int64_t execution_id, bool outputs) {

@@ -260,6 +260,12 @@ CREATE TABLE blob_incidents (
 CREATE INDEX blob_incidents_digest ON blob_incidents(digest);
 )sql";
 
+// Version 7: where an attempt runs as the executor last saw it (a Slurm job's node, state and
+// reason), as JSON, so that `show` and `runs --json` can say it while the job runs and after.
+constexpr const char* kV7 = R"sql(
+ALTER TABLE executions ADD COLUMN placement TEXT NOT NULL DEFAULT '{}';
+)sql";
+
 constexpr const char* kSchemaVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -270,7 +276,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 }  // namespace
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6};
+  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
   return kMigrations;
 }
 

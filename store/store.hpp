@@ -66,6 +66,9 @@ struct ExecutionInfo {
   std::string error, log_path;
   double started_at = 0, ended_at = 0;
   std::string external_id;  // where the attempt runs outside the engine ("" when in it)
+  // Where it runs as its executor last reported it, as JSON ("{}" when nothing was reported),
+  // e.g. {"job": "42", "node": "vm", "state": "RUNNING", "reason": ""} for a Slurm job.
+  std::string placement_json = "{}";
 };
 
 struct Artifact {
@@ -284,10 +287,13 @@ class Store {
   Status finish_execution(int64_t execution_id, const ExecutionResult& result);
   // The attempt's id outside the engine (a pid, a Slurm job id), for reattaching to it.
   Status set_execution_external_id(int64_t execution_id, const std::string& external_id);
+  Status set_execution_placement(int64_t execution_id, const std::string& placement_json);
   // Marks executions left `running` by a killed engine as failed ("interrupted"), except those in
   // `keep` (reattached); returns how many.
   Result<int> fail_interrupted(int64_t run_id, const std::vector<int64_t>& keep = {});
   Result<std::vector<ExecutionInfo>> list_executions(int64_t run_id);
+  // The executions of a run that ran outside the engine (external_id set), in id order.
+  Result<std::vector<ExecutionInfo>> list_external_executions(int64_t run_id);
   Result<std::vector<Event>> execution_events(int64_t execution_id, bool outputs);
   Result<std::vector<Metric>> execution_metrics(int64_t execution_id);
 

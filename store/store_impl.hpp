@@ -116,7 +116,7 @@ inline void bind_time(SQLite::Statement& q, int index, double t) {
 // Column lists matching the readers below.
 inline constexpr const char* kExecutionColumns =
     "id, run_id, step, attempt, state, plugin_id, plugin_version, plugin_digest, cache_key, error, "
-    "log_path, started_at, ended_at, external_id";
+    "log_path, started_at, ended_at, external_id, placement";
 inline constexpr const char* kArtifactColumns =
     "digest, kind, name, uri, size, metadata_json, created_at";
 

@@ -58,9 +58,17 @@ struct StepRequest {
   std::filesystem::path work_dir;  // outputs/ and scratch/ live here
   std::filesystem::path log_path;
   int64_t memory_limit = 0;  // bytes; 0: none (enforced by the subprocess executor)
+  double cpus = 0;           // resources.cpus; 0: not declared
+  int gpus = 0;              // resources.gpus
+  double timeout_s = 0;      // the step's timeout; 0: none
+  std::string pipeline;      // the pipeline's name (for job names)
+  nlohmann::json slurm = nlohmann::json::object();  // `slurm:` (engine/spec/slurm_spec.hpp)
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   std::function<void(double done, double total, const std::string& note)> on_progress;
   std::function<void(LogLevel, const std::string&)> on_log;  // besides the log file
+  // Where the attempt runs, as the executor sees it ({"job": .., "node": .., "state": ..}),
+  // each time that changes; recorded with the execution. From any thread.
+  std::function<void(const nlohmann::json&)> on_placement;
 };
 
 struct StepResult {
@@ -93,6 +101,9 @@ class Executor {
 
   // At most `max_parallel` attempts will be in flight at once in the coming run (a sizing hint).
   virtual void prepare(int max_parallel) {}
+  // Whether attempts can be started at all (a scheduler that answers, its tools on PATH), asked
+  // before a run that uses this executor starts any step. The error says what is missing.
+  virtual Status preflight() { return Status::ok(); }
   // Starts the attempt. Its Completion goes to `sink` exactly once, later (from any thread). An
   // error means nothing was started and nothing will complete. Returns the external id.
   virtual Result<std::string> submit(uint64_t token, std::shared_ptr<StepRequest> request,

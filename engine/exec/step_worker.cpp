@@ -97,6 +97,29 @@ StepRequest request_from_json(const nlohmann::json& j) {
   return r;
 }
 
+void apply_protocol_line(const nlohmann::json& j, const StepRequest& request, StepResult& result,
+                         bool* got_result) {
+  const std::string type = j.value("type", "");
+  if (type == "progress" && request.on_progress) {
+    request.on_progress(j.value("done", 0.0), j.value("total", 0.0), j.value("note", ""));
+  } else if (type == "log" && request.on_log) {
+    request.on_log(protocol_level(j.value("level", "info")), j.value("message", ""));
+  } else if (type == "result") {
+    *got_result = true;
+    const bool ok = j.value("ok", false);
+    result.status = ok ? Status::ok() : Status::internal(j.value("error", "failed"));
+    for (const auto& o : j.value("outputs", nlohmann::json::array()))
+      result.outputs.push_back({o.value("name", ""), o.value("kind", "file"), o.value("path", ""),
+                                o.value("metadata", "{}")});
+    for (const auto& m : j.value("metrics", nlohmann::json::array()))
+      result.metrics.push_back({m.value("name", ""), m.value("value", 0.0),
+                                m.value("step", int64_t(-1)), m.value("time", 0.0)});
+    for (const auto& t : j.value("triggers", nlohmann::json::array()))
+      result.triggers.push_back(
+          {t.value("kind", ""), t.value("reason", ""), t.value("payload", "{}"), ""});
+  }
+}
+
 int exec_step_main(const fs::path& request_file, int protocol_fd) {
   std::ifstream in(request_file);
   auto j = nlohmann::json::parse(in, nullptr, false);

@@ -27,6 +27,10 @@ StepRequest request_from_json(const nlohmann::json& j);
 
 // One protocol line (JSON + newline), written whole even across short writes.
 void write_protocol_line(int fd, const nlohmann::json& j);
+// The engine side: one protocol line into `result` (progress and log go to the request's
+// callbacks; "result" fills `result` and sets *got_result).
+void apply_protocol_line(const nlohmann::json& j, const StepRequest& request, StepResult& result,
+                         bool* got_result);
 // Log levels as the protocol names them ("debug", "info", "warn", "error").
 LogLevel protocol_level(const std::string& name);
 const char* protocol_level_name(LogLevel level);

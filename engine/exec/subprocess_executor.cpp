@@ -64,30 +64,6 @@ Status write_request(const StepRequest& request, const fs::path& file) {
   return Status::ok();
 }
 
-// One line of the worker protocol (engine/exec/step_worker.hpp) into `result`.
-void handle_line(const nlohmann::json& j, const StepRequest& request, StepResult& result,
-                 bool* got_result) {
-  const std::string type = j.value("type", "");
-  if (type == "progress" && request.on_progress) {
-    request.on_progress(j.value("done", 0.0), j.value("total", 0.0), j.value("note", ""));
-  } else if (type == "log" && request.on_log) {
-    request.on_log(protocol_level(j.value("level", "info")), j.value("message", ""));
-  } else if (type == "result") {
-    *got_result = true;
-    const bool ok = j.value("ok", false);
-    result.status = ok ? Status::ok() : Status::internal(j.value("error", "failed"));
-    for (const auto& o : j.value("outputs", nlohmann::json::array()))
-      result.outputs.push_back({o.value("name", ""), o.value("kind", "file"), o.value("path", ""),
-                                o.value("metadata", "{}")});
-    for (const auto& m : j.value("metrics", nlohmann::json::array()))
-      result.metrics.push_back({m.value("name", ""), m.value("value", 0.0),
-                                m.value("step", int64_t(-1)), m.value("time", 0.0)});
-    for (const auto& t : j.value("triggers", nlohmann::json::array()))
-      result.triggers.push_back(
-          {t.value("kind", ""), t.value("reason", ""), t.value("payload", "{}"), ""});
-  }
-}
-
 // Reads protocol lines from `fd` until the worker closes it (it ended), stopping it on request.
 void read_protocol(int fd, const StepRequest& request, Stopper& stop, StepResult& result,
                    bool* got_result) {
@@ -107,7 +83,7 @@ void read_protocol(int fd, const StepRequest& request, Stopper& stop, StepResult
     while ((nl = buffer.find('\n')) != std::string::npos) {
       auto j = nlohmann::json::parse(buffer.substr(0, nl), nullptr, false);
       buffer.erase(0, nl + 1);
-      if (j.is_object()) handle_line(j, request, result, got_result);
+      if (j.is_object()) apply_protocol_line(j, request, result, got_result);
     }
   }
 }

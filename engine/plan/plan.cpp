@@ -1,5 +1,7 @@
 #include "engine/plan/plan.hpp"
 
+#include "engine/spec/slurm_spec.hpp"
+
 namespace llmops::engine {
 
 Result<Plan> Plan::build(std::shared_ptr<const LoadedPipeline> pipeline,
@@ -28,6 +30,7 @@ Result<Plan> Plan::build(std::shared_ptr<const LoadedPipeline> pipeline,
                   : !spec.defaults.executor.empty() ? spec.defaults.executor
                                                     : p->executor;
     if (ps.executor.empty()) ps.executor = "inprocess";
+    ps.slurm = slurm_merge(spec.defaults.slurm, s->slurm);
     for (const auto& n : s->needs)
       if (auto it = plan.index_.find(n); it != plan.index_.end()) ps.needs.push_back(it->second);
     ps.retries = s->retries.value_or(spec.defaults.retries);

@@ -25,6 +25,7 @@ struct PlannedStep {
   const StepSpec* spec = nullptr;
   const PluginInfo* plugin = nullptr;  // owned by the catalog, which must outlive the plan
   std::string executor;                // the step's, else the defaults', else the plugin's
+  nlohmann::json slurm;                // the defaults' `slurm:` with the step's over it
   std::vector<int> needs;              // indices into Plan::steps()
   RetryPolicy retries;
   double timeout_s = 0;  // 0: none

@@ -105,6 +105,11 @@ std::shared_ptr<StepRequest> RunLoop::make_request(int i, int attempt) {
   req->work_dir = run_dir_ / "work" / s.name / std::to_string(attempt);
   req->log_path = run_dir_ / (s.name + ".log");
   req->memory_limit = s.resources.memory;
+  req->cpus = s.resources.cpus;
+  req->gpus = s.resources.gpus;
+  req->timeout_s = plan_.steps()[i].timeout_s;
+  req->pipeline = plan_.spec().name;
+  req->slurm = plan_.steps()[i].slurm;
   req->on_progress = [this, inbox = inbox_, name = s.name](double d, double t,
                                                            const std::string& n) {
     inbox->if_open([&] { emit({RunEvent::kProgress, name, StepState::kRunning, 0, n, d, t}); });
@@ -121,6 +126,16 @@ uint64_t RunLoop::track(int step, uint64_t token, int64_t execution_id,
   f->request = std::move(request);
   f->inputs = std::move(inputs);
   f->executor = &executor;
+  // Recorded from the executor's thread: the store serialises its writes, and a failed one only
+  // costs the operator this view (the step log says so).
+  f->request->on_placement = [st = &store_, inbox = inbox_, execution_id,
+                              log = f->request->log_path](const nlohmann::json& where) {
+    inbox->if_open([&] {
+      Status s = st->set_execution_placement(execution_id, where.dump());
+      if (!s.is_ok())
+        append_step_log(log, LogLevel::kWarn, "could not record where it runs: " + s.message());
+    });
+  };
   live_token_[step] = token;
   flights_[token] = std::move(f);
   return token;

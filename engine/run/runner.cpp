@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <map>
 #include <thread>
 
 #include "engine/exec/inprocess_executor.hpp"
@@ -18,6 +19,20 @@ Runner::~Runner() = default;
 
 void Runner::add_executor(const std::string& name, std::shared_ptr<Executor> executor) {
   executors_[name] = std::move(executor);
+}
+
+Status Runner::preflight(const Plan& plan) const {
+  std::map<std::string, std::string> used;  // executor -> first step that uses it
+  for (const auto& ps : plan.steps()) used.emplace(ps.executor, ps.spec->name);
+  for (const auto& [name, step] : used) {
+    auto it = executors_.find(name);
+    if (it == executors_.end())
+      return Status::precondition("step " + step + ": executor '" + name +
+                                  "' is not available in this engine");
+    if (Status s = it->second->preflight(); !s.is_ok())
+      return Status(s.code(), "step " + step + ": " + s.message());
+  }
+  return Status::ok();
 }
 
 Result<Plan> Runner::plan(std::shared_ptr<const LoadedPipeline> pipeline) const {
@@ -91,6 +106,8 @@ Result<RunSummary> Runner::execute_owned(int64_t run_id, const RunOptions& optio
     recorded.emplace(std::move(built.value()));
     plan = &*recorded;
   }
+  if (Status s = preflight(*plan); !s.is_ok())
+    return Status(s.code(), "run " + std::to_string(run_id) + " cannot start: " + s.message());
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   RunLoopOptions lo;
   lo.max_parallel = options.max_parallel > 0 ? options.max_parallel : cores;

@@ -60,6 +60,10 @@ class Runner {
   // Registers an executor under a name ("inprocess" is always there).
   void add_executor(const std::string& name, std::shared_ptr<Executor> executor);
 
+  // Whether every executor the plan's steps use is registered and can start attempts now
+  // (Executor::preflight); the error names the step and what is missing. execute() checks it
+  // before any step starts; call it before start() not to record a run that cannot run.
+  Status preflight(const Plan& plan) const;
   // The plan of a loaded pipeline with the installed plugins.
   Result<Plan> plan(std::shared_ptr<const LoadedPipeline> pipeline) const;
   // Records a new run of a loaded (and validated) pipeline; nothing runs yet.

@@ -163,9 +163,9 @@ LoadResult Loader::load(const std::string& text) {
   if (top.count("description")) {
     if (auto v = get_string(top["description"], "the pipeline")) spec_.description = *v;
   }
-  if (top.count("defaults")) load_defaults(top["defaults"]);
   if (top.count("params")) load_params(top["params"]);
   apply_overrides();
+  if (top.count("defaults")) load_defaults(top["defaults"]);
   if (top.count("steps")) load_steps(top["steps"]);
   for (const char* key : {"feedback", "schedule"}) {
     if (!top.count(key)) continue;
@@ -189,13 +189,16 @@ LoadResult Loader::load(const std::string& text) {
 
 void Loader::load_defaults(const Entry& e) {
   const std::string what = "'defaults'";
-  for (const auto& item : entries(e.value, e.value_pos, what, {"retries", "timeout", "executor"})) {
+  for (const auto& item :
+       entries(e.value, e.value_pos, what, {"retries", "timeout", "executor", "slurm"})) {
     if (item.key == "retries") {
       if (auto r = get_retries(item, what, spec_.defaults.retries)) spec_.defaults.retries = *r;
     } else if (item.key == "timeout") {
       if (auto t = get_duration(item, what)) spec_.defaults.timeout_s = *t;
     } else if (item.key == "executor") {
       if (auto x = get_executor(item, what)) spec_.defaults.executor = *x;
+    } else if (item.key == "slurm") {
+      if (auto x = get_slurm(item, "'defaults'")) spec_.defaults.slurm = *x;
     }
   }
 }

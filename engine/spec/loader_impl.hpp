@@ -72,7 +72,10 @@ class Loader {
   std::optional<int64_t> get_int(const Entry& e, const std::string& what);
   std::optional<double> get_duration(const Entry& e, const std::string& what);
   std::optional<RetryPolicy> get_retries(const Entry& e, const std::string& what, RetryPolicy base);
+  // `executor:`, a name or `${{ params.NAME }}` (resolved here: params are loaded first).
   std::optional<std::string> get_executor(const Entry& e, const std::string& what);
+  // `slurm:` (loader_slurm.cpp), checked; `where` names its owner ("step 'train'").
+  std::optional<nlohmann::json> get_slurm(const Entry& e, const std::string& where);
 
  private:
   void load_params(const Entry& e);

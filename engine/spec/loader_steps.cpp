@@ -13,9 +13,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kStepKeys = {"uses",   "description", "with",     "needs",
-                                            "inputs", "when",        "retries",  "timeout",
-                                            "cache",  "executor",    "resources"};
+const std::vector<std::string> kStepKeys = {"uses",   "description", "with",    "needs",
+                                            "inputs", "when",        "retries", "timeout",
+                                            "cache",  "executor",    "slurm",   "resources"};
 
 }  // namespace
 
@@ -171,6 +171,8 @@ void Loader::load_step(StepSpec& step, const Entry& e, const std::vector<std::st
       if (auto c = get_bool(item, what)) step.cache = *c;
     } else if (key == "executor") {
       if (auto x = get_executor(item, what)) step.executor = *x;
+    } else if (key == "slurm") {
+      if (auto x = get_slurm(item, "step '" + step.name + "'")) step.slurm = *x;
     } else if (key == "resources") {
       load_resources(step, item);
     }

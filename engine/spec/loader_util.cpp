@@ -391,13 +391,33 @@ std::optional<RetryPolicy> Loader::get_retries(const Entry& e, const std::string
 std::optional<std::string> Loader::get_executor(const Entry& e, const std::string& what) {
   auto v = get_string(e, what);
   if (!v) return std::nullopt;
-  static const std::vector<std::string> kExecutors = {"inprocess", "subprocess"};
-  if (std::find(kExecutors.begin(), kExecutors.end(), *v) == kExecutors.end()) {
-    error(e.value_pos, "unknown executor '" + *v + "' in " + what + did_you_mean(*v, kExecutors) +
-                           " (expected inprocess or subprocess)");
+  static const std::vector<std::string> kExecutors = {"inprocess", "subprocess", "slurm"};
+  std::string name = *v;
+  static const std::regex kParam(R"(^\$\{\{\s*params\.([A-Za-z0-9_-]+)\s*\}\}$)");
+  std::smatch m;
+  if (std::regex_match(*v, m, kParam)) {
+    auto p = spec_.param_values.find(m[1].str());
+    if (p == spec_.param_values.end()) {
+      // A required parameter with no value: `validate` without -p; `run` has refused already.
+      if (require_params_)
+        error(e.value_pos, "'executor' in " + what + " names parameter '" + m[1].str() +
+                               "', which is not declared under 'params'");
+      return std::string();
+    }
+    if (!p->is_string()) {
+      error(e.value_pos, "'executor' in " + what + " takes parameter '" + m[1].str() +
+                             "', which must be a string (inprocess, subprocess or slurm)");
+      return std::nullopt;
+    }
+    name = p->get<std::string>();
+  }
+  if (std::find(kExecutors.begin(), kExecutors.end(), name) == kExecutors.end()) {
+    error(e.value_pos, "unknown executor '" + name + "' in " + what +
+                           did_you_mean(name, kExecutors) +
+                           " (expected inprocess, subprocess or slurm)");
     return std::nullopt;
   }
-  return v;
+  return name;
 }
 
 }  // namespace detail

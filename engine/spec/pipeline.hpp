@@ -82,6 +82,9 @@ struct StepSpec {
   std::optional<double> timeout_s;
   bool cache = true;
   std::string executor;  // empty: defaults, then the plugin's preference
+  // `slurm:` as written and checked (engine/spec/slurm_spec.hpp); merged over the defaults' by
+  // the plan. An object; empty when absent.
+  nlohmann::json slurm = nlohmann::json::object();
   Resources resources;
   // Every template in with/inputs, plus the whole `when:` text as one entry (where "steps.X.when")
   // so that one pass over `templates` sees every expression of the step.
@@ -92,6 +95,7 @@ struct Defaults {
   RetryPolicy retries;
   std::optional<double> timeout_s;
   std::string executor;
+  nlohmann::json slurm = nlohmann::json::object();
 };
 
 // Step name -> position in PipelineSpec::steps, built on first use and checked on every hit, so

@@ -38,10 +38,11 @@ build fuzz_curator_line -Iplugins/curators/common tests/fuzz/fuzz_curator_line.c
 build fuzz_serve_request -Iplugins -Iplugins/deployers/serve tests/fuzz/fuzz_serve_request.cpp \
   plugins/deployers/serve/api.cpp
 build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp \
-  engine/spec/{loader,loader_steps,loader_util,loader_schedule,pipeline,template,expression,semver,feedback_rules}.cpp \
+  engine/spec/{loader,loader_steps,loader_util,loader_schedule,loader_slurm,slurm_spec,pipeline,template,expression,semver,feedback_rules}.cpp \
   engine/triggers/watch.cpp \
   engine/triggers/cron.cpp engine/triggers/cron_parse.cpp base/{hash,strings}.cpp -lyaml-cpp -ldate-tz -lcrypto
 # plugins/lm's parsers of tokenizer.json and safetensors headers need no libtorch (ICU only).
+build fuzz_slurm tests/fuzz/fuzz_slurm.cpp engine/exec/slurm_cli.cpp base/strings.cpp
 build fuzz_safetensors -Iplugins tests/fuzz/fuzz_safetensors.cpp plugins/lm/safetensors.cpp
 build fuzz_tokenizer -Iplugins tests/fuzz/fuzz_tokenizer.cpp plugins/lm/tokenizer.cpp \
   plugins/lm/tokenizer_load.cpp -licui18n -licuuc
@@ -49,12 +50,12 @@ limits=(-timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048)
 share() {  # name -> runs for it
   case $1 in
     fuzz_pipeline) echo $((runs * 2 / 3)) ;;
-    fuzz_safetensors | fuzz_tokenizer) echo $((runs / 3)) ;;
+    fuzz_safetensors | fuzz_tokenizer | fuzz_slurm) echo $((runs / 3)) ;;
     *) echo "$runs" ;;
   esac
 }
 for f in fuzz_cron fuzz_curator_line fuzz_serve_request fuzz_pipeline fuzz_safetensors \
-  fuzz_tokenizer; do
+  fuzz_tokenizer fuzz_slurm; do
   mkdir -p "$work/corpus-$f"
   seeds=()
   if [ -d "$src/tests/fuzz/seeds/$f" ]; then seeds=("$src/tests/fuzz/seeds/$f"); fi

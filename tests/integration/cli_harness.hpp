@@ -86,8 +86,15 @@ inline pid_t spawn_cli(const TempHome& t, const std::vector<std::string>& args,
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);
+  // An extra entry replaces the inherited one of the same name (getenv finds the first).
   auto env_s = child_env(t);
-  env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
+  for (const auto& e : extra_env) {
+    const std::string name = e.substr(0, e.find('=') + 1);
+    env_s.erase(std::remove_if(env_s.begin(), env_s.end(),
+                               [&](const std::string& s) { return s.rfind(name, 0) == 0; }),
+                env_s.end());
+    env_s.push_back(e);
+  }
   std::vector<char*> envp;
   for (auto& s : env_s) envp.push_back(s.data());
   envp.push_back(nullptr);
