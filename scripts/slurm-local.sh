@@ -50,7 +50,14 @@ write_conf() {
   cpus=${SLURM_NODE_CPUS:-$(nproc)}
   mem=$(slurmd -C 2> /dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -1)
   mem=${mem:-2048}
-  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  free_port() { # a random port nothing on loopback answers on
+    local p
+    while :; do
+      p=$((20000 + RANDOM % 40000))
+      (: < "/dev/tcp/127.0.0.1/$p") 2> /dev/null || break
+    done
+    echo "$p"
+  }
   ctld_port=$(free_port)
   d_port=$(free_port)
   while [ "$d_port" = "$ctld_port" ]; do d_port=$(free_port); done

@@ -26,7 +26,8 @@ struct SlurmExecutor::Job {
   double since = 0;          // submitted (or reattached) at
   double missing_since = 0;  // no command knows the job since
   double running_since = 0;
-  bool cancel_wanted = false, cancel_sent = false;  // under mu_
+  std::atomic<bool> cancel_wanted{false};  // set by cancel(), read by the poller
+  bool cancel_sent = false;                // under mu_
   int resubmits = 0;
   uint64_t events_offset = 0;
   std::string partial;  // an events line not yet ended
@@ -232,10 +233,17 @@ void SlurmExecutor::abandon(uint64_t token) {
     jobs_.erase(it);
   }
   // The job ignored scancel's SIGTERM: it gets SIGKILL, and nothing waits for it any more.
-  auto out = base::run_command({"scancel", "--signal=KILL", "--full", id}, opt_.command_s);
-  if (!out || out->exit_code != 0) {
-    // Nothing more to do: the job ends at its time limit. The run loop has logged the abandon.
-  }
+  scancel({id}, /*kill=*/true);
+}
+
+void SlurmExecutor::scancel(const std::vector<std::string>& ids, bool kill) {
+  std::vector<std::string> argv = {"scancel"};
+  if (kill) argv.insert(argv.end(), {"--signal=KILL", "--full"});
+  argv.insert(argv.end(), ids.begin(), ids.end());
+  // Best effort: a job that already ended makes scancel complain, which is no matter; one that
+  // slurmctld did not hear about gets SIGKILL when the run loop abandons it, or ends at its time
+  // limit. Either way its state is what the poller reports.
+  [[maybe_unused]] auto out = base::run_command(argv, opt_.command_s);
 }
 
 void SlurmExecutor::poll_loop() {
@@ -283,14 +291,7 @@ void SlurmExecutor::poll_round() {
     }
   }
   if (jobs.empty()) return;
-  if (!to_cancel.empty()) {
-    std::vector<std::string> argv = {"scancel"};
-    argv.insert(argv.end(), to_cancel.begin(), to_cancel.end());
-    auto out = base::run_command(argv, opt_.command_s);
-    if (!out || out->exit_code != 0) {
-      // Jobs that already ended are not an error; the rest are cancelled again next round.
-    }
-  }
+  if (!to_cancel.empty()) scancel(to_cancel, /*kill=*/false);
   // One squeue call for every job of the executor.
   std::string ids;
   for (const auto& [token, job] : jobs) ids += (ids.empty() ? "" : ",") + job->id;
@@ -381,7 +382,7 @@ bool SlurmExecutor::settle(uint64_t token, Job& job, double now) {
   if (phase == SlurmPhase::kRunning) {
     if (job.running_since == 0) job.running_since = now;
     if (!marker && !job.cancel_wanted && now - job.running_since > opt_.marker_s) {
-      auto out = base::run_command({"scancel", job.id}, opt_.command_s);
+      scancel({job.id}, /*kill=*/false);
       StepResult r;
       r.status = Status::precondition(unreachable);
       finish(token, job, r);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "engine/exec/executor.hpp"
 
@@ -70,6 +71,8 @@ class SlurmExecutor : public Executor {
   // What the job became; true when it is over (then its completion has been delivered).
   bool settle(uint64_t token, Job& job, double now);
   void finish(uint64_t token, Job& job, StepResult result);
+  // scancel (with SIGKILL when `kill`); best effort.
+  void scancel(const std::vector<std::string>& ids, bool kill);
 
   SlurmOptions opt_;
   mutable std::mutex mu_;
