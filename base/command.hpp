@@ -12,6 +12,7 @@ namespace llmops::base {
 
 struct CommandOutput {
   int exit_code = -1;  // -1 when killed by a signal (or by the time limit)
+  int signal = 0;      // the signal that ended it, if one did
   std::string out, err;
   bool timed_out = false;
 };

@@ -207,6 +207,7 @@ void SlurmExecutor::watch(uint64_t token, std::shared_ptr<Job> job) {
   {
     std::lock_guard lock(mu_);
     jobs_[token] = job;
+    fresh_ = true;
     if (!poller_.joinable()) poller_ = std::thread([this] { poll_loop(); });
   }
   wake_.notify_all();
@@ -253,6 +254,7 @@ void SlurmExecutor::poll_loop() {
       wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
       continue;
     }
+    fresh_ = false;  // this round sees every job added so far
     lock.unlock();
     poll_round();
     lock.lock();
@@ -266,12 +268,11 @@ void SlurmExecutor::poll_loop() {
     }
     if (cancels) continue;
     const double wait_s = std::clamp(youngest / 10, opt_.poll_min_s, opt_.poll_max_s);
+    // A new job or a cancel wakes it early: the new job sets the pace from then on.
     wake_.wait_for(lock, std::chrono::duration<double>(wait_s), [&] {
-      if (stopping_) return true;
-      for (const auto& [token, job] : jobs_) {
+      if (stopping_ || fresh_) return true;
+      for (const auto& [token, job] : jobs_)
         if (job->cancel_wanted && !job->cancel_sent) return true;
-        if (base::steady_now() - job->since < opt_.poll_min_s) return true;  // a new job
-      }
       return false;
     });
   }

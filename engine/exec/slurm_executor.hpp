@@ -78,6 +78,7 @@ class SlurmExecutor : public Executor {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool fresh_ = false;  // a job was added since the poller last looked
   std::map<uint64_t, std::shared_ptr<Job>> jobs_;
   int submissions_ = 0;
   std::thread poller_;

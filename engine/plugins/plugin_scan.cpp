@@ -1,17 +1,13 @@
 // Descriptor scanning in a child process, with a cache (see ScanOptions in plugin_host.hpp).
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 
+#include "base/command.hpp"
 #include "engine/plugins/plugin_host.hpp"
 
 namespace fs = std::filesystem;
@@ -45,48 +41,13 @@ std::string stamp(const fs::path& p) {
 
 // Runs `scanner scan-plugin lib`, bounded in time; returns its stdout or an error.
 Result<std::string> run_scanner(const fs::path& scanner, const fs::path& lib) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return Status::internal("pipe failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  std::string s0 = scanner.string(), s1 = "scan-plugin", s2 = lib.string();
-  char* argv[] = {s0.data(), s1.data(), s2.data(), nullptr};
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return Status::internal("cannot start the plugin scanner " + scanner.string());
-  }
-  std::string out;
-  char buf[4096];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  bool timed_out = false;
-  for (;;) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (timed_out) return Status::internal("loading the library hung (more than 20 s)");
-  if (WIFSIGNALED(status))
+  auto out = base::run_command({scanner.string(), "scan-plugin", lib.string()}, 20);
+  if (!out) return Status::internal("cannot start the plugin scanner " + scanner.string());
+  if (out->timed_out) return Status::internal("loading the library hung (more than 20 s)");
+  if (out->signal != 0)
     return Status::internal("loading the library crashed the scanner (signal " +
-                            std::to_string(WTERMSIG(status)) + ", " + strsignal(WTERMSIG(status)) +
-                            ")");
-  return out;
+                            std::to_string(out->signal) + ", " + strsignal(out->signal) + ")");
+  return std::move(out->out);
 }
 
 }  // namespace

@@ -66,16 +66,7 @@ steps:
 )");
   const auto pid = spawn_cli(t, {"run", file.string()}, "full", {"LLMOPS_DISK_RESERVE=1048576"});
   REQUIRE(pid > 0);
-  REQUIRE(wait_until(
-      [&] {
-        try {
-          return fs::exists(db_path(t)) &&
-                 sql_one(t, "SELECT state FROM run_steps WHERE step = 'b'") == "running";
-        } catch (const std::exception&) {
-          return false;
-        }
-      },
-      30));
+  REQUIRE(wait_until([&] { return step_state(t, "b") == "running"; }, 30));
   fill(t.home() / "filler");
   std::ofstream(go) << "go";
   bool timed_out = false;

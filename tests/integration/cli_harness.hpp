@@ -273,4 +273,29 @@ inline std::string sql_one(const TempHome& t, const std::string& query) {
   }
 }
 
+// The state of `step` in run `run`, read straight from the database ("" while there is none).
+inline std::string step_state(const TempHome& t, const std::string& step, int64_t run = 1) {
+  return sql_one(t, "SELECT state FROM run_steps WHERE run_id = " + std::to_string(run) +
+                        " AND step = '" + step + "'");
+}
+
+// a -> b (sleeps `seconds`) -> c: a run to kill, cancel or starve while b runs.
+inline std::string slow_chain(const std::string& name, int seconds = 60) {
+  return "apiVersion: llmops/v1\nkind: Pipeline\nname: " + name + R"(
+steps:
+  a:
+    uses: testing/write
+    with: {text: alpha}
+  b:
+    uses: testing/sleep
+    needs: [a]
+    with: {seconds: )" +
+         std::to_string(seconds) + R"(}
+  c:
+    uses: testing/concat
+    needs: [b]
+    inputs: {x: "${{ steps.a.outputs.out }}"}
+)";
+}
+
 }  // namespace llmops::testing

@@ -21,23 +21,6 @@ steps:
     inputs: {x: "${{ steps.a.outputs.out }}"}
 )";
 
-constexpr char kKillable[] = R"(apiVersion: llmops/v1
-kind: Pipeline
-name: killable
-steps:
-  a:
-    uses: testing/write
-    with: {text: alpha}
-  b:
-    uses: testing/sleep
-    needs: [a]
-    with: {seconds: 60}
-  c:
-    uses: testing/concat
-    needs: [b]
-    inputs: {x: "${{ steps.a.outputs.out }}"}
-)";
-
 // The file of a blob (a file artifact) or of its first file (a folder artifact).
 fs::path blob_file(const fs::path& uri) {
   if (!fs::is_directory(uri)) return uri;
@@ -99,19 +82,10 @@ TEST_CASE("resume runs the producer of a deleted or damaged blob again",
   for (const bool deleted : {true, false}) {
     DYNAMIC_SECTION((deleted ? "deleted" : "damaged")) {
       TempHome t;
-      const auto file = t.write("killable.yaml", kKillable);
+      const auto file = t.write("killable.yaml", slow_chain("killable"));
       const auto pid = spawn_cli(t, {"run", file.string()}, "killed");
       REQUIRE(pid > 0);
-      REQUIRE(wait_until(
-          [&] {
-            try {
-              return fs::exists(db_path(t)) &&
-                     sql_one(t, "SELECT state FROM run_steps WHERE step = 'b'") == "running";
-            } catch (const std::exception&) {
-              return false;
-            }
-          },
-          30));
+      REQUIRE(wait_until([&] { return step_state(t, "b") == "running"; }, 30));
       kill(pid, SIGKILL);
       wait_cli(t, pid, "killed");
       const fs::path uri = output_of(show_json(t, 1), "a")["uri"].get<std::string>();

@@ -7,35 +7,10 @@
 
 using namespace llmops::testing;
 
-namespace {
-
-constexpr char kSlow[] = R"(apiVersion: llmops/v1
-kind: Pipeline
-name: slow
-steps:
-  a:
-    uses: testing/write
-    with: {text: alpha}
-  b:
-    uses: testing/sleep
-    needs: [a]
-    with: {seconds: 60}
-  c:
-    uses: testing/concat
-    needs: [b]
-    inputs: {x: "${{ steps.a.outputs.out }}"}
-)";
-
-std::string step_state(const TempHome& t, const std::string& step) {
-  return sql_one(t, "SELECT state FROM run_steps WHERE run_id = 1 AND step = '" + step + "'");
-}
-
-}  // namespace
-
 TEST_CASE("a second engine on a live run is refused and cancel stops the first",
           "[integration][ownership]") {
   TempHome t;
-  const auto file = t.write("slow.yaml", kSlow);
+  const auto file = t.write("slow.yaml", slow_chain("slow"));
   const auto pid = spawn_cli(t, {"run", file.string()}, "first");
   REQUIRE(pid > 0);
   REQUIRE(wait_until([&] { return step_state(t, "b") == "running"; }, 30));
@@ -73,7 +48,7 @@ TEST_CASE("a second engine on a live run is refused and cancel stops the first",
 TEST_CASE("cancel of a run whose engine died records it, and resume takes over a dead engine's run",
           "[integration][ownership]") {
   TempHome t;
-  const auto file = t.write("slow.yaml", kSlow);
+  const auto file = t.write("slow.yaml", slow_chain("slow"));
   for (int round = 0; round < 2; ++round) {
     const auto pid = spawn_cli(t, {"run", file.string()}, "killed" + std::to_string(round));
     REQUIRE(pid > 0);

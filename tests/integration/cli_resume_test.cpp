@@ -11,18 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-// The state of one step of run 1 read straight from the database ("" while there is none yet).
-std::string step_state(const TempHome& t, const std::string& step) {
-  if (!fs::exists(db_path(t))) return "";
-  try {
-    auto rows =
-        sql(db_path(t), "SELECT state FROM run_steps WHERE run_id = 1 AND step = '" + step + "'");
-    return rows.empty() ? "" : rows[0][0];
-  } catch (const std::exception&) {
-    return "";  // created but not migrated yet
-  }
-}
-
 bool no_running_left(const TempHome& t) {
   return sql(db_path(t), "SELECT COUNT(*) FROM executions WHERE state = 'running'")[0][0] == "0";
 }
