@@ -10,7 +10,7 @@ packages=(
   libboost-dev libyaml-cpp-dev libsqlitecpp-dev libsqlite3-dev sqlite3
   libspdlog-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libssl-dev
   libhowardhinnant-date-dev tzdata
-  libtorch-dev libopenblas0-pthread libsentencepiece-dev libicu-dev
+  libtorch-dev libgloo-dev libopenblas0-pthread libsentencepiece-dev libicu-dev
   clang libclang-rt-14-dev
   slurm-wlm munge
 )

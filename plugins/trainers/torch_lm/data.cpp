@@ -121,4 +121,46 @@ void split_eval(std::vector<Conversation>& train, std::vector<Conversation>& eva
   train = std::move(keep);
 }
 
+namespace {
+constexpr char kPackedMagic[8] = {'L', 'M', 'P', 'A', 'C', 'K', '0', '1'};
+}
+
+Status save_packed(const fs::path& file, const PackedData& d) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  const int64_t head[4] = {d.seq_len, static_cast<int64_t>(d.ids.size()), d.tokens,
+                           d.target_tokens};
+  out.write(kPackedMagic, sizeof kPackedMagic);
+  out.write(reinterpret_cast<const char*>(head), sizeof head);
+  out.write(reinterpret_cast<const char*>(d.ids.data()),
+            static_cast<std::streamsize>(d.ids.size() * sizeof(int64_t)));
+  out.write(reinterpret_cast<const char*>(d.labels.data()),
+            static_cast<std::streamsize>(d.labels.size() * sizeof(int64_t)));
+  out.close();
+  return out ? Status::ok() : Status::internal("cannot write " + file.string());
+}
+
+Result<PackedData> load_packed(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  char magic[8];
+  int64_t head[4];
+  if (!in.read(magic, sizeof magic) || std::string(magic, 8) != std::string(kPackedMagic, 8) ||
+      !in.read(reinterpret_cast<char*>(head), sizeof head) || head[0] <= 0 || head[1] < 0 ||
+      head[1] % head[0] != 0)
+    return Status::invalid(file.string() + ": not a packed data file");
+  std::error_code ec;
+  const auto want = sizeof magic + sizeof head + 2 * static_cast<uintmax_t>(head[1]) * 8;
+  if (fs::file_size(file, ec) != want)
+    return Status::invalid(file.string() + ": truncated packed data file");
+  PackedData d;
+  d.seq_len = head[0];
+  d.tokens = head[2];
+  d.target_tokens = head[3];
+  d.ids.resize(static_cast<size_t>(head[1]));
+  d.labels.resize(static_cast<size_t>(head[1]));
+  in.read(reinterpret_cast<char*>(d.ids.data()), static_cast<std::streamsize>(head[1] * 8));
+  in.read(reinterpret_cast<char*>(d.labels.data()), static_cast<std::streamsize>(head[1] * 8));
+  if (!in) return Status::invalid(file.string() + ": truncated packed data file");
+  return d;
+}
+
 }  // namespace llmops::trainers

@@ -44,6 +44,11 @@ Result<PackedData> pack_conversations(const lm::Tokenizer& tokenizer,
                                       const std::vector<Conversation>& conversations,
                                       int64_t seq_len);
 
+// A packed data set as one binary file (magic, seq_len, counts, then ids and labels as
+// little-endian int64), how the launching step hands data to its ranks; load checks the sizes.
+Status save_packed(const std::filesystem::path& file, const PackedData& data);
+Result<PackedData> load_packed(const std::filesystem::path& file);
+
 // Cross-entropy (nats) of the best context-free model: the entropy of the target tokens' unigram
 // distribution in `train`, evaluated on `on` (add-one smoothed over `vocab`). A trained model that
 // has learnt anything beyond token frequencies is well below it.

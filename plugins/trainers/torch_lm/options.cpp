@@ -55,6 +55,13 @@ const char kTorchLmParamsSchema[] = R"({"type":"object","additionalProperties":f
   "dropout":{"type":"number","minimum":0,"maximum":1,"default":0.05},
   "target_modules":{"type":"array","items":{"type":"string"}}}},
 "merge_adapter":{"type":"boolean","default":true},
+"distributed":{"type":"object","additionalProperties":false,"description":"data-parallel training over rank processes, see docs/trainer.md","properties":{
+  "world_size":{"type":"integer","minimum":1,"description":"ranks; under Slurm the job's task count"},
+  "backend":{"enum":["auto","gloo","nccl"],"default":"auto"},
+  "launcher":{"enum":["auto","local","srun"],"default":"auto"},
+  "timeout":{"type":"number","exclusiveMinimum":0,"default":300,"description":"seconds to join the group and for each collective"},
+  "bucket_mb":{"type":"number","exclusiveMinimum":0,"default":25},
+  "interface":{"type":"string","description":"network interface Gloo uses across nodes"}}},
 "save_dtype":{"enum":["float32","bfloat16","float16"],"default":"float32"}}})";
 
 Result<RunOptions> read_options(const StepContext& ctx) {
@@ -151,6 +158,41 @@ Result<RunOptions> read_options(const StepContext& ctx) {
     }
     if (o.lora_rank < 1) return Status::invalid("lora.rank must be positive");
     if (o.lora_targets.empty()) return Status::invalid("lora.target_modules is empty");
+  }
+  if (ctx.has_param("distributed")) {
+    auto j = nlohmann::json::parse(ctx.param_json("distributed"), nullptr, false);
+    if (!j.is_object())
+      return Status::invalid("distributed must be a map (world_size, backend, launcher, timeout)");
+    auto& d = o.dist;
+    d.enabled = true;
+    try {
+      d.world_size = j.value("world_size", 0);
+      d.backend = j.value("backend", d.backend);
+      d.launcher = j.value("launcher", d.launcher);
+      d.timeout_s = j.value("timeout", d.timeout_s);
+      d.bucket_mb = j.value("bucket_mb", d.bucket_mb);
+      d.ifname = j.value("interface", std::string());
+    } catch (const std::exception& e) {
+      return Status::invalid(std::string("distributed: ") + e.what());
+    }
+    if (d.backend == "nccl")
+      return Status::invalid(
+          "distributed.backend nccl needs a libtorch built with CUDA and NCCL; this one (Debian's "
+          "libtorch) has neither: use backend gloo (or auto)");
+    if (d.backend != "auto" && d.backend != "gloo")
+      return Status::invalid("distributed.backend must be auto, gloo or nccl");
+    if (d.launcher != "auto" && d.launcher != "local" && d.launcher != "srun")
+      return Status::invalid("distributed.launcher must be auto, local or srun");
+    if (d.world_size < 0 || !(d.timeout_s > 0) || !(d.bucket_mb > 0))
+      return Status::invalid("distributed: world_size, timeout and bucket_mb must be positive");
+    if (d.world_size > 0 && t.batch_size % d.world_size != 0)
+      return Status::invalid(
+          "batch_size " + std::to_string(t.batch_size) +
+          " is not a multiple of "
+          "distributed.world_size " +
+          std::to_string(d.world_size) +
+          ": every rank takes an equal share of each batch; use a batch_size that is a multiple");
+    t.bucket_mb = d.bucket_mb;
   }
   o.merge_adapter = ctx.param_bool("merge_adapter", true);
   const auto dt = ctx.param_string("save_dtype", "float32");

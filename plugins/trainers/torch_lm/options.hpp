@@ -15,6 +15,17 @@
 
 namespace llmops::trainers {
 
+// `distributed:` (docs/trainer.md): data-parallel training over rank processes.
+struct DistOptions {
+  bool enabled = false;
+  int world_size = 0;             // 0: from Slurm (srun launcher)
+  std::string backend = "auto";   // auto | gloo (nccl is refused: libtorch without CUDA)
+  std::string launcher = "auto";  // auto (srun inside a Slurm job of several tasks) | local | srun
+  double timeout_s = 300;         // joining the group and each collective
+  double bucket_mb = 25;
+  std::string ifname;  // network interface for Gloo across nodes
+};
+
 struct RunOptions {
   std::string mode;  // scratch | full | lora
   std::optional<std::filesystem::path> base;
@@ -33,6 +44,7 @@ struct RunOptions {
   bool keep_checkpoints_after = false;
   bool warmup_given = false, eval_every_given = false;
   TrainOptions train;
+  DistOptions dist;
 };
 
 // Reads and validates the parameters and checks the inputs that every mode needs; errors name

@@ -9,6 +9,8 @@
 #include "llmops/artifacts.hpp"
 #include "lm/llama.hpp"
 #include "trainers/torch_lm/bpe_trainer.hpp"
+#include "trainers/torch_lm/distributed.hpp"
+#include "trainers/torch_lm/model_setup.hpp"
 #include "trainers/torch_lm/options.hpp"
 #include "trainers/torch_lm/trainer.hpp"
 
@@ -73,8 +75,10 @@ Status write_tokenizer_files(const fs::path& tokenizer_json, const fs::path& to,
 std::string fingerprint(const StepContext& ctx) {
   json p = json::parse(ctx.params_json(), nullptr, false);
   if (p.is_object())
+    // How the work is spread (threads, ranks) and where checkpoints go do not change the
+    // result, so a checkpoint resumes across them (e.g. with another world size).
     for (const char* k : {"threads", "checkpoint_every", "keep_checkpoints", "checkpoint_dir",
-                          "keep_checkpoints_after"})
+                          "keep_checkpoints_after", "distributed"})
       p.erase(k);
   std::string text = p.dump();
   for (const auto& in : ctx.inputs())
@@ -136,28 +140,30 @@ Status run_impl(StepContext& ctx) {
                            "and <|endoftext|>");
   if (auto s = write_tokenizer_files(tok_file, tok_dir, o.max_seq); !s) return s;
 
-  // Model.
-  lm::LlamaModel model;
+  // Model: built here, or by each rank of data-parallel training (model_setup.hpp).
+  ModelSpec spec;
+  spec.mode = o.mode;
+  spec.base = o.base;
+  spec.seed = o.train.seed;
+  lm::LlamaConfig cfg;
   if (o.base) {
-    auto m = lm::LlamaModel::load(*o.base);
-    if (!m) return m.status();
-    model = std::move(*m);
-    if (tok->vocab_size() > model.config.vocab_size)
+    auto c = lm::read_llama_config(*o.base / "config.json");
+    if (!c) return c.status();
+    cfg = *c;
+    if (tok->vocab_size() > cfg.vocab_size)
       return Status::invalid("the tokenizer has " + std::to_string(tok->vocab_size()) +
                              " tokens but the base model's vocabulary is " +
-                             std::to_string(model.config.vocab_size));
-    if (o.seq_len > model.config.max_position_embeddings)
+                             std::to_string(cfg.vocab_size));
+    if (o.seq_len > cfg.max_position_embeddings)
       return Status::invalid("seq_len " + std::to_string(o.seq_len) +
                              " exceeds the base model's max_position_embeddings " +
-                             std::to_string(model.config.max_position_embeddings));
+                             std::to_string(cfg.max_position_embeddings));
   } else {
-    auto c = o.arch;
-    c.vocab_size = std::max(c.vocab_size, tok->vocab_size());
-    c.eos_token_id = *tok->token_to_id("<|im_end|>");
-    c.pad_token_id = *tok->token_to_id("<|endoftext|>");
-    auto m = lm::LlamaModel::init(c, o.train.seed);
-    if (!m) return m.status();
-    model = std::move(*m);
+    cfg = o.arch;
+    cfg.vocab_size = std::max(cfg.vocab_size, tok->vocab_size());
+    cfg.eos_token_id = *tok->token_to_id("<|im_end|>");
+    cfg.pad_token_id = *tok->token_to_id("<|endoftext|>");
+    spec.config = cfg;
   }
   if (o.mode == "lora") {
     lm::LoraConfig lc;
@@ -165,7 +171,7 @@ Status run_impl(StepContext& ctx) {
     lc.alpha = o.lora_alpha;
     lc.dropout = o.lora_dropout;
     lc.target_modules = o.lora_targets;
-    if (auto s = model.add_lora(lc, o.train.seed + 1); !s) return s;
+    spec.lora = lc;
   }
 
   auto train = pack_conversations(*tok, *convs, o.seq_len);
@@ -179,8 +185,7 @@ Status run_impl(StepContext& ctx) {
         1, static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(train->rows()) /
                                           static_cast<double>(per_step))));
   finish_defaults(o);
-  const double unigram =
-      unigram_loss(*train, eval->rows() ? *eval : *train, model.config.vocab_size);
+  const double unigram = unigram_loss(*train, eval->rows() ? *eval : *train, cfg.vocab_size);
   ctx.info("packed " + std::to_string(train->tokens) + " tokens (" +
            std::to_string(train->target_tokens) + " assistant) into " +
            std::to_string(train->rows()) + " rows of " + std::to_string(o.seq_len) + "; " +
@@ -190,34 +195,36 @@ Status run_impl(StepContext& ctx) {
   o.train.checkpoint_dir = o.checkpoint_dir.empty()
                                ? ctx.scratch_dir().parent_path().parent_path() / "checkpoints"
                                : o.checkpoint_dir;
-  if (o.train.threads != 1 && std::getenv("OMP_WAIT_POLICY") == nullptr)
+  if (o.train.threads != 1 && !o.dist.enabled && std::getenv("OMP_WAIT_POLICY") == nullptr)
     ctx.warn(
         "OMP_WAIT_POLICY is not set: on a busy machine OpenMP threads spin against each "
         "other and training can be many times slower; set OMP_WAIT_POLICY=passive in the "
         "environment of llmops (it is read when libtorch loads) or use threads: 1");
-  ContextObserver obs(ctx);
-  auto res = train_model(model, *train, eval->rows() ? &*eval : nullptr, o.train, obs);
-  if (!res) return res.status();
+  ModelOutputs outs;
+  outs.dtype = o.save_dtype;
+  if (o.mode == "lora") outs.adapter_dir = ctx.output("adapter", artifact_kind::kAdapter);
+  if (o.mode != "lora" || o.merge_adapter)
+    outs.model_dir = ctx.output("model", artifact_kind::kModel);
 
-  // Outputs.
-  if (o.mode == "lora") {
-    const auto adir = ctx.output("adapter", artifact_kind::kAdapter);
-    if (auto s = model.save_adapter(adir); !s) return s;
-    if (o.base) {
-      json ac;
-      std::ifstream(adir / "adapter_config.json") >> ac;
-      ac["base_model_name_or_path"] = o.base->filename().string();
-      if (auto s = write_text(adir / "adapter_config.json", ac.dump(2) + "\n"); !s) return s;
-    }
+  Result<TrainSummary> sum = TrainSummary{};
+  if (o.dist.enabled) {
+    sum = run_distributed(ctx, o, spec, *train, *eval, outs);
+  } else {
+    auto model = build_model(spec);
+    if (!model) return model.status();
+    ContextObserver obs(ctx);
+    auto res = train_model(*model, *train, eval->rows() ? &*eval : nullptr, o.train, obs);
+    if (!res) return res.status();
+    if (auto s = save_trained_model(*model, spec, outs); !s) return s;
+    sum = TrainSummary{*res, model->parameter_count(), 1};
   }
-  if (o.mode != "lora" || o.merge_adapter) {
-    if (o.mode == "lora") model.merge_lora();
-    const auto mdir = ctx.output("model", artifact_kind::kModel);
-    if (auto s = model.save(mdir, o.save_dtype); !s) return s;
-    if (auto s = write_tokenizer_files(tok_file, mdir, o.max_seq); !s) return s;
-    json gen = {{"eos_token_id", model.config.eos_token_id},
-                {"pad_token_id", model.config.pad_token_id}};
-    if (auto s = write_text(mdir / "generation_config.json", gen.dump(2) + "\n"); !s) return s;
+  if (!sum) return sum.status();
+  const TrainResult* res = &sum->result;
+  if (!outs.model_dir.empty()) {
+    if (auto s = write_tokenizer_files(tok_file, outs.model_dir, o.max_seq); !s) return s;
+    json gen = {{"eos_token_id", cfg.eos_token_id}, {"pad_token_id", cfg.pad_token_id}};
+    if (auto s = write_text(outs.model_dir / "generation_config.json", gen.dump(2) + "\n"); !s)
+      return s;
   }
   json report = {{"mode", o.mode},
                  {"steps", res->steps},
@@ -228,13 +235,15 @@ Status run_impl(StepContext& ctx) {
                  {"unigram_loss", unigram},
                  {"tokens_per_s", res->tokens_per_s},
                  {"train_seconds", res->train_seconds},
-                 {"parameters", model.parameter_count()},
+                 {"parameters", sum->parameters},
+                 {"world_size", sum->world},
+                 {"allreduce_seconds", res->comm_seconds},
                  {"train_rows", train->rows()},
                  {"train_tokens", train->tokens},
                  {"train_target_tokens", train->target_tokens},
                  {"seq_len", o.seq_len},
-                 {"vocab_size", model.config.vocab_size},
-                 {"config", json::parse(lm::llama_config_to_json(model.config))},
+                 {"vocab_size", cfg.vocab_size},
+                 {"config", json::parse(lm::llama_config_to_json(cfg))},
                  {"params", json::parse(ctx.params_json(), nullptr, false)},
                  {"loss_curve", res->loss_curve},
                  {"eval_curve", res->eval_curve}};
@@ -247,7 +256,11 @@ Status run_impl(StepContext& ctx) {
   ctx.metric("unigram_loss", unigram);
   ctx.metric("tokens_per_s", res->tokens_per_s);
   ctx.metric("steps", static_cast<double>(res->steps));
-  ctx.metric("parameters", static_cast<double>(model.parameter_count()));
+  ctx.metric("parameters", static_cast<double>(sum->parameters));
+  if (sum->world > 1) {
+    ctx.metric("world_size", sum->world);
+    ctx.metric("allreduce_share", res->comm_seconds / std::max(1e-9, res->train_seconds));
+  }
   if (!o.keep_checkpoints_after) {
     // Only our own folders: checkpoint_dir may be a user's folder holding other things.
     std::error_code ec;

@@ -12,6 +12,7 @@
 
 #include "lm/llama.hpp"
 #include "trainers/torch_lm/checkpoint.hpp"
+#include "trainers/torch_lm/collective.hpp"
 #include "trainers/torch_lm/optim.hpp"
 
 namespace llmops::trainers {
@@ -74,19 +75,26 @@ std::vector<int64_t> batch_rows(int64_t rows, int64_t batch_size, int64_t micro,
 }
 
 double evaluate_loss(const lm::LlamaModel& model, const PackedData& data, int64_t batch_size,
-                     int64_t max_batches) {
+                     int64_t max_batches, Collective* collective) {
   at::NoGradGuard no_grad;
   double sum = 0;
   int64_t n = 0;
   const int64_t rows = data.rows();
   for (int64_t start = 0, b = 0; start < rows && (max_batches <= 0 || b < max_batches);
        start += batch_size, ++b) {
+    if (collective && b % collective->world() != collective->rank()) continue;
     std::vector<int64_t> idx;
     for (int64_t r = start; r < std::min(rows, start + batch_size); ++r) idx.push_back(r);
     auto [loss, count] = summed_loss(model, rows_tensor(data.ids, data.seq_len, idx),
                                      rows_tensor(data.labels, data.seq_len, idx), false);
     sum += loss.item<double>();
     n += count;
+  }
+  if (collective) {
+    std::vector<at::Tensor> t{at::tensor({sum, static_cast<double>(n)}, at::kDouble)};
+    collective->allreduce_sum(t);
+    sum = t[0][0].item<double>();
+    n = static_cast<int64_t>(t[0][1].item<double>());
   }
   return n > 0 ? sum / static_cast<double>(n) : NAN;
 }
@@ -96,6 +104,12 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
   if (train.rows() == 0) return Status::invalid("no training rows");
   if (o.total_steps <= 0 || o.batch_size <= 0 || o.grad_accum <= 0)
     return Status::invalid("steps, batch_size and grad_accum must be positive");
+  Collective* const dist = o.collective;
+  const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
+  if (o.batch_size % world != 0)
+    return Status::invalid("batch_size " + std::to_string(o.batch_size) +
+                           " is not a multiple of the world size " + std::to_string(world));
+  const auto bucket_bytes = static_cast<int64_t>(o.bucket_mb * (1 << 20));
   at::init_num_threads();
   const unsigned hw = std::thread::hardware_concurrency();
   at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(hw ? hw : 1));
@@ -136,6 +150,14 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
       }
     }
   }
+  if (dist) {
+    // Rank 0's weights for everyone (they start equal anyway: same seed, same base, same
+    // checkpoint); dropout draws its own numbers on each rank.
+    broadcast_tensors(*dist, tensors, bucket_bytes);
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    if (rank > 0) gen.set_current_seed(o.seed * 1000003 + static_cast<uint64_t>(rank));
+  }
 
   const int64_t T = train.seq_len;
   double step_seconds = 0;
@@ -147,12 +169,20 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
     const auto t0 = Clock::now();
     // The micro-batches of this update; the loss is normalised by the update's target count so
     // accumulation weighs every token alike.
+    // With several ranks each takes its equal slice of every micro-batch but divides by the
+    // whole batch's target count, so the summed gradients are one process's.
     std::vector<std::pair<at::Tensor, at::Tensor>> micro;
     int64_t targets = 0;
     for (int64_t m = 0; m < o.grad_accum; ++m) {
       auto rows = batch_rows(train.rows(), o.batch_size, st.step * o.grad_accum + m, o.seed);
+      if (world > 1) {
+        for (int64_t r : rows)
+          for (int64_t k = 1; k < T; ++k) targets += train.labels[r * T + k] >= 0;
+        const auto share = static_cast<int64_t>(rows.size()) / world;
+        rows = std::vector<int64_t>(rows.begin() + rank * share, rows.begin() + (rank + 1) * share);
+      }
       auto labels = rows_tensor(train.labels, T, rows);
-      targets += labels.slice(1, 1).ge(0).sum().item<int64_t>();
+      if (world == 1) targets += labels.slice(1, 1).ge(0).sum().item<int64_t>();
       micro.emplace_back(rows_tensor(train.ids, T, rows), labels);
     }
     double loss_value = 0;
@@ -163,6 +193,11 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
       auto scaled = loss / static_cast<double>(targets);
       scaled.backward();
       loss_value += scaled.item<double>();
+    }
+    if (dist) {
+      const auto c0 = Clock::now();
+      allreduce_gradients(*dist, tensors, loss_value, bucket_bytes);
+      res.comm_seconds += std::chrono::duration<double>(Clock::now() - c0).count();
     }
     clip_grad_norm(tensors, o.max_grad_norm);
     const double lr = cosine_lr(st.step, o.total_steps, o.warmup_steps, o.lr, o.min_lr_ratio);
@@ -185,7 +220,7 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
 
     const bool last = st.step == o.total_steps;
     if (eval && eval->rows() > 0 && o.eval_every > 0 && st.step % o.eval_every == 0 && !last) {
-      const double el = evaluate_loss(model, *eval, o.batch_size, o.eval_batches);
+      const double el = evaluate_loss(model, *eval, o.batch_size, o.eval_batches, dist);
       st.eval_curve.emplace_back(st.step, el);
       obs.metric("eval_loss", el, st.step);
       obs.log("step " + std::to_string(st.step) + ": eval loss " + std::to_string(el));
@@ -199,8 +234,8 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
         stop = true;
       }
     }
-    if (!o.checkpoint_dir.empty() && o.checkpoint_every > 0 && st.step % o.checkpoint_every == 0 &&
-        !last && !stop) {
+    if (rank == 0 && !o.checkpoint_dir.empty() && o.checkpoint_every > 0 &&
+        st.step % o.checkpoint_every == 0 && !last && !stop) {
       if (auto s = save_checkpoint(o.checkpoint_dir, st, params, opt, o.keep_checkpoints); !s)
         return s;
     }
@@ -218,7 +253,7 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
     sum += st.loss_curve[i].second;
   res.train_loss = st.loss_curve.empty() ? NAN : sum / static_cast<double>(tail);
   if (eval && eval->rows() > 0) {
-    res.eval_loss = evaluate_loss(model, *eval, o.batch_size, o.eval_batches);
+    res.eval_loss = evaluate_loss(model, *eval, o.batch_size, o.eval_batches, dist);
     st.eval_curve.emplace_back(st.step, res.eval_loss);
     obs.metric("eval_loss", res.eval_loss, st.step);
     res.best_eval_loss = std::min(st.best_eval, res.eval_loss);

@@ -27,6 +27,8 @@ class LlamaModel;
 
 namespace llmops::trainers {
 
+class Collective;  // collective.hpp
+
 struct TrainOptions {
   int64_t total_steps = 100;  // optimizer updates
   int64_t batch_size = 8;     // rows per micro-batch
@@ -47,6 +49,13 @@ struct TrainOptions {
   uint64_t seed = 0;
   int threads = 0;  // 0: every core
   bool lora_only = false;
+  // Data-parallel training: this rank's process group (collective.hpp); null for one process.
+  // Every rank runs the same loop on its share of each global batch (batch_size rows, split in
+  // equal parts, so batch_size must be a multiple of the world size); gradients are summed over
+  // the ranks in buckets of bucket_mb before clipping, so the update equals one process's on the
+  // whole batch. Rank 0 alone writes checkpoints; every rank reads them on resume.
+  Collective* collective = nullptr;
+  double bucket_mb = 25;
 };
 
 // Where the loop reports to (the plugin forwards to its StepContext).
@@ -69,6 +78,7 @@ struct TrainResult {
   int64_t tokens = 0;        // tokens fed through the model by this attempt
   double train_seconds = 0;  // time in training steps (not eval or checkpoints)
   double tokens_per_s = 0;
+  double comm_seconds = 0;  // time spent in collectives (data-parallel training)
   std::vector<std::pair<int64_t, double>> loss_curve, eval_curve;
 };
 
@@ -76,9 +86,10 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
                                 const PackedData* eval, const TrainOptions& options,
                                 TrainObserver& observer);
 
-// Mean cross-entropy over the target tokens of `data` (max_batches 0: all rows).
+// Mean cross-entropy over the target tokens of `data` (max_batches 0: all rows). With a
+// collective, each rank evaluates every world-th batch and the sums are combined.
 double evaluate_loss(const lm::LlamaModel& model, const PackedData& data, int64_t batch_size,
-                     int64_t max_batches = 0);
+                     int64_t max_batches = 0, Collective* collective = nullptr);
 
 // Rows of the batch for micro-batch `micro` (counted over the whole run): seeded, one permutation
 // per epoch, so any position can be recomputed after a resume.
