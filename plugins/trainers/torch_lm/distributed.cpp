@@ -320,6 +320,9 @@ Result<TrainSummary> run_distributed(StepContext& ctx, const RunOptions& o, cons
     return Status::not_found(
         "cannot find llmops-train-rank beside the trainer plugin or on PATH; reinstall llmops or "
         "set LLMOPS_TRAIN_RANK to its path");
+  if (::access(bin.c_str(), X_OK) != 0)
+    return Status::not_found(bin.string() + " (llmops-train-rank) is not an executable file; " +
+                             "reinstall llmops or fix LLMOPS_TRAIN_RANK");
 
   // The job folder: shared with the ranks (under Slurm every node mounts LLMOPS_HOME).
   const fs::path dir = ctx.scratch_dir() / "ddp";

@@ -24,7 +24,8 @@ constexpr char kUsage[] =
     "folder the step wrote (job.json, train.bin). It is not meant to be run by hand: use\n"
     "`distributed:` in the step's `with:` (docs/trainer.md).\n";
 
-// Rank 0 reports to the step through events.jsonl; the other ranks only log (to the step log).
+// Rank 0 reports to the step through events.jsonl; the other ranks write only their own lines
+// (joined, errors) to stderr, the step log.
 class RankObserver : public TrainObserver {
  public:
   RankObserver(int rank, const fs::path& events) : rank_(rank) {
@@ -36,12 +37,8 @@ class RankObserver : public TrainObserver {
   void metric(const std::string& name, double value, int64_t step) override {
     emit({{"t", "metric"}, {"name", name}, {"value", value}, {"step", step}});
   }
-  void log(const std::string& m) override {
-    if (rank_ == 0)
-      emit({{"t", "log"}, {"message", m}});
-    else
-      std::fprintf(stderr, "[rank %d] %s\n", rank_, m.c_str());
-  }
+  // The ranks run the same loop: rank 0's lines are the step's; the others would repeat them.
+  void log(const std::string& m) override { emit({{"t", "log"}, {"message", m}}); }
 
  private:
   void emit(const json& j) {
