@@ -436,18 +436,21 @@ Result<TrainSummary> run_distributed(StepContext& ctx, const RunOptions& o, cons
   if (cancelled) return Status::cancelled("training cancelled; the ranks were stopped");
   if (!failure.empty()) {
     if (srun) {
-      // Ranks report their own errors; one that left none was killed (or ran out of memory).
-      std::string who;
+      // Ranks report their own errors; one that left none was killed (or ran out of memory),
+      // and is the cause: the others then fail on their next collective.
+      std::string silent, first_error;
       for (int r = 0; r < world; ++r) {
         const auto err = read_text(dir / ("rank-" + std::to_string(r) + ".error"));
         const bool done = fs::exists(dir / ("rank-" + std::to_string(r) + ".done"));
         if (!done && err.empty())
-          who +=
-              "; rank " + std::to_string(r) + " ended without a report (killed, or out of memory)";
-        else if (!err.empty() && who.empty())
-          who += "; rank " + std::to_string(r) + ": " + err;
+          silent += (silent.empty() ? "rank " : ", rank ") + std::to_string(r);
+        else if (!err.empty() && first_error.empty())
+          first_error = "rank " + std::to_string(r) + ": " + err;
       }
-      failure += who;
+      std::string why;
+      if (!silent.empty()) why = silent + " ended without a report (killed, or out of memory)";
+      if (!first_error.empty()) why += (why.empty() ? "" : "; then ") + first_error;
+      failure = why.empty() ? failure : why + " (" + failure + ")";
     }
     return Status::internal("data-parallel training failed: " + failure);
   }
