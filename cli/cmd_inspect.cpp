@@ -9,6 +9,7 @@
 
 #include "base/time.hpp"
 #include "cli/commands.hpp"
+#include "engine/plugins/exec_manifest.hpp"
 #include "engine/run/run_lease.hpp"
 #include "engine/run/runner.hpp"
 
@@ -301,7 +302,7 @@ int cmd_show(const ShowArgs& a) {
     std::map<std::string, std::vector<double>> metrics;
     for (const auto& m : last.metrics) metrics[m.name].push_back(m.value);
     for (const auto& [name, series] : metrics) {
-      std::cout << "      metric " << pad(name, 16) << series.back();
+      std::cout << "      metric " << pad(name, 15) << " " << series.back();
       if (series.size() > 1)
         std::cout << paint("  (" + std::to_string(series.size()) + " points, first " +
                                std::to_string(series.front()) + ")",
@@ -353,6 +354,13 @@ int cmd_artifacts(const ListArgs& a) {
   return kExitOk;
 }
 
+// "1.1" for a library (its ABI), "step/1" for an executable plugin (its step protocol).
+std::string interface_of(const engine::PluginInfo& p) {
+  if (engine::is_exec_manifest(p.path))
+    return "step/" + std::to_string(engine::kStepProtocolVersion);
+  return std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor);
+}
+
 int cmd_plugins_list(const PluginArgs& a) {
   auto host = scan_plugins();
   std::vector<engine::PluginInfo> all = host->all();
@@ -364,7 +372,8 @@ int cmd_plugins_list(const PluginArgs& a) {
                    {"kind", p.kind},
                    {"name", p.name},
                    {"version", p.version},
-                   {"abi", std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor)},
+                   {"abi", interface_of(p)},
+                   {"runtime", engine::is_exec_manifest(p.path) ? "executable" : "library"},
                    {"description", p.description},
                    {"executor", p.executor},
                    {"cacheable", p.cacheable},
@@ -373,11 +382,10 @@ int cmd_plugins_list(const PluginArgs& a) {
     print_json(j);
     return kExitOk;
   }
-  std::cout << paint(pad("PLUGIN", 26) + pad("VERSION", 10) + pad("ABI", 6) + "DESCRIPTION", "1")
+  std::cout << paint(pad("PLUGIN", 26) + pad("VERSION", 10) + pad("ABI", 7) + "DESCRIPTION", "1")
             << "\n";
   for (const auto& p : all) {
-    std::cout << pad(p.id, 26) << pad(p.version, 10)
-              << pad(std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor), 6);
+    std::cout << pad(p.id, 26) << pad(p.version, 10) << pad(interface_of(p), 7);
     if (!p.broken.empty())
       std::cout << paint("broken: " + p.broken, "31");
     else
@@ -405,7 +413,8 @@ int cmd_plugins_describe(const PluginArgs& a) {
   };
   nlohmann::json j = {{"id", p->id},
                       {"version", p->version},
-                      {"abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor)},
+                      {"abi", interface_of(*p)},
+                      {"runtime", engine::is_exec_manifest(p->path) ? "executable" : "library"},
                       {"description", p->description},
                       {"executor", p->executor},
                       {"cacheable", p->cacheable},
@@ -418,7 +427,9 @@ int cmd_plugins_describe(const PluginArgs& a) {
     print_json(j);
     return kExitOk;
   }
-  std::cout << paint(p->id, "1") << " " << p->version << "  (ABI " << j["abi"].get<std::string>()
+  const bool exec = engine::is_exec_manifest(p->path);
+  std::cout << paint(p->id, "1") << " " << p->version
+            << (exec ? "  (executable, protocol " : "  (ABI ") << j["abi"].get<std::string>()
             << ", prefers " << p->executor << (p->cacheable ? "" : ", never cached") << ")\n  "
             << p->description << "\n  " << p->path << "\n";
   if (!p->broken.empty()) std::cout << paint("  broken: " + p->broken, "31") << "\n";

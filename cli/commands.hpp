@@ -60,6 +60,19 @@ struct PluginArgs {
   bool json = false;
 };
 
+struct PluginCheckArgs {
+  std::string dir;
+  std::string params;               // JSON object
+  std::vector<std::string> inputs;  // NAME=PATH
+  bool json = false;
+};
+
+struct PluginNewArgs {
+  std::string name;  // kind/name
+  std::string lang = "python";
+  std::string dir;  // default: ./NAME
+};
+
 struct GcArgs {
   int keep_runs = 10;
   bool dry_run = false, json = false;
@@ -82,8 +95,10 @@ int cmd_lineage(const LineageArgs& a);
 int cmd_artifacts(const ListArgs& a);
 int cmd_plugins_list(const PluginArgs& a);
 int cmd_plugins_describe(const PluginArgs& a);
-int cmd_scheduler(const SchedulerArgs& a);  // cli/cmd_scheduler.cpp
-int cmd_gc(const GcArgs& a);                // cli/cmd_gc.cpp
+int cmd_plugins_check(const PluginCheckArgs& a);  // cli/cmd_plugins_check.cpp
+int cmd_plugins_new(const PluginNewArgs& a);      // cli/cmd_plugins_new.cpp
+int cmd_scheduler(const SchedulerArgs& a);        // cli/cmd_scheduler.cpp
+int cmd_gc(const GcArgs& a);                      // cli/cmd_gc.cpp
 
 // `schedule next|list` and `scheduler` (cli/cmd_schedule.cpp): registered on `app`; after parsing,
 // run_schedule_commands() runs the one given and returns its exit code, or -1 when none was.

@@ -196,6 +196,20 @@ int main(int argc, char** argv) {
   auto* pdesc = plugins->add_subcommand("describe", "Parameters, inputs and outputs of a plugin");
   pdesc->add_option("name", pa.name, "kind/name")->required();
   pdesc->add_flag("--json", pa.json, "Machine-readable output");
+  PluginCheckArgs pca;
+  auto* pcheck = plugins->add_subcommand(
+      "check", "Step-protocol conformance run of an executable plugin folder");
+  pcheck->add_option("dir", pca.dir, "The plugin folder (with llmops-plugin.yaml)")->required();
+  pcheck->add_option("--params", pca.params, "Parameters for the runs, as a JSON object");
+  pcheck->add_option("--input", pca.inputs,
+                     "NAME=PATH for an input (dataset inputs get a sample when not given)");
+  pcheck->add_flag("--json", pca.json, "Machine-readable output");
+  PluginNewArgs pna;
+  auto* pnew = plugins->add_subcommand("new", "Scaffold a plugin folder with a test");
+  pnew->add_option("name", pna.name, "kind/name, e.g. curator/my-filter")->required();
+  pnew->add_option("--lang", pna.lang, "python (an executable plugin) or cpp (a library)")
+      ->check(CLI::IsMember({"python", "cpp"}));
+  pnew->add_option("--dir", pna.dir, "Where to create it (default: ./NAME)");
 
   add_schedule_commands(app);
   add_ops_commands(app);
@@ -255,6 +269,8 @@ int main(int argc, char** argv) {
   if (*artifacts) return cmd_artifacts(al);
   if (*plist) return cmd_plugins_list(pa);
   if (*pdesc) return cmd_plugins_describe(pa);
+  if (*pcheck) return cmd_plugins_check(pca);
+  if (*pnew) return cmd_plugins_new(pna);
   if (*gc) return cmd_gc(gca);
   if (int rc = run_schedule_commands(); rc >= 0) return rc;
   if (int rc = run_ops_commands(); rc >= 0) return rc;

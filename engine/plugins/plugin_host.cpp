@@ -9,6 +9,8 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "base/hash.hpp"
+#include "engine/plugins/exec_manifest.hpp"
+#include "engine/plugins/exec_plugin.hpp"
 #include "store/blob_store.hpp"
 
 namespace fs = std::filesystem;
@@ -121,6 +123,13 @@ Result<PluginInfo> PluginHost::read_descriptor(const fs::path& library) {
 }
 
 Result<PluginInfo> PluginHost::load(const fs::path& library) {
+  if (is_exec_manifest(library)) {
+    auto m = read_exec_manifest(library);
+    if (!m) return m.status();
+    std::lock_guard lock(mu_);
+    manifests_[m->info.path] = std::make_shared<ExecManifest>(*m);
+    return m->info;
+  }
   std::shared_ptr<dll::shared_library> lib;
   try {
     lib = std::make_shared<dll::shared_library>(
@@ -151,17 +160,34 @@ std::shared_ptr<PluginHost> PluginHost::scan(const std::vector<fs::path>& dirs,
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) continue;
     std::vector<fs::path> files;
+    // Executable plugins: the folder itself, or a folder in it, holding llmops-plugin.yaml.
+    if (fs::is_regular_file(dir / kManifestName, ec)) files.push_back(dir / kManifestName);
     for (const auto& e : fs::directory_iterator(dir, ec)) {
       const auto name = e.path().filename().string();
       if (e.is_regular_file() && name.rfind("llmops-plugin-", 0) == 0 &&
           e.path().extension() == ".so")
         files.push_back(e.path());
+      else if (e.is_directory() && fs::is_regular_file(e.path() / kManifestName, ec))
+        files.push_back(e.path() / kManifestName);
     }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       auto canon = fs::weakly_canonical(f, ec);
       if (std::find(seen.begin(), seen.end(), canon) != seen.end()) continue;
       seen.push_back(canon);
+      if (is_exec_manifest(canon)) {  // read here: a manifest runs no code
+        auto m = read_exec_manifest(canon);
+        PluginInfo info;
+        if (m) {
+          info = m->info;
+        } else {
+          info.path = canon.string();
+          info.id = "?/" + canon.parent_path().filename().string();
+          info.broken = m.status().message();
+        }
+        host->plugins_.push_back(std::move(info));
+        continue;
+      }
       if (!options.scanner.empty()) {
         host->plugins_.push_back(scan_one(canon, options, cache, cache_dirty));
         continue;
@@ -204,6 +230,16 @@ std::vector<std::string> PluginHost::ids() const {
 
 Result<std::shared_ptr<Plugin>> PluginHost::create(const PluginInfo& info) {
   if (!info.broken.empty()) return Status::precondition(info.id + ": " + info.broken);
+  if (is_exec_manifest(info.path)) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = manifests_.find(info.path); it != manifests_.end())
+        return make_exec_plugin(*std::static_pointer_cast<ExecManifest>(it->second));
+    }
+    auto m = read_exec_manifest(info.path);
+    if (!m) return m.status();
+    return make_exec_plugin(std::move(*m));
+  }
   std::shared_ptr<dll::shared_library> lib;
   {
     std::lock_guard lock(mu_);
@@ -235,8 +271,13 @@ std::string PluginHost::library_digest(const PluginInfo& info) {
   std::lock_guard lock(mu_);
   auto it = digests_.find(info.path);
   if (it != digests_.end()) return it->second;
-  auto r = base::sha256_file_hex(info.path);
-  std::string d = r ? "sha256:" + r.value() : "unknown";
+  std::string d;
+  if (is_exec_manifest(info.path)) {
+    d = exec_plugin_digest(fs::path(info.path).parent_path());
+  } else {
+    auto r = base::sha256_file_hex(info.path);
+    d = r ? "sha256:" + r.value() : "unknown";
+  }
   digests_[info.path] = d;
   return d;
 }

@@ -63,6 +63,8 @@ class PluginHost : public PluginCatalog {
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<void>> libraries_;  // path -> shared_library
   std::unordered_map<std::string, std::string> digests_;
+  // Executable plugins read by load(): create() needs no second read.
+  std::unordered_map<std::string, std::shared_ptr<void>> manifests_;
 };
 
 }  // namespace llmops::engine

@@ -30,9 +30,9 @@ struct PluginInfo {
   std::string executor;  // preferred
   // May a step reuse an earlier execution's outputs? The descriptor says (ABI >= 1.1).
   bool cacheable = true;
-  std::string path;      // library file; empty for built-ins
-  std::string digest;    // sha256 of the library file ("builtin" for built-ins)
-  std::string broken;    // non-empty: why it cannot be loaded
+  std::string path;    // library file; empty for built-ins
+  std::string digest;  // sha256 of the library file ("builtin" for built-ins)
+  std::string broken;  // non-empty: why it cannot be loaded
 };
 
 // Read-only view of the known plugins, as the validator needs it.

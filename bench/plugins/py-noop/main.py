@@ -1,0 +1,3 @@
+import llmops_step
+
+llmops_step.run(lambda step: {})

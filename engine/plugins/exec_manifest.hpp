@@ -1,0 +1,38 @@
+// Executable plugins: a folder with a manifest (`llmops-plugin.yaml`) and a program in any
+// language that speaks the step protocol (docs/step-protocol.md). This reads the manifest into
+// the PluginInfo that .so plugins get from their C descriptor, without running anything.
+// Thread safety: free functions.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "engine/plugins/plugin_info.hpp"
+#include "llmops/status.hpp"
+
+namespace llmops::engine {
+
+inline constexpr char kManifestName[] = "llmops-plugin.yaml";
+inline constexpr int kStepProtocolVersion = 1;
+
+struct ExecManifest {
+  PluginInfo info;                // id, kind, name, version, schema, ports, cacheable
+  std::vector<int> protocols;     // versions the program speaks
+  std::vector<std::string> argv;  // argv[0]: a file in the folder or a program on PATH
+  double grace_s = 10;            // SIGTERM -> SIGKILL
+  double hello_timeout_s = 30;    // start -> hello
+  std::filesystem::path dir;      // the plugin folder (the program's working directory)
+};
+
+// Reads and checks `manifest` (a llmops-plugin.yaml). Errors name file:line:column and what to
+// write instead; the program's existence is checked too.
+Result<ExecManifest> read_exec_manifest(const std::filesystem::path& manifest);
+
+bool is_exec_manifest(const std::filesystem::path& path);
+
+// "sha256:..." over the folder's files (names and contents, sorted): what cache keys name the
+// plugin's code by.
+std::string exec_plugin_digest(const std::filesystem::path& dir);
+
+}  // namespace llmops::engine
