@@ -107,7 +107,14 @@ void apply_protocol_line(const nlohmann::json& j, const StepRequest& request, St
   } else if (type == "result") {
     *got_result = true;
     const bool ok = j.value("ok", false);
-    result.status = ok ? Status::ok() : Status::internal(j.value("error", "failed"));
+    // The failure's kind matters to the scheduler: bad input and permanent failures are not
+    // retried. An older worker sends no code: internal.
+    const auto code = j.value("code", std::string());
+    const StatusCode sc = code == "invalid_input" ? StatusCode::kInvalidArgument
+                          : code == "permanent"   ? StatusCode::kFailedPrecondition
+                          : code == "retryable"   ? StatusCode::kUnavailable
+                                                  : StatusCode::kInternal;
+    result.status = ok ? Status::ok() : Status(sc, j.value("error", "failed"));
     for (const auto& o : j.value("outputs", nlohmann::json::array()))
       result.outputs.push_back({o.value("name", ""), o.value("kind", "file"), o.value("path", ""),
                                 o.value("metadata", "{}")});
@@ -172,6 +179,10 @@ int exec_step_main(const fs::path& request_file, int protocol_fd) {
   nlohmann::json out = {{"type", "result"},
                         {"ok", r.status.is_ok()},
                         {"error", r.status.message()},
+                        {"code", r.status.code() == StatusCode::kInvalidArgument ? "invalid_input"
+                                 : r.status.code() == StatusCode::kFailedPrecondition ? "permanent"
+                                 : r.status.code() == StatusCode::kUnavailable        ? "retryable"
+                                                                                      : "internal"},
                         {"outputs", nlohmann::json::array()},
                         {"metrics", nlohmann::json::array()},
                         {"triggers", nlohmann::json::array()}};

@@ -344,7 +344,11 @@ void RunLoop::finish(Completion& c) {
     append_step_log(
         f->request->log_path, LogLevel::kError,
         "attempt " + std::to_string(attempt) + " " + to_string(er.state) + ": " + status.message());
-  auto fr = core_.on_finished(f->step, status.is_ok(), was_cancel && !timed_out, clock_.now());
+  // Bad input and permanent failures fail at once: another attempt would fail the same way.
+  const bool retryable = status.code() != StatusCode::kInvalidArgument &&
+                         status.code() != StatusCode::kFailedPrecondition;
+  auto fr =
+      core_.on_finished(f->step, status.is_ok(), was_cancel && !timed_out, clock_.now(), retryable);
   if (status.is_ok()) {
     auto& view = scope_.step(s.name);
     view.state = StepState::kSucceeded;

@@ -181,7 +181,8 @@ FinishResult StepScheduler::fail_or_retry(int step, double now) {
   return {StepState::kFailed, std::nullopt, 0};
 }
 
-FinishResult StepScheduler::on_finished(int step, bool ok, bool cancelled, double now) {
+FinishResult StepScheduler::on_finished(int step, bool ok, bool cancelled, double now,
+                                        bool retryable) {
   auto& in = info_[step];
   // A step abandoned after its grace period may still report in; it no longer counts.
   if (in.state != StepState::kRunning) return {in.state, std::nullopt, 0};
@@ -194,6 +195,13 @@ FinishResult StepScheduler::on_finished(int step, bool ok, bool cancelled, doubl
   }
   if (cancelled && stop_all_) {
     in.state = StepState::kCancelled;
+    return {in.state, std::nullopt, 0};
+  }
+  if (!retryable) {
+    in.state = StepState::kFailed;
+    on_dead(step);
+    if (opt_.fail_fast)
+      cancel_all("cancelled by --fail-fast after " + steps_[step].name + " failed");
     return {in.state, std::nullopt, 0};
   }
   return fail_or_retry(step, now);

@@ -68,7 +68,8 @@ class StepScheduler {
   // Everything to do at time `now`. Start actions move their step to running.
   std::vector<SchedAction> poll(double now);
   // A started step finished. `ok`: it succeeded; `cancelled`: it stopped because we asked.
-  FinishResult on_finished(int step, bool ok, bool cancelled, double now);
+  // `retryable` false (bad input, a permanent failure): failed without using the retries left.
+  FinishResult on_finished(int step, bool ok, bool cancelled, double now, bool retryable = true);
   // The step's `when:` was false: skipped, and so are its downstream steps.
   void mark_skipped(int step);
   // Cancel everything (Ctrl-C): running steps get kCancel from the next poll; pending ones end.

@@ -122,6 +122,29 @@ TEST_CASE("the shell helper, and every protocol fault is bounded and reported", 
         std::string::npos);
 }
 
+TEST_CASE("invalid_input and permanent failures are not retried, retryable ones are",
+          "[step-protocol]") {
+  TempHome t;
+  const auto file = t.write(
+      "p.yaml",
+      pipeline(
+          R"(  bad: {uses: testing/fails-with, with: {code: invalid_input}, retries: {max: 2, initial: 10ms}}
+  perm: {uses: testing/fails-with, with: {code: permanent}, retries: {max: 2, initial: 10ms}}
+  again: {uses: testing/fails-with, with: {code: retryable}, retries: {max: 2, initial: 10ms}}
+)"));
+  auto r = run_fixture(t, {"run", file.string()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code != 0);
+  auto attempts = [&](const std::string& step) {
+    return std::stoi(sql_one(t, "SELECT COUNT(*) FROM executions WHERE step = '" + step + "'"));
+  };
+  CHECK(attempts("bad") == 1);
+  CHECK(attempts("perm") == 1);
+  CHECK(attempts("again") == 3);
+  CHECK(sql_one(t, "SELECT error FROM executions WHERE step = 'bad'") ==
+        "failing as asked: invalid_input");
+}
+
 TEST_CASE("a broken manifest is reported with file and line and spoils nothing else",
           "[step-protocol]") {
   TempHome t;
