@@ -421,6 +421,11 @@ int cmd_plugins_describe(const PluginArgs& a) {
                       {"path", p->path},
                       {"params", p->params_schema},
                       {"inputs", ports(p->inputs)},
+                      {"defaults",
+                       {{"timeout_s", p->default_timeout_s},
+                        {"cpus", p->default_cpus},
+                        {"memory", p->default_memory},
+                        {"gpus", p->default_gpus}}},
                       {"outputs", ports(p->outputs)},
                       {"broken", p->broken}};
   if (a.json) {
@@ -433,6 +438,15 @@ int cmd_plugins_describe(const PluginArgs& a) {
             << ", prefers " << p->executor << (p->cacheable ? "" : ", never cached") << ")\n  "
             << p->description << "\n  " << p->path << "\n";
   if (!p->broken.empty()) std::cout << paint("  broken: " + p->broken, "31") << "\n";
+  if (p->default_timeout_s > 0 || p->default_cpus > 0 || p->default_memory > 0 ||
+      p->default_gpus > 0) {
+    std::cout << "  defaults:";
+    if (p->default_timeout_s > 0) std::cout << " timeout " << p->default_timeout_s << "s";
+    if (p->default_cpus > 0) std::cout << " cpus " << p->default_cpus;
+    if (p->default_memory > 0) std::cout << " memory " << (p->default_memory >> 20) << "Mi";
+    if (p->default_gpus > 0) std::cout << " gpus " << p->default_gpus;
+    std::cout << " (a step's own timeout/resources win)\n";
+  }
   std::cout << "\nparameters:\n";
   const auto& props = p->params_schema.value("properties", nlohmann::json::object());
   const auto& req = p->params_schema.value("required", nlohmann::json::array());

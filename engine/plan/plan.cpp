@@ -34,7 +34,11 @@ Result<Plan> Plan::build(std::shared_ptr<const LoadedPipeline> pipeline,
     for (const auto& n : s->needs)
       if (auto it = plan.index_.find(n); it != plan.index_.end()) ps.needs.push_back(it->second);
     ps.retries = s->retries.value_or(spec.defaults.retries);
-    ps.timeout_s = s->timeout_s.value_or(spec.defaults.timeout_s.value_or(0));
+    ps.timeout_s = s->timeout_s.value_or(spec.defaults.timeout_s.value_or(p->default_timeout_s));
+    ps.resources = s->resources;
+    if (ps.resources.cpus <= 0) ps.resources.cpus = p->default_cpus;
+    if (ps.resources.memory <= 0) ps.resources.memory = p->default_memory;
+    if (ps.resources.gpus <= 0) ps.resources.gpus = p->default_gpus;
     plan.steps_.push_back(std::move(ps));
   }
   return plan;
@@ -55,7 +59,7 @@ std::vector<SchedStep> Plan::sched_steps() const {
     ss.needs = ps.needs;
     ss.retries = ps.retries;
     ss.timeout_s = ps.timeout_s;
-    ss.resources = ps.spec->resources;
+    ss.resources = ps.resources;
     out.push_back(std::move(ss));
   }
   return out;

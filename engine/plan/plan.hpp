@@ -29,6 +29,7 @@ struct PlannedStep {
   std::vector<int> needs;              // indices into Plan::steps()
   RetryPolicy retries;
   double timeout_s = 0;  // 0: none
+  Resources resources;   // the step's, each field else the plugin's default
 };
 
 class Plan {

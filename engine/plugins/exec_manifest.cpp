@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "base/hash.hpp"
+#include "engine/spec/loader.hpp"
 #include "engine/spec/pipeline.hpp"
 #include "llmops/plugin.hpp"
 
@@ -19,9 +20,9 @@ using nlohmann::json;
 namespace llmops::engine {
 namespace {
 
-const std::vector<std::string> kKeys = {"protocol",  "name",   "version",      "description",
-                                        "run",       "params", "inputs",       "outputs",
-                                        "cacheable", "grace",  "hello_timeout"};
+const std::vector<std::string> kKeys = {
+    "protocol", "name",      "version", "description",   "run",     "params",   "inputs",
+    "outputs",  "cacheable", "grace",   "hello_timeout", "timeout", "resources"};
 
 // Hand-written checks rather than std::regex: a step's worker reads the manifest once per step,
 // and compiling a regex costs more than the rest of the read.
@@ -195,7 +196,8 @@ Result<ExecManifest> read_exec_manifest(const fs::path& file) {
       if (std::find(kKeys.begin(), kKeys.end(), k) == kKeys.end())
         p.add(kv.first, "unknown key '" + k +
                             "' (known: protocol, name, version, description, "
-                            "run, params, inputs, outputs, cacheable, grace, hello_timeout)");
+                            "run, params, inputs, outputs, cacheable, grace, hello_timeout, "
+                            "timeout, resources)");
     }
     // protocol: 1 or [1, 2]
     const auto proto = root["protocol"];
@@ -269,6 +271,32 @@ Result<ExecManifest> read_exec_manifest(const fs::path& file) {
     info.outputs = read_ports(root["outputs"], "outputs", true, p);
     info.cacheable = root["cacheable"] ? root["cacheable"].as<bool>() : true;
     m.grace_s = read_duration(root["grace"], "grace", 10, p);
+    info.default_timeout_s = read_duration(root["timeout"], "timeout", 0, p);
+    if (const auto res = root["resources"]) {
+      if (!res.IsMap()) {
+        p.add(res, "resources must be a map: {cpus: 1, memory: 512Mi, gpus: 0}");
+      } else {
+        for (const auto& kv : res) {
+          const auto k = kv.first.as<std::string>();
+          const auto& v = kv.second;
+          if (k == "cpus") {
+            info.default_cpus = v.as<double>();
+            if (info.default_cpus <= 0) p.add(v, "resources.cpus must be more than 0");
+          } else if (k == "gpus") {
+            info.default_gpus = v.as<int>();
+            if (info.default_gpus < 0) p.add(v, "resources.gpus must be 0 or more");
+          } else if (k == "memory") {
+            auto bytes = v.IsScalar() ? parse_size(v.Scalar()) : std::nullopt;
+            if (!bytes || *bytes <= 0)
+              p.add(v, "resources.memory must be a size such as 512Mi, 2Gi or 4G");
+            else
+              info.default_memory = *bytes;
+          } else {
+            p.add(kv.first, "unknown key '" + k + "' in resources (known: cpus, memory, gpus)");
+          }
+        }
+      }
+    }
     m.hello_timeout_s = read_duration(root["hello_timeout"], "hello_timeout", 30, p);
   } catch (const YAML::Exception& e) {
     p.add_top(std::string("unexpected value: ") + e.what());

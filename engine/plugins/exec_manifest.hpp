@@ -17,7 +17,7 @@ inline constexpr char kManifestName[] = "llmops-plugin.yaml";
 inline constexpr int kStepProtocolVersion = 1;
 
 struct ExecManifest {
-  PluginInfo info;                // id, kind, name, version, schema, ports, cacheable
+  PluginInfo info;  // id, kind, name, version, schema, ports, cacheable, default timeout/resources
   std::vector<int> protocols;     // versions the program speaks
   std::vector<std::string> argv;  // argv[0]: a file in the folder or a program on PATH
   double grace_s = 10;            // SIGTERM -> SIGKILL

@@ -30,7 +30,11 @@ struct PluginInfo {
   std::string executor;  // preferred
   // May a step reuse an earlier execution's outputs? The descriptor says (ABI >= 1.1).
   bool cacheable = true;
-  std::string path;    // library file; empty for built-ins
+  // Defaults for steps that do not set them (executable plugins' manifests): 0 = none.
+  double default_timeout_s = 0, default_cpus = 0;
+  int64_t default_memory = 0;
+  int default_gpus = 0;
+  std::string path;    // library file (or manifest); empty for built-ins
   std::string digest;  // sha256 of the library file ("builtin" for built-ins)
   std::string broken;  // non-empty: why it cannot be loaded
 };

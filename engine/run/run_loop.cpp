@@ -104,9 +104,10 @@ std::shared_ptr<StepRequest> RunLoop::make_request(int i, int attempt) {
   req->plugin = *plan_.steps()[i].plugin;
   req->work_dir = run_dir_ / "work" / s.name / std::to_string(attempt);
   req->log_path = run_dir_ / (s.name + ".log");
-  req->memory_limit = s.resources.memory;
-  req->cpus = s.resources.cpus;
-  req->gpus = s.resources.gpus;
+  const auto& res = plan_.steps()[i].resources;
+  req->memory_limit = res.memory;
+  req->cpus = res.cpus;
+  req->gpus = res.gpus;
   req->timeout_s = plan_.steps()[i].timeout_s;
   req->pipeline = plan_.spec().name;
   req->slurm = plan_.steps()[i].slurm;

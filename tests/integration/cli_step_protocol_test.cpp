@@ -81,7 +81,7 @@ TEST_CASE("the shell helper, and every protocol fault is bounded and reported", 
       t.write("p.yaml", pipeline(R"(  ok: {uses: testing/shell-ok, with: {text: "hi there"}}
   noresult: {uses: testing/no-result}
   nohello: {uses: testing/no-hello}
-  hang: {uses: testing/hang, timeout: 2s}
+  hang: {uses: testing/hang}
   flood: {uses: testing/flood}
   forker: {uses: testing/forker, with: {marker: )" +
                                  marker + R"(}}
@@ -103,7 +103,8 @@ TEST_CASE("the shell helper, and every protocol fault is bounded and reported", 
         std::string::npos);
   CHECK(err_of("nohello").find("sent no hello within 1 s") != std::string::npos);
   CHECK(err_of("nohello").find("stderr ends: never speaks the protocol") != std::string::npos);
-  // SIGTERM ignored: SIGKILL after the 1 s grace; the step ends soon after its 2 s timeout.
+  // SIGTERM ignored: SIGKILL after the 1 s grace; the step ends soon after the 2 s timeout its
+  // manifest gives it.
   CHECK(err_of("hang").find("timed out after 2s") != std::string::npos);
   const double hang_s =
       std::stod(sql_one(t, "SELECT ended_at - started_at FROM executions WHERE step = 'hang'"));
@@ -163,6 +164,10 @@ TEST_CASE("a broken manifest is reported with file and line and spoils nothing e
     if (p["id"] == "testing/shell-ok")
       exec_listed = p["runtime"] == "executable" && p["abi"] == "step/1";
   CHECK(exec_listed);
+  auto hang =
+      nlohmann::json::parse(run_fixture(t, {"plugins", "describe", "testing/hang", "--json"}).out);
+  CHECK(hang["defaults"]["timeout_s"] == 2);
+  CHECK(hang["defaults"]["memory"] == 300 << 20);
   auto desc = run_fixture(t, {"plugins", "describe", "testing/shell-ok"});
   CHECK(desc.out.find("executable, protocol step/1") != std::string::npos);
   CHECK(desc.out.find("text") != std::string::npos);
