@@ -11,6 +11,7 @@
 
 #include "base/hash.hpp"
 #include "engine/spec/loader.hpp"
+#include "engine/spec/loader_impl.hpp"
 #include "engine/spec/pipeline.hpp"
 #include "llmops/plugin.hpp"
 
@@ -171,10 +172,38 @@ bool is_exec_manifest(const fs::path& path) {
   return path.filename() == kManifestName;
 }
 
+std::string exec_manifest_name(const fs::path& manifest) {
+  try {
+    std::error_code ec;
+    if (fs::file_size(manifest, ec) > kMaxManifestBytes || ec) return "";
+    const auto name = YAML::LoadFile(manifest.string())["name"];
+    if (name && name.IsScalar() && is_plugin_id(name.Scalar())) return name.Scalar();
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
 Result<ExecManifest> read_exec_manifest(const fs::path& file) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec) return Status::invalid(file.string() + ": cannot read: " + ec.message());
+  if (size > kMaxManifestBytes)
+    return Status::invalid(file.string() + ": a manifest is at most 256 KiB");
+  std::ifstream in(file, std::ios::binary);
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return parse_exec_manifest(text, file);
+}
+
+Result<ExecManifest> parse_exec_manifest(const std::string& text, const fs::path& file) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file.string());
+    // Aliases are expanded when the manifest is walked: bound what a small file can become.
+    LoadLimits limits;
+    limits.max_nodes = 1 << 14;
+    if (auto bad = detail::check_yaml_limits(text, limits))
+      return Status::invalid(file.string() + ":" + std::to_string(bad->pos.line) + ":" +
+                             std::to_string(bad->pos.col) + ": " + bad->message);
+    root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     return Status::invalid(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
                            std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
@@ -249,7 +278,7 @@ Result<ExecManifest> read_exec_manifest(const fs::path& file) {
     }
     if (const auto params = root["params"]) {
       auto schema = to_json(params);
-      if (!schema.is_object() || schema.value("type", std::string("object")) != "object" ||
+      if (!schema.is_object() || (schema.contains("type") && schema["type"] != "object") ||
           (schema.contains("properties") && !schema["properties"].is_object()))
         p.add(params,
               "params must be a JSON Schema of an object: {type: object, properties: {...}}");
@@ -298,7 +327,7 @@ Result<ExecManifest> read_exec_manifest(const fs::path& file) {
       }
     }
     m.hello_timeout_s = read_duration(root["hello_timeout"], "hello_timeout", 30, p);
-  } catch (const YAML::Exception& e) {
+  } catch (const std::exception& e) {  // YAML conversions, JSON of an unexpected shape
     p.add_top(std::string("unexpected value: ") + e.what());
   }
   if (!p.empty()) return Status::invalid(p.text());

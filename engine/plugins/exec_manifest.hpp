@@ -28,8 +28,16 @@ struct ExecManifest {
 // Reads and checks `manifest` (a llmops-plugin.yaml). Errors name file:line:column and what to
 // write instead; the program's existence is checked too.
 Result<ExecManifest> read_exec_manifest(const std::filesystem::path& manifest);
+// The same from the manifest's text (`manifest` names it in errors and locates the folder).
+Result<ExecManifest> parse_exec_manifest(const std::string& text,
+                                         const std::filesystem::path& manifest);
+inline constexpr size_t kMaxManifestBytes = 256 * 1024;
 
 bool is_exec_manifest(const std::filesystem::path& path);
+
+// The `name:` of a manifest that may not check out ("" when unreadable), so a broken plugin is
+// still reported under the name pipelines use.
+std::string exec_manifest_name(const std::filesystem::path& manifest);
 
 // "sha256:..." over the folder's files (names and contents, sorted): what cache keys name the
 // plugin's code by.

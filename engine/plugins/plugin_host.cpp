@@ -182,7 +182,10 @@ std::shared_ptr<PluginHost> PluginHost::scan(const std::vector<fs::path>& dirs,
           info = m->info;
         } else {
           info.path = canon.string();
-          info.id = "?/" + canon.parent_path().filename().string();
+          info.id = exec_manifest_name(canon);
+          if (info.id.empty()) info.id = "?/" + canon.parent_path().filename().string();
+          info.kind = info.id.substr(0, info.id.find('/'));
+          info.name = info.id.substr(info.id.find('/') + 1);
           info.broken = m.status().message();
         }
         host->plugins_.push_back(std::move(info));
@@ -216,6 +219,9 @@ const PluginInfo* PluginHost::find(const std::string& id, const std::string& con
     // Several versions on the path: the first folder wins, as with PATH.
     if (!best) best = &p;
   }
+  if (!best)  // none usable: a broken one of that name, so the caller can say why
+    for (const auto& p : plugins_)
+      if (p.id == id && !p.broken.empty()) return &p;
   return best;
 }
 

@@ -37,7 +37,7 @@ build fuzz_curator_line -Iplugins/curators/common tests/fuzz/fuzz_curator_line.c
   plugins/curators/common/{text,conversation,quality,minhash}.cpp plugins/common/pii.cpp
 build fuzz_serve_request -Iplugins -Iplugins/deployers/serve tests/fuzz/fuzz_serve_request.cpp \
   plugins/deployers/serve/api.cpp
-build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp \
+build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp engine/plugins/exec_manifest.cpp \
   engine/spec/{loader,loader_steps,loader_util,loader_schedule,loader_slurm,slurm_spec,pipeline,template,expression,semver,feedback_rules}.cpp \
   engine/triggers/watch.cpp \
   engine/triggers/cron.cpp engine/triggers/cron_parse.cpp base/{hash,strings}.cpp -lyaml-cpp -ldate-tz -lcrypto

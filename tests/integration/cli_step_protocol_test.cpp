@@ -176,6 +176,12 @@ TEST_CASE("a broken manifest is reported with file and line and spoils nothing e
   auto v = run_fixture(t, {"validate", file.string()});
   CHECK(v.exit_code != 0);
   CHECK((v.out + v.err).find("unknown parameter 'txt'") != std::string::npos);
+  // A step using the broken plugin: validate says why it cannot be used.
+  const auto uses_broken = t.write("b.yaml", pipeline("  b: {uses: testing/broken}\n"));
+  auto vb = run_fixture(t, {"validate", uses_broken.string()});
+  CHECK(vb.exit_code != 0);
+  CHECK((vb.out + vb.err).find("plugin 'testing/broken' cannot be loaded") != std::string::npos);
+  CHECK((vb.out + vb.err).find("version must be semantic") != std::string::npos);
 }
 
 TEST_CASE("plugins new scaffolds a Python plugin that plugins check finds conformant",
