@@ -13,6 +13,7 @@ packages=(
   libtorch-dev libgloo-dev libopenblas0-pthread libsentencepiece-dev libicu-dev
   clang libclang-rt-14-dev
   slurm-wlm munge
+  python3
 )
 
 if [ "${1:-}" = "--bench" ]; then
