@@ -5,8 +5,10 @@
 
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "base/command.hpp"
@@ -82,9 +84,10 @@ int cmd_plugins_check(const PluginCheckArgs& a) {
     params = json::parse(a.params, nullptr, false);
     if (!params.is_object()) return fail("--params must be a JSON object, e.g. '{\"n\": 3}'");
   }
-  const fs::path tmp = fs::temp_directory_path() / ("llmops-check-" + std::to_string(::getpid()));
+  std::string tmpl = (fs::temp_directory_path() / "llmops-check-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) return fail("cannot create a temporary folder", kExitFailed);
+  const fs::path tmp = tmpl;
   std::error_code ec;
-  fs::remove_all(tmp, ec);
   fs::create_directories(tmp / "sample", ec);
 
   if (m) {
@@ -156,7 +159,8 @@ int cmd_plugins_check(const PluginCheckArgs& a) {
     }
 
     auto attempt = [&](const std::string& tag, const json& p, double cancel_after,
-                       std::vector<std::string>* warnings, double* cancel_to_end) {
+                       std::vector<std::string>* warnings,
+                       double* cancel_to_end) -> engine::StepResult {
       engine::StepRequest req;
       req.run_id = 1;
       req.step = "check-" + tag;
@@ -172,14 +176,25 @@ int cmd_plugins_check(const PluginCheckArgs& a) {
       auto plugin = engine::make_exec_plugin(*m);
       std::optional<Clock::time_point> cancelled_at;
       std::thread canceller;
+      std::mutex mu;
+      std::condition_variable cv;
+      bool finished = false;
       if (cancel_after > 0)
         canceller = std::thread([&, c = req.cancel] {
-          std::this_thread::sleep_for(std::chrono::duration<double>(cancel_after));
+          std::unique_lock lock(mu);
+          if (cv.wait_for(lock, std::chrono::duration<double>(cancel_after),
+                          [&] { return finished; }))
+            return;  // it ended first
           cancelled_at = Clock::now();
           c->store(true);
         });
       auto res = engine::run_plugin(*plugin, req);
       const auto end = Clock::now();
+      {
+        std::lock_guard lock(mu);
+        finished = true;
+      }
+      cv.notify_all();
       if (canceller.joinable()) canceller.join();
       if (cancel_to_end)
         *cancel_to_end = cancelled_at && *cancelled_at <= end
@@ -192,12 +207,16 @@ int cmd_plugins_check(const PluginCheckArgs& a) {
       // 2. A real run: hello, events that parse, a result, the declared outputs.
       std::vector<std::string> warnings;
       const auto t0 = Clock::now();
-      auto res = attempt("run", params, 0, &warnings, nullptr);
+      double stopped_after = -1;
+      auto res = attempt("run", params, a.timeout_s, &warnings, &stopped_after);
       const double took = std::chrono::duration<double>(Clock::now() - t0).count();
       add("it runs: hello, result ok, exit 0", res.status.is_ok(),
           res.status.is_ok() ? std::to_string(took).substr(0, 5) + " s, " +
                                    std::to_string(res.metrics.size()) + " metric(s)"
-                             : res.status.message());
+          : stopped_after >= 0
+              ? "it did not finish within " + std::to_string(static_cast<int>(a.timeout_s)) +
+                    " s (--timeout): " + res.status.message()
+              : res.status.message());
       std::string bad;
       for (const auto& w : warnings) bad += (bad.empty() ? "" : "; ") + w;
       add("every event line parses", warnings.empty(), bad);
@@ -215,7 +234,7 @@ int cmd_plugins_check(const PluginCheckArgs& a) {
       if (auto bp = bad_params(m->info.params_schema)) {
         json p = params;
         p.update(*bp);
-        auto r = attempt("bad-param", p, 0, nullptr, nullptr);
+        auto r = attempt("bad-param", p, a.timeout_s, nullptr, nullptr);
         add("a bad parameter gives invalid_input", r.status.code() == StatusCode::kInvalidArgument,
             "with " + bp->dump() + ": " +
                 (r.status.is_ok() ? std::string("it succeeded") : r.status.message()));
@@ -227,9 +246,13 @@ int cmd_plugins_check(const PluginCheckArgs& a) {
         add("SIGTERM ends it within the grace period", true,
             "it finished before the cancel; not exercised");
       else
-        add("SIGTERM ends it within the grace period", cancel_to_end <= m->grace_s + 0.5,
+        add("SIGTERM ends it within the grace period",
+            c.status.message().find("s grace after SIGTERM: killed") == std::string::npos,
             "ended " + std::to_string(cancel_to_end).substr(0, 5) + " s after SIGTERM (grace " +
-                std::to_string(static_cast<int>(m->grace_s)) + " s)");
+                std::to_string(static_cast<int>(m->grace_s)) + " s)" +
+                (c.status.message().find("killed)") != std::string::npos
+                     ? ": it ignored SIGTERM and was killed"
+                     : ""));
     }
   }
   fs::remove_all(tmp, ec);

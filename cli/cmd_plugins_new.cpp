@@ -33,7 +33,7 @@ inputs:
 outputs:
   out: {kind: dataset}
 cacheable: true
-grace: 5s
+grace: 3s
 )";
 
 constexpr char kMain[] = R"(#!/usr/bin/env python3

@@ -64,6 +64,7 @@ struct PluginCheckArgs {
   std::string dir;
   std::string params;               // JSON object
   std::vector<std::string> inputs;  // NAME=PATH
+  double timeout_s = 60;            // for the real run
   bool json = false;
 };
 

@@ -203,6 +203,7 @@ int main(int argc, char** argv) {
   pcheck->add_option("--params", pca.params, "Parameters for the runs, as a JSON object");
   pcheck->add_option("--input", pca.inputs,
                      "NAME=PATH for an input (dataset inputs get a sample when not given)");
+  pcheck->add_option("--timeout", pca.timeout_s, "Seconds the real run may take (default 60)");
   pcheck->add_flag("--json", pca.json, "Machine-readable output");
   PluginNewArgs pna;
   auto* pnew = plugins->add_subcommand("new", "Scaffold a plugin folder with a test");

@@ -156,9 +156,11 @@ Result<std::string> SlurmExecutor::sbatch(const StepRequest& request) {
     std::replace(said.begin(), said.end(), '\n', ' ');
     const bool transient = out->timed_out || said.find("emporarily") != std::string::npos ||
                            said.find("timed out") != std::string::npos;
-    if (!transient || attempt >= 2)
-      return Status::invalid("sbatch refused the job: " +
-                             (said.empty() ? "exit code " + std::to_string(out->exit_code) : said));
+    const std::string why = said.empty() ? "exit code " + std::to_string(out->exit_code) : said;
+    if (!transient) return Status::invalid("sbatch refused the job: " + why);
+    // Still busy after three tries: the step's retries may get through later.
+    if (attempt >= 2)
+      return Status(StatusCode::kUnavailable, "sbatch did not accept the job: " + why);
     usleep(useconds_t(500000) << attempt);
   }
 }
@@ -385,7 +387,7 @@ bool SlurmExecutor::settle(uint64_t token, Job& job, double now) {
     if (!marker && !job.cancel_wanted && now - job.running_since > opt_.marker_s) {
       scancel({job.id}, /*kill=*/false);
       StepResult r;
-      r.status = Status::precondition(unreachable);
+      r.status = {StatusCode::kUnavailable, unreachable};  // a slow mount may heal: retries apply
       finish(token, job, r);
       return true;
     }
@@ -403,7 +405,7 @@ bool SlurmExecutor::settle(uint64_t token, Job& job, double now) {
   } else if (phase == SlurmPhase::kCancelled && job.cancel_wanted) {
     r.status = Status::cancelled("cancelled: scancel " + job.id);
   } else if (!marker && phase != SlurmPhase::kCancelled && phase != SlurmPhase::kRetryable) {
-    r.status = Status::precondition(unreachable);
+    r.status = {StatusCode::kUnavailable, unreachable};  // a slow mount may heal: retries apply
   } else if (phase == SlurmPhase::kRetryable && job.resubmits < opt_.resubmits &&
              !job.cancel_wanted) {
     append_step_log(req.log_path, LogLevel::kWarn,

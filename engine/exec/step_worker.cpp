@@ -27,7 +27,9 @@ void on_worker_term(int) {
 }  // namespace
 
 void write_protocol_line(int fd, const nlohmann::json& j) {
-  std::string s = j.dump() + "\n";
+  // Text from plugins (logs, errors, a program's stderr) may not be valid UTF-8: replace what
+  // is not rather than throw.
+  std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   const char* p = s.data();
   size_t left = s.size();
   while (left > 0) {

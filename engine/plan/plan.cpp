@@ -23,6 +23,9 @@ Result<Plan> Plan::build(std::shared_ptr<const LoadedPipeline> pipeline,
     const StepSpec* s = spec.find_step(name);
     const PluginInfo* p = catalog.find(s->uses, s->version_constraint);
     if (!p) return Status::invalid("step " + name + ": plugin " + s->uses + " is not installed");
+    if (!p->broken.empty())
+      return Status::invalid("step " + name + ": plugin " + s->uses +
+                             " cannot be loaded: " + p->broken);
     PlannedStep ps;
     ps.spec = s;
     ps.plugin = p;

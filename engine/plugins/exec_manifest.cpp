@@ -299,7 +299,11 @@ Result<ExecManifest> parse_exec_manifest(const std::string& text, const fs::path
     info.inputs = read_ports(root["inputs"], "inputs", false, p);
     info.outputs = read_ports(root["outputs"], "outputs", true, p);
     info.cacheable = root["cacheable"] ? root["cacheable"].as<bool>() : true;
-    m.grace_s = read_duration(root["grace"], "grace", 10, p);
+    m.grace_s = read_duration(root["grace"], "grace", kMaxGraceSeconds, p);
+    if (m.grace_s > kMaxGraceSeconds)
+      p.add(root["grace"],
+            "grace may be at most 4s: the engine stops the step's worker 5 s after "
+            "cancelling it, and the program must be gone before that");
     info.default_timeout_s = read_duration(root["timeout"], "timeout", 0, p);
     if (const auto res = root["resources"]) {
       if (!res.IsMap()) {

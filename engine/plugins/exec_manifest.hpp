@@ -15,12 +15,14 @@ namespace llmops::engine {
 
 inline constexpr char kManifestName[] = "llmops-plugin.yaml";
 inline constexpr int kStepProtocolVersion = 1;
+// The worker running the program is itself stopped 5 s after a cancel (the executors' grace).
+inline constexpr double kMaxGraceSeconds = 4;
 
 struct ExecManifest {
   PluginInfo info;  // id, kind, name, version, schema, ports, cacheable, default timeout/resources
   std::vector<int> protocols;     // versions the program speaks
   std::vector<std::string> argv;  // argv[0]: a file in the folder or a program on PATH
-  double grace_s = 10;            // SIGTERM -> SIGKILL
+  double grace_s = 4;             // SIGTERM -> SIGKILL (at most kMaxGraceSeconds)
   double hello_timeout_s = 30;    // start -> hello
   std::filesystem::path dir;      // the plugin folder (the program's working directory)
 };

@@ -58,19 +58,24 @@ class ExecPlugin : public Plugin {
   std::map<std::string, std::string> artifact_meta_;
 };
 
-void ExecPlugin::on_event(StepContext& ctx, const std::string& line) {
+void ExecPlugin::on_event(StepContext& ctx, const std::string& line) try {
   auto j = json::parse(line, nullptr, false);
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+    // Quoted as JSON (bytes that are not UTF-8 replaced): the program's text is arbitrary.
     warn_once(ctx, "bad-line",
               "step protocol: an event line is not a JSON object with a \"type\" (first: " +
-                  line.substr(0, 120) + "); such lines are ignored");
+                  json(line.substr(0, 120)).dump(-1, ' ', true, json::error_handler_t::replace) +
+                  "); such lines are ignored");
     return;
   }
   const auto type = j["type"].get<std::string>();
-  try {
+  {
     if (type == "hello") {
       hello_ = true;
-      hello_version_ = j.value("protocol", 0);
+      const int64_t v = j.contains("protocol") && j["protocol"].is_number_integer()
+                            ? j["protocol"].get<int64_t>()
+                            : -1;
+      hello_version_ = v >= 0 && v < 1000000 ? static_cast<int>(v) : -1;
     } else if (type == "log") {
       if (++logs_ > kMaxLogEvents) {
         warn_once(ctx, "logs", "step protocol: more than 20000 log events; the rest are dropped");
@@ -94,21 +99,23 @@ void ExecPlugin::on_event(StepContext& ctx, const std::string& line) {
                   "step protocol: a metric event needs a string name and a number value");
         return;
       }
-      ctx.metric(j["name"].get<std::string>(), j["value"].get<double>(),
-                 j.value("step", int64_t{-1}));
+      const int64_t step =
+          j.contains("step") && j["step"].is_number_integer() ? j["step"].get<int64_t>() : -1;
+      ctx.metric(j["name"].get<std::string>(), j["value"].get<double>(), step);
     } else if (type == "progress") {
       ctx.progress(j.value("done", 0.0), j.value("total", 0.0), j.value("note", std::string()));
     } else if (type == "artifact") {
       if (j.contains("output") && j["output"].is_string() && j.contains("metadata") &&
           j["metadata"].is_object())
-        artifact_meta_[j["output"].get<std::string>()] = j["metadata"].dump();
+        artifact_meta_[j["output"].get<std::string>()] =
+            j["metadata"].dump(-1, ' ', false, json::error_handler_t::replace);
     } else if (type != "heartbeat") {
       warn_once(ctx, "type:" + type, "step protocol: unknown event type '" + type + "' ignored");
     }
-  } catch (const std::exception& e) {
-    warn_once(ctx, "bad-field",
-              std::string("step protocol: an event has a field of the wrong type: ") + e.what());
   }
+} catch (const std::exception& e) {
+  warn_once(ctx, "bad-field",
+            std::string("step protocol: an event could not be used (") + e.what() + ")");
 }
 
 std::string describe_exit(int st) {
@@ -203,6 +210,7 @@ Status ExecPlugin::run(StepContext& ctx) {
     if (::getppid() != parent) ::_exit(126);
     const int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, 0);
+    ::dup2(er[1], 1);  // stdout too: the caller's stdout may be a --json answer
     ::dup2(er[1], 2);
     ::dup2(ev[1], 3);  // dup2 clears FD_CLOEXEC on the copy
     if (::chdir(m_.dir.c_str()) != 0) ::_exit(126);
@@ -227,6 +235,7 @@ Status ExecPlugin::run(StepContext& ctx) {
   int status = 0;
   std::optional<Clock::time_point> term_at, exit_at;
   std::string killed_why;
+  bool hard_killed = false;  // SIGTERM was not enough
   auto terminate = [&](const std::string& why) {
     if (term_at) return;
     killed_why = why;
@@ -245,6 +254,8 @@ Status ExecPlugin::run(StepContext& ctx) {
       const ssize_t n = ::read(ev[0], buf, sizeof buf);
       if (n <= 0) {
         ev_open = false;
+        if (!evbuf.empty() && !skipping) on_event(ctx, evbuf);  // a last line without newline
+        evbuf.clear();
       } else {
         evbuf.append(buf, static_cast<size_t>(n));
         size_t start = 0;
@@ -286,7 +297,10 @@ Status ExecPlugin::run(StepContext& ctx) {
                   std::to_string(static_cast<int>(m_.hello_timeout_s)) +
                   " s (is it speaking the step protocol on fd 3?)");
       if (ctx.cancelled()) terminate("the step was cancelled");
-      if (term_at && since(*term_at) > m_.grace_s) ::kill(-pid, SIGKILL);
+      if (term_at && !hard_killed && since(*term_at) > m_.grace_s) {
+        ::kill(-pid, SIGKILL);
+        hard_killed = true;
+      }
     }
   }
   ::kill(-pid, SIGKILL);  // whatever it left behind in its group
@@ -300,8 +314,13 @@ Status ExecPlugin::run(StepContext& ctx) {
     return t.empty() ? std::string() : "; stderr ends: " + t.substr(cut);
   };
   const std::string who = m_.info.id + " (" + m_.argv[0] + ")";
-  if (ctx.cancelled()) return Status::cancelled(who + " was stopped: the step was cancelled");
-  if (!killed_why.empty()) return Status::internal(who + " was stopped: " + killed_why + tail());
+  const std::string how = hard_killed ? " (it did not end within its " +
+                                            std::to_string(static_cast<int>(m_.grace_s)) +
+                                            " s grace after SIGTERM: killed)"
+                                      : "";
+  if (ctx.cancelled()) return Status::cancelled(who + " was stopped: the step was cancelled" + how);
+  if (!killed_why.empty())
+    return Status::internal(who + " was stopped: " + killed_why + how + tail());
   if (!hello_)
     return Status::internal(who + " " + describe_exit(status) +
                             " without a hello on the events channel (step protocol " +
@@ -326,15 +345,17 @@ Status ExecPlugin::run(StepContext& ctx) {
                             (exit_ok ? " (a step only succeeds with a result)" : "") + tail());
   const auto st = res["status"].get<std::string>();
   if (st == "failed") {
-    const auto err = res.value("error", json::object());
-    const auto msg =
-        err.is_object() ? err.value("message", std::string("failed")) : std::string("failed");
-    const auto code =
-        err.is_object() ? err.value("code", std::string("permanent")) : std::string("permanent");
+    const auto err = res.contains("error") ? res["error"] : json::object();
+    auto field = [&](const char* k, const char* def) {
+      return err.is_object() && err.contains(k) && err[k].is_string() ? err[k].get<std::string>()
+                                                                      : std::string(def);
+    };
+    const auto msg = field("message", "failed");
+    const auto code = field("code", "");
     if (exit_ok) return Status::internal(who + ": its result says failed but it exited 0: " + msg);
     if (code == "invalid_input") return Status::invalid(msg);
-    if (code == "retryable") return {StatusCode::kUnavailable, msg};
-    return Status::precondition(msg);
+    if (code == "permanent") return Status::precondition(msg);
+    return {StatusCode::kUnavailable, msg};  // retryable, or a code this llmops does not know
   }
   if (st != "ok")
     return Status::internal(who + ": result status must be ok or failed, got '" + st + "'");
@@ -348,6 +369,9 @@ Status ExecPlugin::run(StepContext& ctx) {
     const bool named = produced.is_object() && produced.contains(o.name);
     const bool filled = fs::is_directory(staged, ec) && !fs::is_empty(staged, ec);
     if (!named && !filled) continue;
+    if (!fs::is_directory(staged, ec))
+      return Status::internal(who + ": output " + o.name + " must be the folder " +
+                              staged.string() + ", filled with files");
     const auto target = ctx.output(o.name, o.kind);
     for (const auto& e : fs::directory_iterator(staged, ec)) {
       fs::rename(e.path(), target / e.path().filename(), ec);

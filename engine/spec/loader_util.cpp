@@ -477,6 +477,8 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 }
 
 std::optional<int64_t> parse_size(const std::string& text) {
+  // libstdc++'s regex matcher recurses per character: a huge value would exhaust the stack.
+  if (text.size() > 64) return std::nullopt;
   static const std::regex kSize("\\s*([0-9]+(\\.[0-9]+)?)\\s*([KMGTkmgt]i?)?[Bb]?\\s*");
   std::smatch m;
   if (!std::regex_match(text, m, kSize)) return std::nullopt;

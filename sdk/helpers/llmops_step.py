@@ -19,7 +19,7 @@ and a result path in the request. This module does the protocol, so a step is a 
 
 run() says hello, calls main, and writes the result: ok with the outputs main returned, or
 failed with the error (StepError carries a code: invalid_input, retryable or permanent; any
-other exception is permanent and its traceback goes to stderr, the step log). See
+other exception is retryable and its traceback goes to stderr, the step log). See
 docs/step-protocol.md.
 """
 
@@ -71,7 +71,7 @@ def _dumps(value):
         except TypeError:
             pass
     import json
-    return json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), default=str, allow_nan=False)
 
 
 def _encode(v):
@@ -87,7 +87,7 @@ def _encode(v):
         return int.__repr__(v)
     if isinstance(v, float):
         if v != v or v in (float("inf"), float("-inf")):
-            raise TypeError("not finite")  # the json module writes NaN/Infinity
+            return "null"  # JSON has no NaN or Infinity
         return float.__repr__(v)
     if isinstance(v, dict):
         if not all(isinstance(k, str) for k in v):
@@ -248,11 +248,12 @@ class Step:
     def _result(self, body):
         if self._done:
             return
+        text = _dumps(body)  # first: if it cannot be encoded, fail() can still report that
         self._done = True
         path = self.request["result"]
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(_dumps(body))
+            f.write(text)
         os.replace(tmp, path)
         self._events.flush()
 
@@ -275,14 +276,13 @@ def run(main):
         err = check_value(step.request.get("params_schema") or {}, step.params, "params")
         if err:
             raise StepError(err, "invalid_input")
-        outputs = main(step)
+        step.succeed(main(step))
     except StepError as e:
         step.fail(e.message, e.code)
         sys.exit(1)
-    except Exception as e:  # the traceback goes to the step log
+    except Exception as e:  # the traceback goes to the step log; the step's retries apply
         import traceback
         traceback.print_exc()
-        step.fail("%s: %s" % (type(e).__name__, e), "permanent")
+        step.fail("%s: %s" % (type(e).__name__, e), "retryable")
         sys.exit(1)
-    step.succeed(outputs)
     sys.exit(0)

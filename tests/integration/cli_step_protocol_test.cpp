@@ -86,6 +86,7 @@ TEST_CASE("the shell helper, and every protocol fault is bounded and reported", 
   forker: {uses: testing/forker, with: {marker: )" +
                                  marker + R"(}}
   mismatch: {uses: testing/mismatch}
+  bytes: {uses: testing/bad-bytes}
 )"));
   const auto t0 = std::chrono::steady_clock::now();
   auto r = run_fixture(t, {"run", file.string(), "--max-parallel", "2"});
@@ -121,6 +122,11 @@ TEST_CASE("the shell helper, and every protocol fault is bounded and reported", 
   CHECK(processes_with(marker) == 0);
   CHECK(err_of("mismatch").find("exited with status 3 but its result says ok") !=
         std::string::npos);
+  // Bytes that are not UTF-8 (events, stderr cut mid-character) are reported, never fatal.
+  CHECK(err_of("bytes").find("exited with status 3 without writing a result") != std::string::npos);
+  CHECK(err_of("bytes").find("stderr ends: printed on stdout") != std::string::npos);
+  const auto bytes_log = run_cli(t, {"logs", "1", "bytes"}).out;
+  CHECK(bytes_log.find("an event line is not a JSON object") != std::string::npos);
 }
 
 TEST_CASE("invalid_input and permanent failures are not retried, retryable ones are",
@@ -206,6 +212,13 @@ TEST_CASE("plugins new scaffolds a Python plugin that plugins check finds confor
     INFO(ex << ": " << c.out);
     CHECK(c.exit_code == 0);
   }
+  // A program that ignores SIGTERM and never ends: bounded by --timeout, and both checks fail.
+  auto hang = run_cli(t, {"plugins", "check", kFixtures + "/hang", "--timeout", "2"});
+  INFO(hang.out);
+  CHECK(hang.exit_code != 0);
+  CHECK(hang.out.find("it did not finish within 2 s") != std::string::npos);
+  CHECK(hang.out.find("FAIL  SIGTERM ends it within the grace period") != std::string::npos);
+  CHECK(hang.out.find("it ignored SIGTERM and was killed") != std::string::npos);
   auto bad = run_cli(t, {"plugins", "check", kFixtures + "/no-result"});
   CHECK(bad.exit_code != 0);
   CHECK(bad.out.find("FAIL  it runs: hello, result ok, exit 0") != std::string::npos);

@@ -364,9 +364,10 @@ Result<TrainSummary> run_distributed(StepContext& ctx, const RunOptions& o, cons
 
   // Start the ranks.
   std::vector<pid_t> pids;
+  std::vector<int> status;  // per rank: -1 while it runs (only those are signalled)
   auto kill_all = [&](int sig) {
-    for (pid_t p : pids)
-      if (p > 0) ::kill(p, sig);
+    for (size_t i = 0; i < pids.size(); ++i)
+      if (pids[i] > 0 && (i >= status.size() || status[i] == -1)) ::kill(pids[i], sig);
   };
   if (srun) {
     const auto srun_bin = find_in(path_dirs(), "srun");
@@ -381,6 +382,7 @@ Result<TrainSummary> run_distributed(StepContext& ctx, const RunOptions& o, cons
                         std::to_string(world)});
       if (!pid) {
         kill_all(SIGKILL);
+        for (pid_t p : pids) ::waitpid(p, nullptr, 0);
         return pid.status();
       }
       pids.push_back(*pid);
@@ -389,7 +391,7 @@ Result<TrainSummary> run_distributed(StepContext& ctx, const RunOptions& o, cons
 
   // Watch them.
   EventTail events(ctx, dir / "events.jsonl");
-  std::vector<int> status(pids.size(), -1);
+  status.assign(pids.size(), -1);
   std::string failure;
   bool cancelled = false;
   std::optional<Clock::time_point> ending;
