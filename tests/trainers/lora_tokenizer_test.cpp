@@ -144,17 +144,24 @@ TEST_CASE("the BPE trainer writes a tokenizer.json that round-trips any text", "
   CHECK_THAT(small.status().message(), Catch::Contains("below the minimum"));
 }
 
-TEST_CASE("packing makes every assistant token a target exactly once", "[data]") {
-  TempDir tmp;
-  write_task_data(tmp.path / "train.jsonl", 30);
-  auto texts = rendered(tmp.path / "train.jsonl");
+// `n` task conversations and a 300-token BPE tokenizer trained on them.
+std::pair<lm::Tokenizer, std::vector<tr::Conversation>> task_data_and_tokenizer(const TempDir& tmp,
+                                                                                int n) {
+  write_task_data(tmp.path / "train.jsonl", n);
   tr::BpeTrainOptions bo;
   bo.vocab_size = 300;
-  auto tok = lm::Tokenizer::parse(*tr::train_bpe_tokenizer(texts, bo), "t");
+  auto tok =
+      lm::Tokenizer::parse(*tr::train_bpe_tokenizer(rendered(tmp.path / "train.jsonl"), bo), "t");
   REQUIRE(tok.is_ok());
   auto convs = tr::read_conversations(tmp.path / "train.jsonl");
   REQUIRE(convs.is_ok());
-  auto p = tr::pack_conversations(*tok, *convs, 32);
+  return {std::move(*tok), std::move(*convs)};
+}
+
+TEST_CASE("packing makes every assistant token a target exactly once", "[data]") {
+  TempDir tmp;
+  auto [tok, convs] = task_data_and_tokenizer(tmp, 30);
+  auto p = tr::pack_conversations(tok, convs, 32);
   REQUIRE(p.is_ok());
   int64_t counted = 0;
   for (size_t i = 0; i < p->labels.size(); ++i) {
@@ -165,5 +172,44 @@ TEST_CASE("packing makes every assistant token a target exactly once", "[data]")
     }
   }
   CHECK(counted == p->target_tokens);
-  CHECK(tr::unigram_loss(*p, *p, tok->vocab_size()) > 1.0);
+  CHECK(tr::unigram_loss(*p, *p, tok.vocab_size()) > 1.0);
+}
+
+TEST_CASE("conversation packing keeps each conversation whole and every target once", "[data]") {
+  TempDir tmp;
+  auto [tok, convs] = task_data_and_tokenizer(tmp, 40);
+  const int64_t T = 160;
+  auto stream = tr::pack_conversations(tok, convs, T);
+  auto whole = tr::pack_conversations(tok, convs, T, tr::Packing::kConversations);
+  REQUIRE(stream.is_ok());
+  REQUIRE(whole.is_ok());
+  CHECK(whole->tokens == stream->tokens);
+  CHECK(whole->target_tokens == stream->target_tokens);
+  const auto start = *tok.token_to_id("<|im_start|>");
+  int64_t counted = 0, longest = 0;
+  for (const auto& c : convs)
+    longest = std::max<int64_t>(longest, lm::encode_chatml(tok, c)->ids.size() + 1);
+  for (int64_t r = 0; r < whole->rows(); ++r) {
+    // Every row begins where a conversation begins (none here is longer than a row).
+    if (longest <= T) CHECK(whole->ids[r * T] == start);
+    for (int64_t j = 0; j < T; ++j) {
+      const auto l = whole->labels[r * T + j];
+      if (j == 0) CHECK(l == -100);
+      if (l >= 0) {
+        CHECK(l == whole->ids[r * T + j]);
+        ++counted;
+      }
+    }
+  }
+  REQUIRE(longest <= T);
+  CHECK(counted == whole->target_tokens);
+  // First-fit decreasing fills rows well: at most half again as many rows as the stream.
+  CHECK(whole->rows() <= stream->rows() * 3 / 2 + 1);
+  // Rows shorter than some conversations: those are cut (overlapping by one token), and still
+  // every target counts once.
+  auto cut = tr::pack_conversations(tok, convs, 48, tr::Packing::kConversations);
+  REQUIRE(cut.is_ok());
+  int64_t cut_counted = 0;
+  for (auto l : cut->labels) cut_counted += l >= 0;
+  CHECK(cut_counted == cut->target_tokens);
 }

@@ -57,17 +57,73 @@ Result<std::vector<Conversation>> read_conversations(const fs::path& path) {
   return out;
 }
 
+namespace {
+
+// Whole conversations, first-fit decreasing into rows of seq_len (each row starts at a
+// conversation's start, so an answer always sees its question unless the conversation itself is
+// longer than a row: those are cut into rows of their own as the stream is).
+void pack_whole(const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& items,
+                int64_t seq_len, int64_t eot, PackedData& p) {
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return items[a].first.size() > items[b].first.size();
+  });
+  std::vector<std::vector<size_t>> rows;
+  std::vector<int64_t> room;
+  auto emit_row = [&](const std::vector<int64_t>& ids, const std::vector<int64_t>& labels) {
+    for (int64_t j = 0; j < seq_len; ++j) {
+      const bool in = j < static_cast<int64_t>(ids.size());
+      p.ids.push_back(in ? ids[j] : eot);
+      p.labels.push_back(in && j > 0 ? labels[j] : -100);
+    }
+  };
+  for (size_t i : order) {
+    const auto n = static_cast<int64_t>(items[i].first.size());
+    if (n > seq_len) {  // its own rows, overlapping by one token
+      const auto& [ids, labels] = items[i];
+      for (int64_t start = 0; start + 1 < n; start += seq_len - 1) {
+        const auto end = std::min(n, start + seq_len);
+        emit_row({ids.begin() + start, ids.begin() + end},
+                 {labels.begin() + start, labels.begin() + end});
+      }
+      continue;
+    }
+    size_t r = 0;
+    while (r < rows.size() && room[r] < n) ++r;
+    if (r == rows.size()) {
+      rows.emplace_back();
+      room.push_back(seq_len);
+    }
+    rows[r].push_back(i);
+    room[r] -= n;
+  }
+  for (const auto& row : rows) {
+    std::vector<int64_t> ids, labels;
+    for (size_t i : row) {
+      ids.insert(ids.end(), items[i].first.begin(), items[i].first.end());
+      labels.insert(labels.end(), items[i].second.begin(), items[i].second.end());
+    }
+    emit_row(ids, labels);
+  }
+}
+
+}  // namespace
+
 Result<PackedData> pack_conversations(const lm::Tokenizer& tok,
-                                      const std::vector<Conversation>& convs, int64_t seq_len) {
+                                      const std::vector<Conversation>& convs, int64_t seq_len,
+                                      Packing packing) {
   if (seq_len < 2) return Status::invalid("seq_len must be at least 2");
   auto eot = tok.token_to_id("<|endoftext|>");
   if (!eot) return Status::invalid("the tokenizer has no <|endoftext|> token");
   std::vector<int64_t> ids, labels;
+  std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> items;
   PackedData p;
   p.seq_len = seq_len;
   for (const auto& c : convs) {
     auto enc = lm::encode_chatml(tok, c);
     if (!enc) return enc.status();
+    const size_t first = ids.size();
     for (size_t i = 0; i < enc->ids.size(); ++i) {
       ids.push_back(enc->ids[i]);
       labels.push_back(enc->loss_mask[i] ? enc->ids[i] : -100);
@@ -75,9 +131,16 @@ Result<PackedData> pack_conversations(const lm::Tokenizer& tok,
     }
     ids.push_back(*eot);
     labels.push_back(-100);
+    if (packing == Packing::kConversations)
+      items.emplace_back(std::vector<int64_t>(ids.begin() + first, ids.end()),
+                         std::vector<int64_t>(labels.begin() + first, labels.end()));
   }
   p.tokens = static_cast<int64_t>(ids.size());
   if (p.target_tokens == 0) return Status::invalid("the data has no assistant tokens to train on");
+  if (packing == Packing::kConversations) {
+    pack_whole(items, seq_len, *eot, p);
+    return p;
+  }
   // Rows start every seq_len - 1 tokens; the last row is padded with ignored <|endoftext|>.
   const int64_t stride = seq_len - 1;
   for (int64_t start = 0; start + 1 < p.tokens; start += stride) {

@@ -40,9 +40,14 @@ struct PackedData {
   int64_t rows() const { return seq_len ? static_cast<int64_t>(ids.size()) / seq_len : 0; }
 };
 
+// kStream: the stream above. kConversations: whole conversations placed into rows (first-fit
+// decreasing), so every row starts at a conversation's start and an answer is trained with its
+// question in view (a conversation longer than a row is cut as the stream is); rows are padded.
+enum class Packing { kStream, kConversations };
+
 Result<PackedData> pack_conversations(const lm::Tokenizer& tokenizer,
                                       const std::vector<Conversation>& conversations,
-                                      int64_t seq_len);
+                                      int64_t seq_len, Packing packing = Packing::kStream);
 
 // A packed data set as one binary file (magic, seq_len, counts, then ids and labels as
 // little-endian int64), how the launching step hands data to its ranks; load checks the sizes.

@@ -27,6 +27,7 @@ const char kTorchLmParamsSchema[] = R"({"type":"object","additionalProperties":f
 "tie_embeddings":{"type":"boolean","default":true},
 "rope_theta":{"type":"number","default":10000},
 "seq_len":{"type":"integer","minimum":2,"default":256},
+"packing":{"enum":["stream","conversations"],"default":"stream","description":"stream: conversations joined and cut every seq_len; conversations: whole conversations per row, so an answer sees its question"},
 "steps":{"type":"integer","minimum":1,"description":"optimizer updates; default from epochs"},
 "epochs":{"type":"number","exclusiveMinimum":0,"default":1},
 "batch_size":{"type":"integer","minimum":1,"default":8},
@@ -107,6 +108,10 @@ Result<RunOptions> read_options(const StepContext& ctx) {
   }
   o.seq_len = ctx.param_int("seq_len", std::min<int64_t>(256, o.max_seq));
   if (o.seq_len < 2) return Status::invalid("seq_len must be at least 2");
+  const auto packing = ctx.param_string("packing", "stream");
+  if (packing != "stream" && packing != "conversations")
+    return Status::invalid("packing must be stream or conversations, got '" + packing + "'");
+  o.packing = packing == "conversations" ? Packing::kConversations : Packing::kStream;
   if (o.mode == "scratch" && o.seq_len > o.max_seq)
     return Status::invalid("seq_len " + std::to_string(o.seq_len) + " exceeds max_seq " +
                            std::to_string(o.max_seq));

@@ -174,10 +174,10 @@ Status run_impl(StepContext& ctx) {
     spec.lora = lc;
   }
 
-  auto train = pack_conversations(*tok, *convs, o.seq_len);
+  auto train = pack_conversations(*tok, *convs, o.seq_len, o.packing);
   if (!train) return train.status();
   Result<PackedData> eval = PackedData{};
-  if (!eval_convs.empty()) eval = pack_conversations(*tok, eval_convs, o.seq_len);
+  if (!eval_convs.empty()) eval = pack_conversations(*tok, eval_convs, o.seq_len, o.packing);
   if (!eval) return eval.status();
   const int64_t per_step = o.train.batch_size * o.train.grad_accum;
   if (o.train.total_steps <= 0)
