@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/command.hpp"
 #include "base/hash.hpp"
 #include "engine/spec/loader.hpp"
 #include "engine/spec/loader_impl.hpp"
@@ -267,13 +268,8 @@ Result<ExecManifest> parse_exec_manifest(const std::string& text, const fs::path
         if (::access(full.c_str(), X_OK) != 0)
           p.add(run, "the program " + full.string() + " is missing or not executable (chmod +x)");
       } else {
-        bool found = false;
-        if (const char* path = std::getenv("PATH")) {
-          std::stringstream ss(path);
-          for (std::string d; std::getline(ss, d, ':');)
-            if (!d.empty() && ::access((fs::path(d) / prog).c_str(), X_OK) == 0) found = true;
-        }
-        if (!found) p.add(run, "the program '" + prog + "' is not on PATH");
+        if (base::find_on_path(prog).empty())
+          p.add(run, "the program '" + prog + "' is not on PATH");
       }
     }
     if (const auto params = root["params"]) {

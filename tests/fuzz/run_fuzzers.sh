@@ -40,7 +40,7 @@ build fuzz_serve_request -Iplugins -Iplugins/deployers/serve tests/fuzz/fuzz_ser
 build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp engine/plugins/exec_manifest.cpp \
   engine/spec/{loader,loader_steps,loader_util,loader_schedule,loader_slurm,slurm_spec,pipeline,template,expression,semver,feedback_rules}.cpp \
   engine/triggers/watch.cpp \
-  engine/triggers/cron.cpp engine/triggers/cron_parse.cpp base/{hash,strings}.cpp -lyaml-cpp -ldate-tz -lcrypto
+  engine/triggers/cron.cpp engine/triggers/cron_parse.cpp base/{command,hash,strings}.cpp -lyaml-cpp -ldate-tz -lcrypto
 # plugins/lm's parsers of tokenizer.json and safetensors headers need no libtorch (ICU only).
 build fuzz_slurm tests/fuzz/fuzz_slurm.cpp engine/exec/slurm_cli.cpp base/strings.cpp
 build fuzz_safetensors -Iplugins tests/fuzz/fuzz_safetensors.cpp plugins/lm/safetensors.cpp

@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "tests/common/processes.hpp"
 #include "tests/integration/cli_harness.hpp"
 
 using namespace llmops::testing;
@@ -21,21 +22,6 @@ CliResult run_fixture(const TempHome& t, const std::vector<std::string>& args) {
 
 std::string pipeline(const std::string& steps) {
   return "apiVersion: llmops/v1\nkind: Pipeline\nname: sp\nsteps:\n" + steps;
-}
-
-// Processes whose command line holds `marker`.
-int processes_with(const std::string& marker) {
-  int n = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    const auto name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmd = slurp(e.path() / "cmdline");
-    for (auto& c : cmd)
-      if (c == '\0') c = ' ';
-    if (cmd.find(marker) != std::string::npos) ++n;
-  }
-  return n;
 }
 
 }  // namespace
@@ -119,7 +105,7 @@ TEST_CASE("the shell helper, and every protocol fault is bounded and reported", 
   CHECK(flood_log.find("is not a JSON object") != std::string::npos);
   // A child it left running is killed with its process group.
   CHECK(step_state(t, "forker") == "succeeded");
-  CHECK(processes_with(marker) == 0);
+  CHECK(processes_with({marker}).empty());
   CHECK(err_of("mismatch").find("exited with status 3 but its result says ok") !=
         std::string::npos);
   // Bytes that are not UTF-8 (events, stderr cut mid-character) are reported, never fatal.

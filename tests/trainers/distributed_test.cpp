@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "lm/llama.hpp"
+#include "tests/common/processes.hpp"
 #include "trainer_test_util.hpp"
 #include "trainers/torch_lm/run.hpp"
 
@@ -75,21 +76,9 @@ void check_weights(const fs::path& a, const fs::path& b, double tol) {
 
 // Pids of the rank processes whose command line names `dir` (their job folder is below it).
 std::vector<pid_t> ranks_below(const fs::path& dir, const std::string& rank = "") {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    const auto name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmd = read_file(e.path() / "cmdline");
-    for (auto& c : cmd)
-      if (c == '\0') c = ' ';
-    if (cmd.find("llmops-train-rank") == std::string::npos ||
-        cmd.find(dir.string()) == std::string::npos)
-      continue;
-    if (!rank.empty() && cmd.find("--rank " + rank + " ") == std::string::npos) continue;
-    out.push_back(std::stoi(name));
-  }
-  return out;
+  std::vector<std::string> parts = {"llmops-train-rank", dir.string()};
+  if (!rank.empty()) parts.push_back("--rank " + rank + " ");
+  return llmops::testing::processes_with(parts);
 }
 
 }  // namespace

@@ -28,14 +28,6 @@ const char* dtype_str(lm::DType d) {
   return d == lm::DType::kBF16 ? "bfloat16" : d == lm::DType::kF16 ? "float16" : "float32";
 }
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  const long n = std::strtol(v, &end, 10);
-  return *end == '\0' ? static_cast<int>(n) : fallback;
-}
-
 fs::path find_in(const std::vector<fs::path>& dirs, const char* name) {
   for (const auto& d : dirs)
     if (!d.empty() && ::access((d / name).c_str(), X_OK) == 0) return d / name;
@@ -141,6 +133,14 @@ class EventTail {
 };
 
 }  // namespace
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return *end == '\0' ? static_cast<int>(n) : fallback;
+}
 
 json job_to_json(const ModelSpec& spec, const TrainOptions& t, const ModelOutputs& out) {
   json lora = nullptr;

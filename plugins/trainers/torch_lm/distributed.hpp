@@ -44,6 +44,9 @@ Status job_from_json(const nlohmann::json& j, ModelSpec& spec, TrainOptions& t, 
 nlohmann::json summary_to_json(const TrainSummary& s);
 TrainSummary summary_from_json(const nlohmann::json& j);
 
+// An integer environment variable, or `fallback` when unset or not a whole number.
+int env_int(const char* name, int fallback);
+
 // The rank program (llmops-train-rank): `--job DIR [--rank R --world W]`, else the rank from
 // SLURM_PROCID / SLURM_NTASKS. Returns the exit status.
 int train_rank_main(int argc, char** argv);

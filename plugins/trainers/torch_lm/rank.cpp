@@ -72,11 +72,6 @@ int fail(const fs::path& dir, int rank, const std::string& message) {
   return 1;
 }
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
-}
-
 }  // namespace
 
 int train_rank_main(int argc, char** argv) {
