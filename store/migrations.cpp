@@ -266,6 +266,21 @@ constexpr const char* kV7 = R"sql(
 ALTER TABLE executions ADD COLUMN placement TEXT NOT NULL DEFAULT '{}';
 )sql";
 
+// Version 8: what people did through the web UI (cancel, resume, rerun, rollback, promote): who,
+// when, to what, and how it went. Append-only; kept when gc removes the runs it names.
+constexpr const char* kV8 = R"sql(
+CREATE TABLE actions (
+  id INTEGER PRIMARY KEY,
+  created_at REAL NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail_json TEXT NOT NULL DEFAULT '{}',
+  outcome TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX actions_target ON actions(target, id);
+)sql";
+
 constexpr const char* kSchemaVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER PRIMARY KEY,
@@ -276,7 +291,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 }  // namespace
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+  static const std::vector<std::string> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
   return kMigrations;
 }
 

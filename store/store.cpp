@@ -18,11 +18,11 @@ int schema_version_supported() {
   return static_cast<int>(migrations().size());
 }
 namespace {
-
 constexpr int kBusyTimeoutMs = 10000;
 constexpr int kCheckpointSoftFrames = 1000, kCheckpointHardFrames = 4000;
+}  // namespace
 
-RunInfo read_run(SQLite::Statement& q) {
+RunInfo detail::read_run(SQLite::Statement& q) {
   RunInfo r;
   r.id = q.getColumn(0).getInt64();
   r.pipeline = detail::col_text(q.getColumn(1));
@@ -43,9 +43,9 @@ RunInfo read_run(SQLite::Statement& q) {
   return r;
 }
 
-constexpr const char* kRunColumns =
-    "id, pipeline, pipeline_file, spec_digest, spec_text, params_json, trigger_kind, parent_run, "
-    "cycle, trigger_info_json, state, error, created_at, started_at, ended_at";
+namespace {
+using detail::kRunColumns;
+using detail::read_run;
 
 // Switching to WAL needs a brief exclusive lock; on a brand-new file opened by several processes
 // at once it can report busy, so retry for a while.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -237,10 +238,50 @@ struct GcReport {
   int64_t bytes_freed() const { return blob_bytes + orphan_blob_bytes + run_dir_bytes; }
 };
 
+// What the web UI (ui/) lists and filters: store/ui_reads.cpp.
+struct RunFilter {
+  std::string pipeline;             // "" = any
+  std::vector<std::string> states;  // empty = any
+  std::string trigger;              // "" = any
+  std::optional<int64_t> before;    // only runs with id < before (keyset paging)
+  int limit = 50;
+};
+struct RunPage {
+  std::vector<RunInfo> runs;           // newest first, without spec_text
+  std::optional<int64_t> next_before;  // pass as `before` for the next page; nullopt at the end
+};
+struct MetricPoint {
+  int64_t run_id = 0, execution_id = 0;
+  std::string step;
+  int attempt = 0;
+  Metric metric;
+};
+// An artifact with the execution that output it.
+struct ProducedArtifact {
+  Artifact artifact;
+  int64_t run_id = 0, execution_id = 0;
+  std::string step, pipeline, plugin_id, role;
+};
+// One use of an artifact by an execution (direction "input" or "output").
+struct ArtifactUse {
+  int64_t run_id = 0, execution_id = 0;
+  std::string step, direction, role;
+};
+// An action taken on the store's runs or deployments by a person (the web UI's audit log).
+struct ActionRecord {
+  int64_t id = 0;
+  double created_at = 0;
+  std::string actor, action, target, detail_json = "{}", outcome;
+};
+
 class Store {
  public:
   // Opens (creating when needed) `home`/llmops.db and `home`/blobs, running pending migrations.
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& home);
+  // A read-only connection for viewers (the web UI): never creates or migrates the database
+  // (not_found when it is missing; precondition "schema_too_new: ..." or "schema_too_old: ..."
+  // when its version is not this llmops's), writes nothing, runs no checkpointer.
+  static Result<std::unique_ptr<Store>> open_reader(const std::filesystem::path& home);
   ~Store();
 
   const std::filesystem::path& home() const;
@@ -398,6 +439,31 @@ class Store {
   // Removes old runs and what only they referred to (see GcOptions): the rows in one transaction
   // (refused inside a Batch), then, once committed, their blobs and run folders.
   Result<GcReport> collect_garbage(const GcOptions& options);
+
+  // Reads for the web UI (store/ui_reads.cpp).
+  Result<RunPage> list_runs_filtered(const RunFilter& filter);
+  Result<std::vector<std::string>> list_pipelines();
+  // run -> state -> number of steps.
+  Result<std::map<int64_t, std::map<std::string, int64_t>>> step_counts(
+      const std::vector<int64_t>& runs);
+  // parent run -> its feedback runs, ascending.
+  Result<std::map<int64_t, std::vector<int64_t>>> feedback_children(
+      const std::vector<int64_t>& runs);
+  // Runs with id > after_id, plus pending/running ones, plus `ids` (without spec_text).
+  Result<std::vector<RunInfo>> runs_changed(int64_t after_id, const std::vector<int64_t>& ids);
+  Result<std::vector<std::string>> metric_names(const std::vector<int64_t>& runs);
+  Result<std::vector<MetricPoint>> metric_series(const std::vector<int64_t>& runs,
+                                                 const std::string& name);
+  // Outputs of `kind`, newest first (plugin_prefix: only executions of plugins starting so).
+  Result<std::vector<ProducedArtifact>> outputs_by_kind(const std::string& kind,
+                                                        const std::string& plugin_prefix,
+                                                        const std::string& pipeline, int limit);
+  Result<std::vector<ArtifactUse>> artifact_uses(const std::string& digest);
+  // SQLite's PRAGMA data_version: changes when another connection commits.
+  Result<int64_t> data_version();
+  Result<int> schema_version();
+  Result<int64_t> record_action(const ActionRecord& action);
+  Result<std::vector<ActionRecord>> list_actions(const std::string& target, int limit);
 
  private:
   struct Impl;

@@ -120,6 +120,15 @@ inline constexpr const char* kExecutionColumns =
 inline constexpr const char* kArtifactColumns =
     "digest, kind, name, uri, size, metadata_json, created_at";
 
+inline constexpr const char* kRunColumns =
+    "id, pipeline, pipeline_file, spec_digest, spec_text, params_json, trigger_kind, parent_run, "
+    "cycle, trigger_info_json, state, error, created_at, started_at, ended_at";
+// The same columns with '' for spec_text (lists that do not need the YAML).
+inline constexpr const char* kRunColumnsNoSpec =
+    "id, pipeline, pipeline_file, spec_digest, '', params_json, trigger_kind, parent_run, "
+    "cycle, trigger_info_json, state, error, created_at, started_at, ended_at";
+
+RunInfo read_run(SQLite::Statement& q);  // kRunColumns
 ExecutionInfo read_execution(SQLite::Statement& q, int first = 0);
 Artifact read_artifact(SQLite::Statement& q, int first = 0);
 // A run_steps row: run_id, step, state, reason, attempts, started_at, ended_at.

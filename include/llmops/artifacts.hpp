@@ -76,6 +76,7 @@ inline constexpr char kStart[] = "start";        // a new server for this name
 inline constexpr char kLoad[] = "load";          // a new model switched in, all traffic
 inline constexpr char kCanary[] = "canary";      // a new model on kCanaryPercent of traffic
 inline constexpr char kRollback[] = "rollback";  // back to the model before
+inline constexpr char kPromote[] = "promote";    // the canary takes all traffic
 inline constexpr char kStop[] = "stop";          // nothing served any more
 }  // namespace deployment
 

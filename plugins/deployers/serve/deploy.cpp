@@ -324,16 +324,27 @@ Result<DeployResult> deploy(const DeployRequest& r) {
   return out;
 }
 
+namespace {
+
+// A change to a deployment's model that keeps its server as it is (token, tokenizer, limits).
+DeployRequest change_request(const std::string& name, const json& st, const char* action,
+                             const std::string& actor) {
+  DeployRequest r;
+  r.name = name;
+  r.token_env = st.value("token_env", "LLMOPS_SERVE_TOKEN");
+  r.tokenizer = st.value("tokenizer", "");
+  r.action = action;
+  r.actor = actor;
+  r.server_args = st.value("server_args", std::vector<std::string>{});
+  return r;
+}
+
+}  // namespace
+
 Result<DeployResult> rollback_deployment(const std::string& name, const std::string& actor) {
   auto st = read_deployment(name);
   if (!st) return st.status();
-  DeployRequest r;
-  r.name = name;
-  r.token_env = st->value("token_env", "LLMOPS_SERVE_TOKEN");
-  r.tokenizer = st->value("tokenizer", "");
-  r.action = dep::kRollback;
-  r.actor = actor;
-  r.server_args = st->value("server_args", std::vector<std::string>{});
+  DeployRequest r = change_request(name, *st, dep::kRollback, actor);
   if (!(*st)["canary"].is_null()) {
     // Undo the canary: everything back on the stable version.
     r.model_dir = st->value("model_dir", "");
@@ -362,6 +373,22 @@ Result<DeployResult> rollback_deployment(const std::string& name, const std::str
     r.port = st->value("port", 0);
     r.serve_binary = find_serve_binary({});
   }
+  return deploy(r);
+}
+
+Result<DeployResult> promote_deployment(const std::string& name, const std::string& actor) {
+  auto st = read_deployment(name);
+  if (!st) return st.status();
+  const auto& canary = (*st)["canary"];
+  if (!canary.is_object())
+    return Status::precondition("deployment '" + name + "' has no canary to promote");
+  if (!deployment_running(*st))
+    return Status::precondition("deployment '" + name +
+                                "' is not running: roll it back or deploy again");
+  DeployRequest r = change_request(name, *st, dep::kPromote, actor);
+  r.model_dir = canary.value("model_dir", "");
+  r.version = canary.value("version", "");
+  r.model_digest = canary.value("model_digest", "");
   return deploy(r);
 }
 

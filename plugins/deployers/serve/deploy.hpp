@@ -81,6 +81,9 @@ Result<DeployResult> deploy(const DeployRequest& request);
 // Switches back to the version before the current one (or drops a canary).
 // `actor` labels the history entry.
 Result<DeployResult> rollback_deployment(const std::string& name, const std::string& actor = "");
+// The canary takes all traffic (its model becomes the stable one). Needs a running server
+// with a canary.
+Result<DeployResult> promote_deployment(const std::string& name, const std::string& actor = "");
 // SIGTERM, then SIGKILL after wait_s; the state file stays, marked stopped.
 Status stop_deployment(const std::string& name, double wait_s = 30, const std::string& actor = "");
 

@@ -3,6 +3,7 @@
 //   llmops-deployments show NAME [--json]
 //   llmops-deployments rollback NAME     back to the version before the current one (or drop a
 //                                        canary)
+//   llmops-deployments promote NAME     the canary takes all traffic
 //   llmops-deployments stop NAME [--timeout S]
 // Reads $LLMOPS_HOME/deployments/*.json (LLMOPS_HOME defaults to ./.llmops). rollback and stop are
 // also recorded in the store ($LLMOPS_HOME/llmops.db: the deployment's row and its append-only
@@ -41,6 +42,12 @@ int recorded(const std::string& name, const std::string& what, const Status& s) 
   return 1;
 }
 
+// "cli:rollback", or "ui:rollback" when the web UI ran this (it sets LLMOPS_ACTOR_VIA=ui).
+std::string actor_of(const std::string& action) {
+  const char* via = std::getenv("LLMOPS_ACTOR_VIA");
+  return std::string(via && std::string(via) == "ui" ? "ui:" : "cli:") + action;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,6 +63,8 @@ int main(int argc, char** argv) {
   show->add_flag("--json", as_json, "Machine-readable output");
   auto* rollback = app.add_subcommand("rollback", "Switch back to the previous version");
   rollback->add_option("name", name, "Deployment name")->required();
+  auto* promote = app.add_subcommand("promote", "Give the canary all traffic");
+  promote->add_option("name", name, "Deployment name")->required();
   auto* stop = app.add_subcommand("stop", "Stop the server (SIGTERM, then SIGKILL)");
   stop->add_option("name", name, "Deployment name")->required();
   stop->add_option("--timeout", timeout, "Seconds to wait before SIGKILL")->capture_default_str();
@@ -133,7 +142,7 @@ int main(int argc, char** argv) {
   if (*rollback) {
     auto before = serve::read_deployment(name);
     if (!before) return fail(before.status());
-    auto r = serve::rollback_deployment(name, "cli:rollback");
+    auto r = serve::rollback_deployment(name, actor_of("rollback"));
     if (!r) return fail(r.status());
     json extra = {{"restarted", r->started}};
     if ((*before)["canary"].is_object())
@@ -141,20 +150,30 @@ int main(int argc, char** argv) {
     std::cout << name << ": now serving " << r->state.value("version", "") << " at "
               << r->state.value("endpoint", "") << "\n";
     return recorded(name, "rolled back",
-                    deployments::record_change(deployment::kRollback, "cli:rollback", *before,
+                    deployments::record_change(deployment::kRollback, actor_of("rollback"), *before,
                                                r->state, extra));
+  }
+  if (*promote) {
+    auto before = serve::read_deployment(name);
+    if (!before) return fail(before.status());
+    auto r = serve::promote_deployment(name, actor_of("promote"));
+    if (!r) return fail(r.status());
+    std::cout << name << ": now serving " << r->state.value("version", "") << " on all traffic\n";
+    return recorded(name, "promoted",
+                    deployments::record_change(deployment::kPromote, actor_of("promote"), *before,
+                                               r->state, {}));
   }
   if (*stop) {
     auto before = serve::read_deployment(name);
     if (!before) return fail(before.status());
     const std::string was = live_state(*before);
-    if (auto s = serve::stop_deployment(name, timeout, "cli:stop"); !s) return fail(s);
+    if (auto s = serve::stop_deployment(name, timeout, actor_of("stop")); !s) return fail(s);
     auto after = serve::read_deployment(name);
     if (!after) return fail(after.status());
     std::cout << name << ": stopped\n";
-    return recorded(
-        name, "stopped",
-        deployments::record_change(deployment::kStop, "cli:stop", *before, *after, {{"was", was}}));
+    return recorded(name, "stopped",
+                    deployments::record_change(deployment::kStop, actor_of("stop"), *before, *after,
+                                               {{"was", was}}));
   }
   return 2;
 }
