@@ -12,10 +12,17 @@
 #include "engine/plugins/exec_manifest.hpp"
 #include "engine/run/run_lease.hpp"
 #include "engine/run/runner.hpp"
+#include "ui/views.hpp"
 
 namespace fs = std::filesystem;
 
 namespace llmops::cli {
+
+using views::artifact_json;
+using views::engine_json;
+using views::execution_json;
+using views::placement_json;
+using views::run_json;
 
 namespace {
 
@@ -36,12 +43,6 @@ std::string state_gap(store::State s) {
   return std::string(n < 11 ? 11 - n : 1, ' ');
 }
 
-// Where an attempt ran as its executor last reported it (`{}` when it never did).
-nlohmann::json placement_json(const store::ExecutionInfo& e) {
-  auto p = nlohmann::json::parse(e.placement_json, nullptr, false);
-  return p.is_object() ? p : nlohmann::json::object();
-}
-
 // "slurm job 12 on vm: RUNNING" ("" for an attempt that ran in the engine).
 std::string placement_line(const store::ExecutionInfo& e) {
   const auto p = placement_json(e);
@@ -53,50 +54,11 @@ std::string placement_line(const store::ExecutionInfo& e) {
   return line;
 }
 
-nlohmann::json run_json(const store::RunInfo& r) {
-  return {{"id", r.id},
-          {"pipeline", r.pipeline},
-          {"file", r.pipeline_file},
-          {"state", store::to_string(r.state)},
-          {"trigger", r.trigger},
-          {"parent_run", r.parent_run ? nlohmann::json(*r.parent_run) : nlohmann::json()},
-          {"cycle", r.cycle},
-          {"trigger_info",
-           nlohmann::json::parse(r.trigger_info_json.empty() ? "{}" : r.trigger_info_json, nullptr,
-                                 false)},
-          {"error", r.error},
-          {"params", nlohmann::json::parse(r.params_json, nullptr, false)},
-          {"created_at", r.created_at},
-          {"started_at", r.started_at},
-          {"ended_at", r.ended_at}};
-}
-
-// Who executes a run that is not finished: {"pid", "host", "alive"}, or null when nobody does
-// (its engine died, or it never started).
-nlohmann::json engine_json(store::Store& st, const store::RunInfo& r) {
-  if (r.state != store::State::kRunning && r.state != store::State::kPending) return nullptr;
-  auto owner = st.run_owner(r.id);
-  if (!owner || !owner.value()) return nullptr;
-  const auto& o = *owner.value();
-  const bool alive = engine::owner_alive(o, engine::LeaseOptions{}, base::unix_now());
-  return {{"pid", o.pid}, {"host", o.host}, {"alive", alive}, {"heartbeat_at", o.heartbeat_at}};
-}
-
 // " (no engine: resume or cancel it)" for a run left running by an engine that is gone.
 std::string orphan_note(const nlohmann::json& engine, const store::RunInfo& r) {
   if (r.state != store::State::kRunning) return "";
   if (engine.is_object() && engine.value("alive", false)) return "";
   return "no engine: llmops resume or cancel " + std::to_string(r.id);
-}
-
-nlohmann::json artifact_json(const store::Artifact& a) {
-  return {{"digest", a.digest},
-          {"kind", a.kind},
-          {"name", a.name},
-          {"uri", a.uri},
-          {"size", a.size},
-          {"metadata", nlohmann::json::parse(a.metadata_json, nullptr, false)},
-          {"created_at", a.created_at}};
 }
 
 }  // namespace
@@ -141,32 +103,6 @@ int cmd_runs(const ListArgs& a) {
     std::cout << "\n";
   }
   return kExitOk;
-}
-
-// One execution of `show --json`: its outputs and inputs by role, its metrics as series by name.
-nlohmann::json execution_json(const store::Store::ExecutionDetail& d) {
-  const auto& e = d.info;
-  nlohmann::json ej = {{"id", e.id},
-                       {"attempt", e.attempt},
-                       {"state", store::to_string(e.state)},
-                       {"plugin", e.plugin_id + "@" + e.plugin_version},
-                       {"cache_key", e.cache_key},
-                       {"error", e.error},
-                       {"started_at", e.started_at},
-                       {"ended_at", e.ended_at},
-                       {"external_id", e.external_id},
-                       {"outputs", nlohmann::json::object()},
-                       {"inputs", nlohmann::json::object()},
-                       {"metrics", nlohmann::json::object()}};
-  if (auto p = placement_json(e); p.value("executor", "") == "slurm") ej["slurm"] = p;
-  for (const auto& ev : d.outputs) ej["outputs"][ev.role] = artifact_json(ev.artifact);
-  for (const auto& ev : d.inputs) ej["inputs"][ev.role] = artifact_json(ev.artifact);
-  for (const auto& m : d.metrics) {
-    auto& series = ej["metrics"][m.name];
-    if (series.is_null()) series = nlohmann::json::array();
-    series.push_back({{"value", m.value}, {"step", m.step}, {"time", m.time}});
-  }
-  return ej;
 }
 
 // Prints `doc` as print_json does, with the array `items` (count of them, made one at a time by

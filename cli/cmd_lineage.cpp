@@ -5,60 +5,15 @@
 #include <set>
 
 #include "cli/commands.hpp"
+#include "ui/views.hpp"
 
 namespace llmops::cli {
-
-namespace {
-
-bool all_digits(const std::string& s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-}
-
-// REF -> start digests: an artifact digest prefix, a run id, or RUN:STEP.
-Result<std::vector<std::string>> resolve(store::Store& st, const std::string& ref) {
-  std::vector<std::string> out;
-  const auto colon = ref.find(':');
-  const bool run_step = colon != std::string::npos && all_digits(ref.substr(0, colon));
-  if (run_step || all_digits(ref)) {
-    const int64_t run = std::stoll(run_step ? ref.substr(0, colon) : ref);
-    const std::string step = run_step ? ref.substr(colon + 1) : "";
-    auto execs = st.list_executions(run);
-    if (!execs) return execs.status();
-    if (execs->empty())
-      return Status::not_found("run " + std::to_string(run) + " has no executions");
-    std::map<std::string, int64_t> last_good;  // step -> execution
-    for (const auto& e : execs.value())
-      if (is_success(e.state) && (step.empty() || e.step == step)) last_good[e.step] = e.id;
-    if (last_good.empty())
-      return Status::not_found(step.empty() ? "run " + std::to_string(run) + " produced nothing"
-                                            : "step '" + step + "' of run " + std::to_string(run) +
-                                                  " has no finished execution");
-    for (const auto& [_, id] : last_good)
-      if (auto evs = st.execution_events(id, true))
-        for (const auto& ev : evs.value()) out.push_back(ev.artifact.digest);
-    if (out.empty()) return Status::not_found("no artifacts for " + ref);
-    return out;
-  }
-  auto found = st.find_artifacts(ref);
-  if (!found) return found.status();
-  if (found->empty())
-    return Status::not_found("no artifact matches '" + ref + "' (see: llmops artifacts)");
-  if (found->size() > 1) {
-    std::string msg = "'" + ref + "' matches " + std::to_string(found->size()) + " artifacts:";
-    for (const auto& a : found.value()) msg += " " + a.digest.substr(0, 19);
-    return Status::invalid(msg + "; give more of the digest");
-  }
-  out.push_back(found->front().digest);
-  return out;
-}
-
-}  // namespace
 
 int cmd_lineage(const LineageArgs& a) {
   if (a.upstream && a.downstream) return fail("choose one of --upstream and --downstream");
   auto st = open_store();
   if (!st) return kExitFailed;
-  auto starts = resolve(*st, a.ref);
+  auto starts = views::resolve_lineage_ref(*st, a.ref);
   if (!starts) return fail(starts.status().message());
   const bool up = !a.downstream;
   auto g = st->lineage(starts.value(), up, a.depth);

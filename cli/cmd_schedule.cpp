@@ -116,9 +116,29 @@ nlohmann::json schedule_row(const engine::PipelineSpec& pipeline, const fs::path
   return row;
 }
 
+}  // namespace
+
+Result<nlohmann::json> schedule_list_json(const fs::path& dir, store::Store* store,
+                                          std::vector<std::string>* problems) {
+  auto files = load_schedule_files(dir);
+  if (!files) return files.status();
+  const SysSeconds now = now_seconds();
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& f : *files) {
+    if (!f.ok) {
+      if (problems)
+        for (const auto& d : f.diagnostics) problems->push_back(d.str());
+      continue;
+    }
+    for (const auto& s : f.spec->schedules)
+      rows.push_back(schedule_row(*f.spec, f.path, s, store, now));
+  }
+  return rows;
+}
+
+namespace {
+
 int cmd_schedule_list(const ScheduleListArgs& a) {
-  auto files = load_schedule_files(a.dir);
-  if (!files) return fail(files.status().message());
   // Read-only use: a store that does not exist yet is not created (no fire recorded anyway).
   std::unique_ptr<store::Store> store;
   std::error_code ec;
@@ -126,16 +146,11 @@ int cmd_schedule_list(const ScheduleListArgs& a) {
     store = open_store();
     if (!store) return kExitFailed;
   }
-  const SysSeconds now = now_seconds();
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& f : *files) {
-    if (!f.ok) {
-      for (const auto& d : f.diagnostics) std::cerr << d.str() << "\n";
-      continue;
-    }
-    for (const auto& s : f.spec->schedules)
-      rows.push_back(schedule_row(*f.spec, f.path, s, store.get(), now));
-  }
+  std::vector<std::string> problems;
+  auto listed = schedule_list_json(a.dir, store.get(), &problems);
+  if (!listed) return fail(listed.status().message());
+  for (const auto& p : problems) std::cerr << p << "\n";
+  const nlohmann::json& rows = listed.value();
   if (a.json) {
     print_json(rows);
     return kExitOk;

@@ -110,4 +110,13 @@ int run_schedule_commands();
 void add_ops_commands(CLI::App& app);
 int run_ops_commands();
 
+// `ui` (cli/cmd_ui.cpp), registered and run the same way.
+void add_ui_command(CLI::App& app);
+int run_ui_command();
+
+// The rows of `schedule list --json` for the pipelines in `dir` (cli/cmd_schedule.cpp); files
+// that do not load are left out, their diagnostics added to `problems`.
+Result<nlohmann::json> schedule_list_json(const std::filesystem::path& dir, store::Store* store,
+                                          std::vector<std::string>* problems);
+
 }  // namespace llmops::cli

@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
 
   add_schedule_commands(app);
   add_ops_commands(app);
+  add_ui_command(app);
 
   GcArgs gca;
   auto* gc = app.add_subcommand("gc", "Remove old runs and the blobs only they used");
@@ -245,7 +246,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && argv[1][0] != '-') {
     static const std::set<std::string> builtin = {
         "validate",  "run",     "resume",   "runs",      "show",   "logs", "graph", "lineage",
-        "artifacts", "plugins", "schedule", "scheduler", "cancel", "fsck", "gc"};
+        "artifacts", "plugins", "schedule", "scheduler", "cancel", "fsck", "gc",    "ui"};
     if (!builtin.count(argv[1])) {
       run_external(argc, argv);
       // Fall through: CLI11 prints the usual "unknown command" help.
@@ -275,5 +276,6 @@ int main(int argc, char** argv) {
   if (*gc) return cmd_gc(gca);
   if (int rc = run_schedule_commands(); rc >= 0) return rc;
   if (int rc = run_ops_commands(); rc >= 0) return rc;
+  if (int rc = run_ui_command(); rc >= 0) return rc;
   return kExitInvalid;
 }
