@@ -73,13 +73,13 @@ int cmd_ui(const UiArgs& a) {
   ui::ServerOptions so;
   so.host = a.host;
   so.port = a.port;
-  auto api = std::make_shared<ui::Api>(o);
   ui::HttpServer server;
-  if (auto err =
-          server.start(so, [api](const ui::Request& r, ui::Exchange& ex) { api->handle(r, ex); });
-      !err.empty())
+  if (auto err = server.listen(so); !err.empty())
     return fail(err + (a.port ? " (is another llmops ui running? try --port 0)" : ""), kExitFailed);
-  api->options().port = server.port();
+  o.host = a.host;
+  o.port = server.port();  // known before the first request: the Host check needs it
+  auto api = std::make_shared<ui::Api>(o);
+  server.run([api](const ui::Request& r, ui::Exchange& ex) { api->handle(r, ex); });
   std::cout << "llmops ui: http://" << (a.host == "0.0.0.0" ? "127.0.0.1" : a.host) << ":"
             << server.port() << "/" << std::endl;
   std::cerr << "serving " << home.string() << (o.token.empty() ? " read-only" : " (actions on)")

@@ -449,8 +449,10 @@ class Store {
   // parent run -> its feedback runs, ascending.
   Result<std::map<int64_t, std::vector<int64_t>>> feedback_children(
       const std::vector<int64_t>& runs);
-  // Runs with id > after_id, plus pending/running ones, plus `ids` (without spec_text).
-  Result<std::vector<RunInfo>> runs_changed(int64_t after_id, const std::vector<int64_t>& ids);
+  // Runs with id > after_id, pending/running ones, `ids`, and those that ended after
+  // `ended_after` (a run resumed and ended again between two looks), without spec_text.
+  Result<std::vector<RunInfo>> runs_changed(int64_t after_id, const std::vector<int64_t>& ids,
+                                            double ended_after);
   Result<std::vector<std::string>> metric_names(const std::vector<int64_t>& runs);
   Result<std::vector<MetricPoint>> metric_series(const std::vector<int64_t>& runs,
                                                  const std::string& name);

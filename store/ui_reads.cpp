@@ -120,16 +120,17 @@ Result<std::map<int64_t, std::vector<int64_t>>> Store::feedback_children(
   });
 }
 
-Result<std::vector<RunInfo>> Store::runs_changed(int64_t after_id,
-                                                 const std::vector<int64_t>& ids) {
+Result<std::vector<RunInfo>> Store::runs_changed(int64_t after_id, const std::vector<int64_t>& ids,
+                                                 double ended_after) {
   std::lock_guard lock(impl_->mu);
   return detail::guarded("runs_changed", [&]() -> Result<std::vector<RunInfo>> {
     SQLite::Statement q(impl_->db, std::string("SELECT ") + detail::kRunColumnsNoSpec +
                                        " FROM runs WHERE id > ?1 OR state IN ('pending', "
                                        "'running') OR id IN (SELECT value FROM json_each(?2)) "
-                                       "ORDER BY id");
+                                       "OR ended_at > ?3 ORDER BY id");
     q.bind(1, after_id);
     q.bind(2, id_array(ids));
+    q.bind(3, ended_after);
     std::vector<RunInfo> out;
     while (q.executeStep()) out.push_back(detail::read_run(q));
     return out;

@@ -38,7 +38,11 @@ Result<int64_t> spawn_detached(const std::vector<std::string>& argv, const fs::p
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return Status::internal("pipe failed");
   const pid_t child = ::fork();
-  if (child < 0) return Status::internal("fork failed");
+  if (child < 0) {
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    return Status::internal("fork failed");
+  }
   if (child == 0) {
     ::setsid();
     const pid_t grandchild = ::fork();
@@ -85,9 +89,9 @@ json Api::action(const Request& req, const std::string& kind, const std::string&
                    "this UI is read-only: start `llmops ui` with LLMOPS_UI_TOKEN set to allow "
                    "actions"};
   // A page from another origin must not be able to act, even with the token in hand.
+  // (Host was checked already when listening on loopback.)
   const std::string origin = req.header("origin");
-  const std::string port = ":" + std::to_string(o_.port);
-  if (!origin.empty() && origin != "http://127.0.0.1" + port && origin != "http://localhost" + port)
+  if (!origin.empty() && origin != "http://" + req.header("host"))
     throw ApiError{403, "bad_origin", "actions are accepted only from this UI's own pages"};
   const std::string auth = req.header("authorization");
   if (auth.rfind("Bearer ", 0) != 0 || !same_secret(auth.substr(7), o_.token))
@@ -97,9 +101,9 @@ json Api::action(const Request& req, const std::string& kind, const std::string&
   if (!req.body.empty()) {
     auto body = json::parse(req.body, nullptr, false);
     if (!body.is_object()) throw ApiError{400, "bad_query", "the body must be a JSON object"};
-    actor = body.value("actor", "ui");
+    if (body.contains("actor") && body["actor"].is_string()) actor = body["actor"];
     static const std::regex kActor("[A-Za-z0-9_.@-]{1,64}");
-    if (!std::regex_match(actor, kActor))
+    if ((body.contains("actor") && !body["actor"].is_string()) || !std::regex_match(actor, kActor))
       throw ApiError{
           400, "bad_query", "actor: 1 to 64 letters, digits or _.@-", {{"param", "actor"}}};
   }

@@ -218,8 +218,8 @@ void Api::route(const Request& req, Exchange& ex) {
   // DNS rebinding: a page from another name that resolves to 127.0.0.1 must not read the API.
   const std::string host = req.header("host");
   const std::string port = ":" + std::to_string(o_.port);
-  if (o_.check_host && o_.port != 0 && host != "127.0.0.1" + port && host != "localhost" + port &&
-      host != "[::1]" + port)
+  if (o_.check_host && host != "127.0.0.1" + port && host != "localhost" + port &&
+      host != "[::1]" + port && host != o_.host + port)
     throw ApiError{421, "bad_host",
                    "this server answers to 127.0.0.1" + port + " or localhost" + port + " only"};
   const bool api = req.path == "/api" || req.path.rfind("/api/", 0) == 0;

@@ -25,8 +25,9 @@ struct UiOptions {
   std::string llmops_bin;  // the llmops executable that actions run
   std::string version;
   std::chrono::milliseconds heartbeat{15000}, poll{250};
-  int port = 0;            // set once listening: the Host header must name it
-  bool check_host = true;  // false with --allow-remote (other names reach it)
+  std::string host = "127.0.0.1";  // where it listens: the Host header may name it
+  int port = 0;                    // set once listening: the Host header must name it
+  bool check_host = true;          // false with --allow-remote (other names reach it)
 };
 
 // An error a handler gives up with: status, code, message (+ extra fields).

@@ -51,7 +51,16 @@ std::optional<std::string> loopback_get(const std::string& endpoint, const std::
     return std::nullopt;
   }
   const int port = std::stoi(m[2]);
+  if (port < 1 || port > 65535) {
+    error = "bad port in " + endpoint;
+    return std::nullopt;
+  }
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    error = "no socket";
+    return std::nullopt;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
@@ -62,9 +71,12 @@ std::optional<std::string> loopback_get(const std::string& endpoint, const std::
     req += std::string("Authorization: Bearer ") + tok + "\r\n";
   req += "\r\n";
   std::string resp;
-  auto wait = [&](short ev) {
+  auto wait = [&](short ev) {  // at most until the deadline of the whole exchange
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
     pollfd p{fd, ev, 0};
-    return ::poll(&p, 1, 1000) > 0;
+    return left > 0 && ::poll(&p, 1, static_cast<int>(left)) > 0;
   };
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 || errno == EINPROGRESS;
   ok = ok && wait(POLLOUT) &&
@@ -120,7 +132,7 @@ json history_json(const store::DeploymentRecord& h) {
           {"artifact_digest", h.artifact_digest},
           {"state", h.state},
           {"endpoint", h.endpoint},
-          {"info", json::parse(h.info_json, nullptr, false)},
+          {"info", views::parse_or(h.info_json, json::object())},
           {"run_id", h.run_id ? json(*h.run_id) : json()},
           {"execution_id", h.execution_id ? json(*h.execution_id) : json()},
           {"created_at", h.created_at}};
@@ -131,10 +143,20 @@ json deployment_json(const store::DeploymentInfo& d) {
           {"artifact_digest", d.artifact_digest},
           {"state", d.state},
           {"endpoint", d.endpoint},
-          {"info", json::parse(d.info_json, nullptr, false)},
+          {"info", views::parse_or(d.info_json, json::object())},
           {"run_id", d.run_id ? json(*d.run_id) : json()},
           {"execution_id", d.execution_id ? json(*d.execution_id) : json()},
           {"updated_at", d.updated_at}};
+}
+
+// meta[key] when it has the type of `def`, else `def` (metadata comes from plugins: any shape).
+json field(const json& meta, const char* key, const json& def) {
+  auto it = meta.find(key);
+  if (it == meta.end() || it->type() != def.type()) {
+    if (it != meta.end() && it->is_number() && def.is_number()) return *it;
+    return def;
+  }
+  return *it;
 }
 
 template <typename T>
@@ -186,10 +208,10 @@ json Api::gates(const Request& req) {
               {"pipeline", p.pipeline},
               {"created_at", p.artifact.created_at},
               {"artifact", views::artifact_json(p.artifact)},
-              {"blessed", meta.value("blessed", false)},
-              {"gates_passed", meta.value("gates_passed", 0)},
-              {"gates_failed", meta.value("gates_failed", 0)},
-              {"gates_skipped", meta.value("gates_skipped", 0)},
+              {"blessed", field(meta, "blessed", false)},
+              {"gates_passed", field(meta, "gates_passed", 0)},
+              {"gates_failed", field(meta, "gates_failed", 0)},
+              {"gates_skipped", field(meta, "gates_skipped", 0)},
               {"gates", json::array()}};
     if (auto text =
             read_blob_file(o_.home, fs::path(p.artifact.uri) / "blessing.json", kMaxReport)) {
@@ -308,7 +330,7 @@ json Api::deployment(const std::string& name) {
       std::string err;
       if (auto health = loopback_get(d.endpoint, "/health", err)) {
         live["reachable"] = true;
-        live["health"] = json::parse(*health, nullptr, false);
+        live["health"] = views::parse_or(*health, json(*health));
         if (auto m = loopback_get(d.endpoint, "/metrics", err)) live["metrics"] = serve_figures(*m);
       }
       live["error"] = err;

@@ -126,11 +126,21 @@ json Api::log(int64_t id, const std::string& name, const Request& req) {
 void Api::log_download(int64_t id, const std::string& name, Exchange& ex) {
   const auto file = log_path(id, name);
   std::ifstream in(file, std::ios::binary);
-  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Response r{200, "text/plain; charset=utf-8", std::move(body), {}};
+  std::error_code ec;
+  const auto size = in ? std::filesystem::file_size(file, ec) : 0;
+  Response r{200, "text/plain; charset=utf-8", "", {}};
   r.headers.emplace_back("Content-Disposition", "attachment; filename=\"run-" + std::to_string(id) +
                                                     "-" + name + ".log\"");
-  ex.send(r);
+  // Streamed in pieces: a training log can be bigger than memory should hold. A log that grows
+  // meanwhile is cut at the size announced.
+  if (!ex.send_file_head(r, ec ? 0 : size)) return;
+  std::vector<char> buf(64 * 1024);
+  for (uintmax_t left = ec ? 0 : size; left > 0 && in;) {
+    in.read(buf.data(), static_cast<std::streamsize>(std::min<uintmax_t>(left, buf.size())));
+    const auto got = static_cast<size_t>(in.gcount());
+    if (got == 0 || !ex.write(buf.data(), got)) return;
+    left -= got;
+  }
 }
 
 // Follows a log: an event per new piece (its id the byte offset after it, so a reconnect with

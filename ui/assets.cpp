@@ -34,8 +34,14 @@ std::optional<AssetBytes> find_asset(const std::string& path, const std::filesys
       path.find('\\') != std::string::npos)
     return std::nullopt;
   if (!dir.empty()) {
-    const auto file = dir / path.substr(1);
+    // Only below `dir`: "//etc/passwd" would make an absolute path that replaces it.
+    const auto rel = std::filesystem::path(path.substr(1)).lexically_normal();
+    if (rel.empty() || rel.is_absolute() || *rel.begin() == "..") return std::nullopt;
+    const auto file = dir / rel;
     std::error_code ec;
+    const auto real = std::filesystem::weakly_canonical(file, ec);
+    const auto root = std::filesystem::weakly_canonical(dir, ec);
+    if (ec || real.string().rfind(root.string() + "/", 0) != 0) return std::nullopt;
     if (!std::filesystem::is_regular_file(file, ec)) return std::nullopt;
     std::ifstream in(file, std::ios::binary);
     std::ostringstream body;

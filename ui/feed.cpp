@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "base/time.hpp"
+
 namespace llmops::ui {
 
 namespace {
@@ -86,6 +88,11 @@ std::vector<FeedEvent> Feed::wait_after(int64_t after, int64_t run, std::chrono:
     std::vector<FeedEvent> out;
     scanned = std::max(after, seq_);
     if (seq_ <= after) return out;
+    // The ring moved past `after` (a slow reader): say so, the caller resyncs.
+    if (!ring_.empty() && after < ring_.front().seq - 1) {
+      out.push_back({seq_, 0, "resync", "{}"});
+      return out;
+    }
     // The ring is in seq order: start at the first one after `after`.
     auto it = ring_.begin();
     if (!ring_.empty() && after >= ring_.front().seq) it += after - ring_.front().seq + 1;
@@ -131,7 +138,7 @@ void Feed::poll_locked() {
       nlohmann::json e = {
           {"error",
            {{"code", msg.substr(0, msg.find(':'))}, {"message", msg.substr(msg.find(':') + 2)}}}};
-      push(0, "fatal", e.dump());
+      push(0, "fatal", e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
     }
     reader_ = std::move(r.value());
@@ -161,8 +168,9 @@ void Feed::poll_locked() {
       return;
     }
     max_run_ = newest.value().empty() ? 0 : newest.value().front().id;
+    max_ended_ = base::unix_now();
   }
-  auto runs = reader_->runs_changed(max_run_, tracked);
+  auto runs = reader_->runs_changed(max_run_, tracked, max_ended_);
   if (!runs) {
     reader_.reset();
     return;
@@ -173,7 +181,8 @@ void Feed::poll_locked() {
     const auto prev = run_state_.find(r.id);
     const bool is_new = r.id > max_run_;
     const bool known = prev != run_state_.end();
-    if (!first && (is_new || (known && prev->second != state))) {
+    // A run neither new nor tracked is here because it is active again (resumed).
+    if (!first && (is_new || !known || prev->second != state)) {
       nlohmann::json j = {{"id", r.id},
                           {"pipeline", r.pipeline},
                           {"state", state},
@@ -186,7 +195,7 @@ void Feed::poll_locked() {
                           {"ended_at", time_or_null(r.ended_at)}};
       push(r.id, "run", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
-    if (known || is_new || active) {
+    {  // every run here changed, or may have: compare its steps
       auto steps = reader_->list_steps(r.id);
       if (steps) {
         auto& seen = steps_[r.id];
@@ -218,6 +227,7 @@ void Feed::poll_locked() {
       steps_.erase(r.id);
     }
     max_run_ = std::max(max_run_, r.id);
+    max_ended_ = std::max(max_ended_, r.ended_at);
   }
   primed_ = true;
 }

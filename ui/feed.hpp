@@ -51,7 +51,8 @@ class Feed {
   std::string id_of(int64_t seq) const { return epoch_ + "-" + std::to_string(seq); }
 
   // Events after `after` (about `run`, or runs only when run == 0), waiting up to `wait` for one;
-  // `scanned` is the newest sequence number looked at (continue after it).
+  // `scanned` is the newest sequence number looked at (continue after it). When events after
+  // `after` were dropped from the ring, the one event returned is a `resync`.
   std::vector<FeedEvent> wait_after(int64_t after, int64_t run, std::chrono::milliseconds wait,
                                     int64_t& scanned);
   // The last fatal problem (schema changed under us), "" when none.
@@ -75,7 +76,8 @@ class Feed {
   std::string epoch_;
   std::unique_ptr<store::Store> reader_;
   std::optional<int64_t> last_version_;
-  int64_t max_run_ = -1;                      // -1: first poll (learn, emit nothing)
+  int64_t max_run_ = -1;  // -1: first poll (learn, emit nothing)
+  double max_ended_ = 0;  // the latest ended_at seen: a run that ends later changed since
   std::map<int64_t, std::string> run_state_;  // the active runs, by the state last seen
   std::map<int64_t, std::map<std::string, StepSeen>> steps_;
 

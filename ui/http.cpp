@@ -13,6 +13,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 namespace llmops::ui {
 
@@ -166,6 +167,7 @@ class Connection {
   const ServerOptions& o_;
   std::string buf_;
   bool need_more_ = false, keep_alive_ = true, broken_ = false, streaming_ = false;
+  bool head_ = false;  // a HEAD request: headers only
 };
 
 namespace {
@@ -179,19 +181,39 @@ std::string status_line(int status) {
 
 void Exchange::send(const Response& r) {
   sent_ = true;
+  // HEAD and 304 answers carry no body (a 304 names no length either).
+  const bool no_body = conn_.head_ || r.status == 304 || r.status == 204;
   std::string out = status_line(r.status);
   out += "Content-Type: " + r.content_type + "\r\n";
-  out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  if (r.status != 304) out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   out += "X-Content-Type-Options: nosniff\r\n";
   for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
   if (!conn_.keep_alive_) out += "Connection: close\r\n";
   out += "\r\n";
-  if (out.size() + r.body.size() < 64 * 1024) {
+  if (no_body) {
+    conn_.write_all(out);
+  } else if (out.size() + r.body.size() < 64 * 1024) {
     out += r.body;
     conn_.write_all(out);
   } else if (conn_.write_all(out)) {
     conn_.write_all(r.body);
   }
+}
+
+bool Exchange::send_file_head(const Response& r, size_t size) {
+  sent_ = true;
+  conn_.keep_alive_ = false;  // the body may come out shorter (a file that shrank): close after
+  std::string out = status_line(r.status);
+  out += "Content-Type: " + r.content_type + "\r\n";
+  out += "Content-Length: " + std::to_string(size) + "\r\n";
+  for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
+  if (!conn_.keep_alive_) out += "Connection: close\r\n";
+  out += "\r\n";
+  return conn_.write_all(out) && !conn_.head_;
+}
+
+bool Exchange::write(const char* data, size_t n) {
+  return conn_.write_all(std::string(data, n));
 }
 
 bool Exchange::start_events() {
@@ -234,9 +256,8 @@ HttpServer::~HttpServer() {
   stop();
 }
 
-std::string HttpServer::start(const ServerOptions& options, Handler handler) {
+std::string HttpServer::listen(const ServerOptions& options) {
   options_ = options;
-  handler_ = std::move(handler);
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return std::string("socket: ") + std::strerror(errno);
   const int one = 1;
@@ -256,8 +277,12 @@ std::string HttpServer::start(const ServerOptions& options, Handler handler) {
   socklen_t len = sizeof addr;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
   port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { accept_loop(); });
   return "";
+}
+
+void HttpServer::run(Handler handler) {
+  handler_ = std::move(handler);
+  acceptor_ = std::thread([this] { accept_loop(); });
 }
 
 void HttpServer::accept_loop() {
@@ -270,21 +295,32 @@ void HttpServer::accept_loop() {
     if (fd < 0) continue;
     char ip[INET_ADDRSTRLEN] = "";
     ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
-    std::lock_guard lock(mu_);
-    if (stopping_ || active_ >= options_.max_connections) {
-      static const std::string busy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-          "Connection: close\r\nContent-Length: 95\r\n\r\n"
-          "{\"error\":{\"code\":\"busy\",\"message\":\"too many connections to llmops ui: try "
-          "again\"}}"
-          "          ";
-      (void)!::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
-      ::close(fd);
-      continue;
+    std::vector<std::thread> finished;
+    {
+      std::lock_guard lock(mu_);
+      finished.swap(done_);
+      if (stopping_ || active_ >= options_.max_connections) {
+        static const std::string body =
+            "{\"error\":{\"code\":\"busy\",\"message\":\"too many connections to llmops ui: "
+            "try again\"}}";
+        static const std::string busy =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            "Connection: close\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
+        (void)!::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
+        ::close(fd);
+      } else {
+        try {
+          // The entry is in threads_ before the thread can look for it (mu_ is held).
+          threads_.emplace(fd, std::thread([this, fd, ip = std::string(ip)] { serve(fd, ip); }));
+          ++active_;
+          fds_.insert(fd);
+        } catch (const std::system_error&) {
+          ::close(fd);  // no thread to be had: drop this one, keep serving the others
+        }
+      }
     }
-    ++active_;
-    fds_.insert(fd);
-    threads_.emplace_back([this, fd, ip = std::string(ip)] { serve(fd, ip); });
+    for (auto& t : finished) t.join();
   }
 }
 
@@ -300,6 +336,7 @@ void HttpServer::serve(int fd, std::string peer) {
     const int r = conn.read(req);
     if (r < 0) break;
     Exchange ex(conn);
+    conn.head_ = req.method == "HEAD";
     if (r > 0) {
       conn.keep_alive_ = false;
       ex.send({r,
@@ -349,6 +386,10 @@ void HttpServer::serve(int fd, std::string peer) {
     if (!conn.keep_alive_ || conn.broken_) break;
   }
   std::lock_guard lock(mu_);
+  if (auto it = threads_.find(fd); it != threads_.end()) {
+    done_.push_back(std::move(it->second));
+    threads_.erase(it);
+  }
   fds_.erase(fd);
   ::close(fd);
   --active_;
@@ -360,9 +401,7 @@ int HttpServer::open_connections() {
 }
 
 void HttpServer::stop() {
-  if (stopping_.exchange(true)) {
-    // A second call still waits for the threads below.
-  }
+  stopping_ = true;
   if (acceptor_.joinable()) acceptor_.join();
   {
     std::lock_guard lock(mu_);
@@ -371,10 +410,15 @@ void HttpServer::stop() {
   std::vector<std::thread> threads;
   {
     std::lock_guard lock(mu_);
-    threads.swap(threads_);
+    for (auto& [fd, t] : threads_) threads.push_back(std::move(t));
+    threads_.clear();
   }
   for (auto& t : threads)
     if (t.joinable()) t.join();
+  std::lock_guard lock(mu_);
+  for (auto& t : done_)
+    if (t.joinable()) t.join();
+  done_.clear();
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
     listen_fd_ = -1;

@@ -47,6 +47,10 @@ class Exchange {
  public:
   explicit Exchange(Connection& c) : conn_(c) {}
   void send(const Response& r);
+  // A response whose body follows by write(): the status line and headers with Content-Length
+  // `size`; false when nothing more should be written (the peer is gone, or it was HEAD).
+  bool send_file_head(const Response& r, size_t size);
+  bool write(const char* data, size_t n);
   // Starts a text/event-stream response (the connection closes when the stream ends).
   bool start_events();
   // One event ("" event name: a message); false when the peer is gone.
@@ -80,8 +84,10 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens; "" on success, else why not.
-  std::string start(const ServerOptions& options, Handler handler);
+  // Binds and listens ("" on success, else why not); port() is known from here on.
+  std::string listen(const ServerOptions& options);
+  // Starts accepting connections, each served by `handler`.
+  void run(Handler handler);
   int port() const { return port_; }
   // Stops accepting, wakes every connection (streams included) and waits for their threads.
   void stop();
@@ -99,7 +105,8 @@ class HttpServer {
   std::thread acceptor_;
   std::mutex mu_;
   std::set<int> fds_;
-  std::vector<std::thread> threads_;
+  std::map<int, std::thread> threads_;  // by fd: the connections being served
+  std::vector<std::thread> done_;       // finished ones, joined by the acceptor
   int active_ = 0;
 };
 

@@ -63,6 +63,11 @@ Result<std::vector<std::string>> resolve_lineage_ref(store::Store& st, const std
   return out;
 }
 
+nlohmann::json parse_or(const std::string& text, nlohmann::json fallback) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? fallback : j;
+}
+
 nlohmann::json placement_json(const store::ExecutionInfo& e) {
   auto p = nlohmann::json::parse(e.placement_json, nullptr, false);
   return p.is_object() ? p : nlohmann::json::object();
@@ -76,11 +81,10 @@ nlohmann::json run_json(const store::RunInfo& r) {
           {"trigger", r.trigger},
           {"parent_run", r.parent_run ? nlohmann::json(*r.parent_run) : nlohmann::json()},
           {"cycle", r.cycle},
-          {"trigger_info",
-           nlohmann::json::parse(r.trigger_info_json.empty() ? "{}" : r.trigger_info_json, nullptr,
-                                 false)},
+          {"trigger_info", parse_or(r.trigger_info_json.empty() ? "{}" : r.trigger_info_json,
+                                    nlohmann::json::object())},
           {"error", r.error},
-          {"params", nlohmann::json::parse(r.params_json, nullptr, false)},
+          {"params", parse_or(r.params_json, nlohmann::json::object())},
           {"created_at", r.created_at},
           {"started_at", r.started_at},
           {"ended_at", r.ended_at}};
@@ -101,7 +105,7 @@ nlohmann::json artifact_json(const store::Artifact& a) {
           {"name", a.name},
           {"uri", a.uri},
           {"size", a.size},
-          {"metadata", nlohmann::json::parse(a.metadata_json, nullptr, false)},
+          {"metadata", parse_or(a.metadata_json, nlohmann::json::object())},
           {"created_at", a.created_at}};
 }
 

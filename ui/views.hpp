@@ -8,6 +8,10 @@
 
 namespace llmops::views {
 
+// `text` as JSON, or `fallback` when it is not JSON (a hand-edited row, another tool's output):
+// a discarded value must never reach a response (it prints as `<discarded>`).
+nlohmann::json parse_or(const std::string& text, nlohmann::json fallback);
+
 // Where an attempt ran as its executor last reported it (`{}` when it never did).
 nlohmann::json placement_json(const store::ExecutionInfo& e);
 nlohmann::json run_json(const store::RunInfo& r);

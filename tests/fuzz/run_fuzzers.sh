@@ -26,7 +26,7 @@ build() {  # name, extra args...
   # Rebuilt when any source or header it could include changed (the compiler's own arguments
   # are not all files, so look at the folders).
   if [ ! -x "$work/$name" ] ||
-    [ -n "$(find engine store include plugins tests/fuzz -newer "$work/$name" \
+    [ -n "$(find engine store include plugins ui tests/fuzz -newer "$work/$name" \
       \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \) -print -quit)" ]; then
     "$cxx" "${flags[@]}" "$@" -o "$work/$name"
   fi
@@ -43,6 +43,7 @@ build fuzz_pipeline -DUSE_OS_TZDB=1 tests/fuzz/fuzz_pipeline.cpp engine/plugins/
   engine/triggers/cron.cpp engine/triggers/cron_parse.cpp base/{command,hash,strings}.cpp -lyaml-cpp -ldate-tz -lcrypto
 # plugins/lm's parsers of tokenizer.json and safetensors headers need no libtorch (ICU only).
 build fuzz_slurm tests/fuzz/fuzz_slurm.cpp engine/exec/slurm_cli.cpp base/strings.cpp
+build fuzz_ui tests/fuzz/fuzz_ui.cpp ui/http.cpp ui/layout.cpp
 build fuzz_safetensors -Iplugins tests/fuzz/fuzz_safetensors.cpp plugins/lm/safetensors.cpp
 build fuzz_tokenizer -Iplugins tests/fuzz/fuzz_tokenizer.cpp plugins/lm/tokenizer.cpp \
   plugins/lm/tokenizer_load.cpp -licui18n -licuuc
@@ -50,12 +51,12 @@ limits=(-timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048)
 share() {  # name -> runs for it
   case $1 in
     fuzz_pipeline) echo $((runs * 2 / 3)) ;;
-    fuzz_safetensors | fuzz_tokenizer | fuzz_slurm) echo $((runs / 3)) ;;
+    fuzz_safetensors | fuzz_tokenizer | fuzz_slurm | fuzz_ui) echo $((runs / 3)) ;;
     *) echo "$runs" ;;
   esac
 }
 for f in fuzz_cron fuzz_curator_line fuzz_serve_request fuzz_pipeline fuzz_safetensors \
-  fuzz_tokenizer fuzz_slurm; do
+  fuzz_tokenizer fuzz_slurm fuzz_ui; do
   mkdir -p "$work/corpus-$f"
   seeds=()
   if [ -d "$src/tests/fuzz/seeds/$f" ]; then seeds=("$src/tests/fuzz/seeds/$f"); fi

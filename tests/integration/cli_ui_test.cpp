@@ -23,6 +23,13 @@ steps:
   nap: {uses: testing/sleep, needs: [first], with: {seconds: 1.5}, cache: false}
 )";
 
+const char* kFailing = R"(apiVersion: llmops/v1
+kind: Pipeline
+name: failing
+steps:
+  broken: {uses: testing/fail, with: {message: "no luck"}, cache: false}
+)";
+
 struct HttpReply {
   int status = 0;
   std::string head, body;
@@ -78,12 +85,20 @@ bool has_event(const std::string& text, const std::string& kind, const std::stri
 
 class Ui {
  public:
-  explicit Ui(const TempHome& t, std::vector<std::string> env = {}) : t_(t) {
-    pid_ = spawn_cli(t, {"ui", "--port", "0", "--pipelines", t.path().string()}, "ui", env);
+  explicit Ui(const TempHome& t, std::vector<std::string> env = {},
+              std::vector<std::string> extra = {})
+      : t_(t) {
+    static int n = 0;
+    const std::string tag = "ui" + std::to_string(n++);
+    std::vector<std::string> args = {"ui", "--port", "0", "--pipelines", t.path().string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = spawn_cli(t, args, tag, env);
     REQUIRE(wait_until(
-        [&] { return slurp(t.path() / "ui.out").find("http://127.0.0.1:") != std::string::npos; },
+        [&] {
+          return slurp(t.path() / (tag + ".out")).find("http://127.0.0.1:") != std::string::npos;
+        },
         20));
-    const std::string out = slurp(t.path() / "ui.out");
+    const std::string out = slurp(t.path() / (tag + ".out"));
     port_ = std::stoi(out.substr(out.find("127.0.0.1:") + 10));
   }
   ~Ui() {
@@ -297,6 +312,54 @@ TEST_CASE("ui: the event stream follows a live run and resyncs an unknown id", "
   CHECK(has_event(seen, "step", "nap", "succeeded"));
   CHECK(has_event(seen, "step", "first", "succeeded"));
   CHECK(has_event(seen, "run", "", "running"));
+}
+
+TEST_CASE("ui: a resumed run is live again on the stream", "[ui]") {
+  TempHome t;
+  const auto file = t.write("failing.yaml", kFailing);
+  CHECK(run_cli(t, {"run", file.string()}).exit_code == 1);
+  Ui ui(t);
+  const std::string cursor = ui.get("/api/runs/1")["cursor"];
+  const int fd = connect_to(ui.port());
+  send_all(fd, "GET /api/events?run=1&last_event_id=" + cursor + " HTTP/1.1\r\nHost: " + ui.host() +
+                   "\r\n\r\n");
+  const pid_t resume = spawn_cli(t, {"resume", "1"}, "resume");
+  const std::string seen = read_until(
+      fd,
+      [](const std::string& s) {
+        return has_event(s, "run", "", "failed") && has_event(s, "step", "broken", "failed");
+      },
+      30);
+  close(fd);
+  wait_cli(t, resume, "resume");
+  INFO(seen);
+  // It may end before the feed looks again (it fails in milliseconds): then its new end is seen.
+  CHECK(has_event(seen, "run", "", "failed"));
+  CHECK(has_event(seen, "step", "broken", "failed"));
+  CHECK(seen.find("\"attempts\":2") != std::string::npos);
+}
+
+TEST_CASE("ui: HEAD, downloads, and files only from the front end's folder", "[ui]") {
+  TempHome t;
+  run_pipeline(t, (fs::path(LLMOPS_SOURCE_DIR) / "tests/data/good/diamond.yaml").string());
+  Ui ui(t);
+  auto head = ui.request("HEAD", "/index.html");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  auto log = ui.get("/api/runs/1/steps/top/log");
+  auto dl = ui.request("GET", "/api/runs/1/steps/top/log/download");
+  CHECK(dl.status == 200);
+  CHECK(dl.body == log["text"].get<std::string>());
+  CHECK(dl.head.find("attachment; filename=\"run-1-top.log\"") != std::string::npos);
+  // Serving ui/web from disk: an absolute or climbing path never leaves it.
+  Ui disk(t, {}, {"--assets", (fs::path(LLMOPS_SOURCE_DIR) / "ui/web").string()});
+  for (const std::string target :
+       {"//etc/passwd", "/%2Fetc/passwd", "/../../etc/passwd", "/js/../../../etc/passwd"}) {
+    auto r = disk.request("GET", target);
+    INFO(target);
+    CHECK(r.body.find("root:") == std::string::npos);
+    CHECK(r.head.find("text/html") != std::string::npos);  // the page's fallback
+  }
 }
 
 TEST_CASE("ui: actions need the token, a same-origin request, and are recorded", "[ui]") {

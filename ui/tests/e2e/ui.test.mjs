@@ -276,3 +276,27 @@ test('no console errors on any page, and every request goes to 127.0.0.1', { ski
   const foreign = bw.log.requests.filter((u) => !u.startsWith('http://127.0.0.1:') && !u.startsWith('data:'));
   assert.deepEqual(foreign, []);
 }));
+
+// Last: it changes what deployment:mini serves.
+test('with the token, a person rolls the deployment back from its page, and the store records who', { skip }, () => withPage(async (page) => {
+  const withToken = await store.ui({ token: 'sesame' });
+  try {
+    await open(page, withToken.url, '/deployments/mini');
+    await page.fill('#token', 'sesame');
+    await page.locator('#token').dispatchEvent('change');
+    await page.click('[data-action="rollback"]');
+    await page.waitForSelector('[role="status"]', { timeout: 60_000 });
+    const d = await page.evaluate(() => fetch('/api/deployments/mini').then((r) => r.json()));
+    assert.equal(d.history[0].action, 'rollback');
+    assert.equal(d.history[0].info.actor, 'ui:rollback');
+    assert.equal(d.actions[0].action, 'rollback');
+    assert.equal(d.actions[0].actor, 'ui');
+    assert.match(d.actions[0].outcome, /^done/);
+    // The page shows it without a reload.
+    await page.waitForSelector('tr[data-action="rollback"]', { timeout: 10_000 });
+  } finally {
+    withToken.child.stopping = true;
+    withToken.child.kill('SIGTERM');
+    await withToken.child.exited;
+  }
+}));

@@ -17,8 +17,12 @@ function setState(state) {
   document.body.dataset.sse = state;
   const ind = document.getElementById('live-indicator');
   if (!ind) return;
-  const text = { open: 'live', closed: opts ? 'polling' : 'off', fatal: 'off' }[state];
-  ind.textContent = `live: ${text}`;
+  const text = {
+    open: 'Live updates',
+    closed: opts ? 'Polling every 2 s' : 'Not live',
+    fatal: 'Not live',
+  }[state];
+  ind.textContent = text;
   ind.dataset.state = state;
 }
 
