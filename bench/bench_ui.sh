@@ -57,12 +57,14 @@ for ((r = 1; r <= reps; r++)); do
   follow_run=$!
   curl -sN "${url}api/events?last_event_id=$cursor" > "$work/list.sse" &
   follow_list=$!
+  cpu0=$(awk '{print $14 + $15}' "/proc/$ui_pid/stat")
   us=$(run_once)
+  cpu1=$(awk '{print $14 + $15}' "/proc/$ui_pid/stat")
   wait_for "$work/run.sse" '"id":'"$next"',.*"state":"succeeded"'
   curl -s "${url}api/runs/$next" > "$work/snapshot.json"
   kill "$follow_run" "$follow_list" "$ui_pid" 2>/dev/null || true
   wait "$ui_pid" 2>/dev/null || true
   ui_pid=""
   printf '%-8s %-14s %-12s %s\n' "$r" "open+follow" "$us" \
-    "$(grep -c '^event: step' "$work/run.sse") step, $(grep -c '^event: run' "$work/list.sse") run events; snapshot $(wc -c < "$work/snapshot.json") bytes"
+    "$(grep -c '^event: step' "$work/run.sse") step, $(grep -c '^event: run' "$work/list.sse") run events; ui cpu during the run $(((cpu1 - cpu0) * 1000 / $(getconf CLK_TCK))) ms; snapshot $(wc -c < "$work/snapshot.json") bytes"
 done

@@ -199,24 +199,29 @@ void Feed::poll_locked() {
       auto steps = reader_->list_steps(r.id);
       if (steps) {
         auto& seen = steps_[r.id];
-        for (const auto& s : steps.value()) {
-          StepSeen now{store::to_string(s.state), s.reason, s.attempts, s.started_at, s.ended_at};
-          auto it = seen.find(s.step);
-          const bool changed = it == seen.end() ? (!first && (known || now.state != "pending"))
-                                                : (it->second.state != now.state ||
-                                                   it->second.attempts != now.attempts ||
-                                                   it->second.reason != now.reason);
+        const auto& rows = steps.value();
+        if (seen.size() != rows.size()) seen.clear();  // not seen yet (or not the same steps)
+        const bool fresh = seen.empty();
+        if (fresh) seen.resize(rows.size());
+        for (size_t i = 0; i < rows.size(); ++i) {
+          const auto& s = rows[i];
+          StepSeen& was = seen[i];
+          const char* state = store::to_string(s.state);
+          const bool changed =
+              fresh || was.name != s.step
+                  ? (!first && (known || s.state != store::State::kPending))
+                  : (was.state != state || was.attempts != s.attempts || was.reason != s.reason);
           if (changed) {
             nlohmann::json j = {{"run", r.id},
                                 {"name", s.step},
-                                {"state", now.state},
-                                {"attempts", now.attempts},
-                                {"started_at", time_or_null(now.started_at)},
-                                {"ended_at", time_or_null(now.ended_at)},
-                                {"reason", now.reason}};
+                                {"state", state},
+                                {"attempts", s.attempts},
+                                {"started_at", time_or_null(s.started_at)},
+                                {"ended_at", time_or_null(s.ended_at)},
+                                {"reason", s.reason}};
             push(r.id, "step", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
           }
-          seen[s.step] = std::move(now);
+          was = {s.step, state, s.reason, s.attempts, s.started_at, s.ended_at};
         }
       }
     }

@@ -62,7 +62,7 @@ class Feed {
 
  private:
   struct StepSeen {
-    std::string state, reason;
+    std::string name, state, reason;
     int attempts = 0;
     double started_at = 0, ended_at = 0;
   };
@@ -78,8 +78,8 @@ class Feed {
   std::optional<int64_t> last_version_;
   int64_t max_run_ = -1;  // -1: first poll (learn, emit nothing)
   double max_ended_ = 0;  // the latest ended_at seen: a run that ends later changed since
-  std::map<int64_t, std::string> run_state_;  // the active runs, by the state last seen
-  std::map<int64_t, std::map<std::string, StepSeen>> steps_;
+  std::map<int64_t, std::string> run_state_;        // the active runs, by the state last seen
+  std::map<int64_t, std::vector<StepSeen>> steps_;  // in plan order, as list_steps gives them
 
   std::mutex poll_mu_;               // one poll at a time (the thread's, or cursor()'s first)
   std::atomic<bool> primed_{false};  // a first poll has seen the store

@@ -225,18 +225,25 @@ bool Exchange::start_events() {
                          "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
 }
 
-bool Exchange::event(const std::string& id, const std::string& name, const std::string& data) {
-  std::string out;
+void format_event(std::string& out, const std::string& id, const std::string& name,
+                  const std::string& data) {
   if (!id.empty()) out += "id: " + id + "\n";
   if (!name.empty()) out += "event: " + name + "\n";
   size_t start = 0;
   for (;;) {  // one data: line per line of data
     const size_t nl = data.find('\n', start);
-    out += "data: " + data.substr(start, nl == std::string::npos ? nl : nl - start) + "\n";
+    out += "data: ";
+    out.append(data, start, nl == std::string::npos ? std::string::npos : nl - start);
+    out += "\n";
     if (nl == std::string::npos) break;
     start = nl + 1;
   }
   out += "\n";
+}
+
+bool Exchange::event(const std::string& id, const std::string& name, const std::string& data) {
+  std::string out;
+  format_event(out, id, name, data);
   return conn_.write_all(out);
 }
 

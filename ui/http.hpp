@@ -42,6 +42,11 @@ bool percent_decode(const std::string& in, std::string& out, bool plus_is_space)
 
 class Connection;
 
+// An event in the text/event-stream format: "id: ..\nevent: ..\ndata: ..\n\n" (one data line
+// per line of `data`).
+void format_event(std::string& out, const std::string& id, const std::string& name,
+                  const std::string& data);
+
 // What a handler sees of its connection: send one response, or turn it into an event stream.
 class Exchange {
  public:
@@ -55,6 +60,8 @@ class Exchange {
   bool start_events();
   // One event ("" event name: a message); false when the peer is gone.
   bool event(const std::string& id, const std::string& name, const std::string& data);
+  // Several events made by format_event, in one write.
+  bool events(const std::string& formatted) { return write(formatted.data(), formatted.size()); }
   bool comment(const std::string& text);  // ": text" (a heartbeat)
   bool retry(int ms);
   // True when the peer closed (or sent anything: an event stream's client never does).
