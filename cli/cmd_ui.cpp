@@ -60,6 +60,8 @@ int cmd_ui(const UiArgs& a) {
     if (!fs::is_directory(pipelines)) return nlohmann::json::array();
     return schedule_list_json(pipelines, st, nullptr);
   };
+  if (const char* n = std::getenv("LLMOPS_UI_SUMMARY_STEPS"))  // tests: a small "huge" run
+    o.summary_over_steps = static_cast<size_t>(std::max(1, std::atoi(n)));
   if (const char* hb = std::getenv("LLMOPS_UI_HEARTBEAT_MS"))  // tests
     o.heartbeat = std::chrono::milliseconds(std::max(10, std::atoi(hb)));
 

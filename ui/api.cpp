@@ -381,6 +381,34 @@ json Api::run(int64_t id) {
   j["children"] = children.count(id) ? json(children[id]) : json::array();
   json out = {{"run", j}, {"cursor", cursor}, {"spec_error", nullptr}};
 
+  if (steps.size() > o_.summary_over_steps) {
+    // Too many to draw: counts by state, and the steps that need a look (running, failed,
+    // cancelled; at most 1,000).
+    json counts = json::object();
+    json rows = json::array();
+    for (const auto& s : steps) {
+      const std::string state = store::to_string(s.state);
+      counts[state] = counts.value(state, 0) + 1;
+      if ((s.state == store::State::kRunning || s.state == store::State::kFailed ||
+           s.state == store::State::kCancelled) &&
+          rows.size() < 1000)
+        rows.push_back({{"name", s.step},
+                        {"uses", ""},
+                        {"state", state},
+                        {"attempts", s.attempts},
+                        {"started_at", time_or_null(s.started_at)},
+                        {"ended_at", time_or_null(s.ended_at)},
+                        {"reason", s.reason},
+                        {"level", 0},
+                        {"order", rows.size()}});
+    }
+    out["layout"] = "summary";
+    out["total_steps"] = steps.size();
+    out["counts"] = counts;
+    out["steps"] = rows;
+    out["edges"] = json::array();
+    return out;
+  }
   std::map<std::string, int> index;
   for (size_t i = 0; i < steps.size(); ++i) index[steps[i].step] = static_cast<int>(i);
   std::vector<std::pair<int, int>> edges;

@@ -27,7 +27,10 @@ struct UiOptions {
   std::chrono::milliseconds heartbeat{15000}, poll{250};
   std::string host = "127.0.0.1";  // where it listens: the Host header may name it
   int port = 0;                    // set once listening: the Host header must name it
-  bool check_host = true;          // false with --allow-remote (other names reach it)
+  // Runs with more steps get a summary page (counts, and the steps that need a look) instead of
+  // every step: the browser would hold too much.
+  size_t summary_over_steps = 50000;
+  bool check_host = true;  // false with --allow-remote (other names reach it)
 };
 
 // An error a handler gives up with: status, code, message (+ extra fields).

@@ -224,6 +224,19 @@ TEST_CASE("ui: the run page's snapshot, a step's panel and its log", "[ui]") {
   CHECK(attempts["attempts"].size() == 4);
 }
 
+TEST_CASE("ui: past a size, a run's snapshot is a summary", "[ui]") {
+  TempHome t;
+  const int64_t id =
+      run_pipeline(t, (fs::path(LLMOPS_SOURCE_DIR) / "tests/data/good/diamond.yaml").string());
+  Ui ui(t, {"LLMOPS_UI_SUMMARY_STEPS=3"});
+  auto run = ui.get("/api/runs/" + std::to_string(id));
+  CHECK(run["layout"] == "summary");
+  CHECK(run["total_steps"] == 4);
+  CHECK(run["counts"]["succeeded"] == 4);
+  CHECK(run["steps"].empty());  // nothing running, failed or cancelled
+  CHECK(run["edges"].empty());
+}
+
 TEST_CASE("ui: bad input gets a clear JSON error, never a crash", "[ui]") {
   TempHome t;
   run_pipeline(t, (fs::path(LLMOPS_SOURCE_DIR) / "tests/data/good/diamond.yaml").string());

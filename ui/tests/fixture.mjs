@@ -149,10 +149,10 @@ export class Store {
   }
 
   // Starts `llmops ui --port 0`; resolves {url, child} from its "llmops ui: URL" line.
-  async ui({ token, home } = {}) {
+  async ui({ token, home, env: extra = {} } = {}) {
     const args = ['ui', '--port', '0', '--host', '127.0.0.1', '--pipelines', this.pipelines];
     if (process.env.LLMOPS_UI_ASSETS) args.push('--assets', path.join(REPO, 'ui/web'));
-    const env = token ? { LLMOPS_UI_TOKEN: token } : {};
+    const env = { ...(token ? { LLMOPS_UI_TOKEN: token } : {}), ...extra };
     if (home) env.LLMOPS_HOME = home;
     const child = this.spawn(args, { env });
     // A server that dies under the tests says why (our own kills set `stopping`).

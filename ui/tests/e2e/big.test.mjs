@@ -58,3 +58,21 @@ test('the run page of a 10,000-step run is ready in under 2 s', { skip }, async 
   await page.close();
   assert.deepEqual(bw.log.errors, []);
 });
+
+test('past a size, the run page is a summary instead of a frozen tab', { skip }, async () => {
+  // The same run, with the summary threshold lowered to 5,000 steps for this server.
+  const small = await store.ui({ env: { LLMOPS_UI_SUMMARY_STEPS: '5000' } });
+  const page = await bw.page();
+  try {
+    await open(page, small.url, `/runs/${run}`, 20_000);
+    assert.equal(await page.locator('#run-summary').getAttribute('data-steps'), '10000');
+    assert.match(await page.locator('#run-summary').innerText(), /too many to draw/);
+    assert.equal(await page.locator('#dag').count(), 0);
+  } finally {
+    await page.close();
+    small.child.stopping = true;
+    small.child.kill('SIGTERM');
+    await small.child.exited;
+  }
+  assert.deepEqual(bw.log.errors, []);
+});

@@ -120,15 +120,28 @@ export async function mount(main, ctx) {
     } else if (viewName === 'gantt') {
       const at = await get(`/api/runs/${enc(id)}/attempts`, ctx.signal);
       view = gantt(at.attempts || [], { onOpen: (n) => setQuery({ step: n, tab: 'attempts' }) });
+    } else if (snap.layout === 'summary') {
+      view = summaryView();
     } else if (snap.layout === 'layers') {
       view = dagCanvas(steps, snap.edges || [], { onOpen: open, selected: q.step });
     } else {
       view = await dagSvg(steps, snap.edges || [], { onOpen: open, selected: q.step });
     }
     clear(viewEl, snap.spec_error ? h('p.warn', null, `The pipeline file could not be read, so the graph has no edges: ${snap.spec_error}`) : null,
-      steps.length ? view.el : h('p.empty', null, 'This run has no steps.'));
+      steps.length || view.summary ? view.el : h('p.empty', null, 'This run has no steps.'));
     if (view.afterAttach) view.afterAttach();
     if (view.draw) view.draw();
+  }
+
+  // Past a size the server sends counts and the steps that need a look, not every step.
+  function summaryView() {
+    const c = snap.counts || {};
+    const el = h('div.summary', { id: 'run-summary', dataset: { steps: String(snap.total_steps) } },
+      h('p', null, `This run has ${Number(snap.total_steps).toLocaleString()} steps, too many to draw here. `
+        + `Steps lists the ${snap.steps.length} that are running, failed or cancelled; `
+        + `llmops show ${snap.run.id} --json --steps-offset N --steps-limit M pages through all of them.`),
+      stats(STATES.map((s) => [s, Number(c[s] || 0).toLocaleString()])));
+    return { el, summary: true, destroy() {} };
   }
 
   function showPanel() {
