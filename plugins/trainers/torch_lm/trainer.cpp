@@ -207,8 +207,12 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     step_seconds += dt;
     step_tokens += o.grad_accum * o.batch_size * T;
-    st.loss_curve.emplace_back(st.step, loss_value);
-    obs.metric("loss", loss_value, st.step);
+    // An update whose rows hold no target (only user turns: a tiny or oddly packed set) has no
+    // loss; a 0 would read as a perfect step on the curve.
+    if (targets > 0) {
+      st.loss_curve.emplace_back(st.step, loss_value);
+      obs.metric("loss", loss_value, st.step);
+    }
     obs.metric("lr", lr, st.step);
     const double tps = step_seconds > 0 ? step_tokens / step_seconds : 0;
     const double eta = step_seconds / static_cast<double>(st.step - res.resumed_from) *
