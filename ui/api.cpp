@@ -3,8 +3,6 @@
 // reports in api_more.cpp; actions in actions.cpp.
 #include "ui/api.hpp"
 
-#include <list>
-
 #include "engine/spec/loaded_pipeline.hpp"
 #include "ui/assets.hpp"
 #include "ui/layout.hpp"
@@ -13,15 +11,13 @@
 namespace llmops::ui {
 
 using nlohmann::json;
+using views::dump;
+using views::time_or_null;
 
 namespace {
 
 constexpr size_t kPoolSize = 4;
 constexpr size_t kDagreMaxSteps = 500;
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 Response json_response(int status, const json& body) {
   return {status, "application/json", dump(body), {{"Cache-Control", "no-store"}}};
@@ -49,10 +45,6 @@ template <typename T>
 T value_or_throw(Result<T> r, const std::string& not_found_code = "not_found") {
   if (!r) throw_status(r.status(), not_found_code);
   return std::move(r.value());
-}
-
-json time_or_null(double t) {
-  return t > 0 ? json(t) : json();
 }
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -135,35 +127,7 @@ std::vector<int64_t> ids_param(const Request& req, const char* name, size_t max)
   return out;
 }
 
-// --- the reader pool and the spec cache -------------------------------------------------------
-
-struct Api::SpecCache {
-  struct Entry {
-    std::string digest;
-    std::shared_ptr<const engine::LoadedPipeline> pipeline;
-  };
-  std::mutex mu;
-  std::list<Entry> entries;  // most recent first, at most 8
-
-  std::shared_ptr<const engine::LoadedPipeline> get(const store::RunInfo& r) {
-    {
-      std::lock_guard lock(mu);
-      for (auto it = entries.begin(); it != entries.end(); ++it)
-        if (it->digest == r.spec_digest) {
-          entries.splice(entries.begin(), entries, it);
-          return entries.front().pipeline;
-        }
-    }
-    engine::LoadOptions lo;
-    lo.require_params = false;
-    auto p = std::make_shared<const engine::LoadedPipeline>(
-        engine::LoadedPipeline::from_text(r.spec_text, r.pipeline_file, lo));
-    std::lock_guard lock(mu);
-    entries.push_front({r.spec_digest, p});
-    if (entries.size() > 8) entries.pop_back();
-    return p;
-  }
-};
+// --- the reader pool --------------------------------------------------------------------
 
 Api::Api(UiOptions options) : o_(std::move(options)), specs_(std::make_unique<SpecCache>()) {
   const auto home = o_.home;

@@ -13,6 +13,7 @@
 #include "store/store.hpp"
 #include "ui/feed.hpp"
 #include "ui/http.hpp"
+#include "ui/spec_cache.hpp"
 
 namespace llmops::ui {
 
@@ -96,8 +97,8 @@ class Api {
   std::unique_ptr<Feed> feed_;
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<store::Store>> pool_;
-  // Parsed specs of runs, by digest (a 10,000-step YAML takes ~150 ms to parse).
-  struct SpecCache;
+  // Parsed specs of runs, by digest (a 10,000-step YAML takes ~150 ms to parse): the run page
+  // and the step panel share them.
   std::unique_ptr<SpecCache> specs_;
 };
 

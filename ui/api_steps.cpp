@@ -11,19 +11,13 @@
 namespace llmops::ui {
 
 using nlohmann::json;
+using views::dump;
+using views::time_or_null;
 
 namespace {
 
 constexpr int64_t kMaxLogPage = 1 << 20;
 constexpr size_t kEventBytes = 32 * 1024;
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-json time_or_null(double t) {
-  return t > 0 ? json(t) : json();
-}
 
 // Bytes [offset, offset + max) of `file` (offset < 0: the last -offset bytes), the end of a
 // multi-byte character left for the next page.
@@ -93,11 +87,9 @@ json Api::step(int64_t id, const std::string& name) {
              {"uses", ""},
              {"needs", json::array()},
              {"with", json::object()}};
-  engine::LoadOptions lo;
-  lo.require_params = false;
-  auto loaded = engine::LoadedPipeline::from_text(run.spec_text, run.pipeline_file, lo);
-  if (loaded.spec)
-    if (const auto* spec = loaded.spec->find_step(name)) {
+  const auto loaded = specs_->get(run);
+  if (loaded->spec)
+    if (const auto* spec = loaded->spec->find_step(name)) {
       sj["uses"] = spec->uses;
       sj["needs"] = spec->needs;
       sj["with"] = spec->with;

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "base/time.hpp"
+#include "ui/views.hpp"
 
 namespace llmops::ui {
 
@@ -16,10 +17,6 @@ std::string random_epoch() {
   std::string s;
   for (int i = 0; i < 8; ++i) s += kHex[rd() % 16];
   return s;
-}
-
-nlohmann::json time_or_null(double t) {
-  return t > 0 ? nlohmann::json(t) : nlohmann::json();
 }
 
 }  // namespace
@@ -138,7 +135,7 @@ void Feed::poll_locked() {
       nlohmann::json e = {
           {"error",
            {{"code", msg.substr(0, msg.find(':'))}, {"message", msg.substr(msg.find(':') + 2)}}}};
-      push(0, "fatal", e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      push(0, "fatal", views::dump(e));
       return;
     }
     reader_ = std::move(r.value());
@@ -190,10 +187,10 @@ void Feed::poll_locked() {
                           {"parent_run", r.parent_run ? nlohmann::json(*r.parent_run) : nullptr},
                           {"cycle", r.cycle},
                           {"error", r.error},
-                          {"created_at", time_or_null(r.created_at)},
-                          {"started_at", time_or_null(r.started_at)},
-                          {"ended_at", time_or_null(r.ended_at)}};
-      push(r.id, "run", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                          {"created_at", views::time_or_null(r.created_at)},
+                          {"started_at", views::time_or_null(r.started_at)},
+                          {"ended_at", views::time_or_null(r.ended_at)}};
+      push(r.id, "run", views::dump(j));
     }
     {  // every run here changed, or may have: compare its steps
       auto steps = reader_->list_steps(r.id);
@@ -216,10 +213,10 @@ void Feed::poll_locked() {
                                 {"name", s.step},
                                 {"state", state},
                                 {"attempts", s.attempts},
-                                {"started_at", time_or_null(s.started_at)},
-                                {"ended_at", time_or_null(s.ended_at)},
+                                {"started_at", views::time_or_null(s.started_at)},
+                                {"ended_at", views::time_or_null(s.ended_at)},
                                 {"reason", s.reason}};
-            push(r.id, "step", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            push(r.id, "step", views::dump(j));
           }
           was = {s.step, state, s.reason, s.attempts, s.started_at, s.ended_at};
         }

@@ -63,6 +63,14 @@ Result<std::vector<std::string>> resolve_lineage_ref(store::Store& st, const std
   return out;
 }
 
+nlohmann::json time_or_null(double t) {
+  return t > 0 ? nlohmann::json(t) : nlohmann::json();
+}
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json parse_or(const std::string& text, nlohmann::json fallback) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   return j.is_discarded() ? fallback : j;

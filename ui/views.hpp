@@ -8,6 +8,11 @@
 
 namespace llmops::views {
 
+// A unix time as JSON: null when unset (0).
+nlohmann::json time_or_null(double t);
+// `j` as compact text; bytes that are not UTF-8 are replaced rather than thrown at.
+std::string dump(const nlohmann::json& j);
+
 // `text` as JSON, or `fallback` when it is not JSON (a hand-edited row, another tool's output):
 // a discarded value must never reach a response (it prints as `<discarded>`).
 nlohmann::json parse_or(const std::string& text, nlohmann::json fallback);
