@@ -40,7 +40,6 @@ class Feed {
   void start();
   void stop();
 
-  std::string epoch() const { return epoch_; }
   // The id of the newest event ("<epoch>-<seq>"): a snapshot taken after reading it misses
   // nothing that a stream opened from it then replays. Before the feed first saw the store, it
   // looks now, so that what it learns silently is not newer than the snapshot.
@@ -57,7 +56,7 @@ class Feed {
                                     int64_t& scanned);
   // The last fatal problem (schema changed under us), "" when none.
   std::string fatal();
-  // Runs one poll now (tests).
+  // Looks at the store now (the thread does every interval; cursor() before the first).
   void poll_once();
 
  private:

@@ -166,7 +166,7 @@ class Connection {
   std::string peer_;
   const ServerOptions& o_;
   std::string buf_;
-  bool need_more_ = false, keep_alive_ = true, broken_ = false, streaming_ = false;
+  bool need_more_ = false, keep_alive_ = true, broken_ = false;
   bool head_ = false;  // a HEAD request: headers only
 };
 
@@ -218,7 +218,6 @@ bool Exchange::write(const char* data, size_t n) {
 
 bool Exchange::start_events() {
   sent_ = true;
-  conn_.streaming_ = true;
   conn_.keep_alive_ = false;
   return conn_.write_all(status_line(200) +
                          "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -400,11 +399,6 @@ void HttpServer::serve(int fd, std::string peer) {
   fds_.erase(fd);
   ::close(fd);
   --active_;
-}
-
-int HttpServer::open_connections() {
-  std::lock_guard lock(mu_);
-  return active_;
 }
 
 void HttpServer::stop() {

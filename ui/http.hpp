@@ -98,8 +98,6 @@ class HttpServer {
   int port() const { return port_; }
   // Stops accepting, wakes every connection (streams included) and waits for their threads.
   void stop();
-  bool stopping() const { return stopping_; }
-  int open_connections();
 
  private:
   void accept_loop();
