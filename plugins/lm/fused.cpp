@@ -94,27 +94,37 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
 };
 
 struct CausalSoftmaxFn : torch::autograd::Function<CausalSoftmaxFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& scores) {
+  // starts: segment starts, or an empty tensor for none (autograd needs a defined argument).
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& scores,
+                            const at::Tensor& starts_in) {
     const auto x = scores.contiguous();
     const int64_t S = x.size(-1), T = x.size(-2);
+    const auto starts = starts_in.contiguous();
+    const int64_t* st = starts.numel() ? starts.data_ptr<int64_t>() : nullptr;
+    const int64_t per_seq = st ? x.numel() / S / x.size(0) : 0;
     auto y = at::empty_like(x);
     at::parallel_for(0, x.numel() / S, grain(S), [&](int64_t begin, int64_t end) {
-      kernels::causal_softmax(x.data_ptr<float>(), y.data_ptr<float>(), S, T, begin, end);
+      kernels::causal_softmax(x.data_ptr<float>(), y.data_ptr<float>(), S, T, begin, end, st,
+                              per_seq);
     });
-    ctx->save_for_backward({y});
+    ctx->save_for_backward({y, starts});
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto y = ctx->get_saved_variables()[0];
+    const auto saved = ctx->get_saved_variables();
+    const auto& y = saved[0];
+    const auto& starts = saved[1];
     const auto g = grads[0].contiguous();
     const int64_t S = y.size(-1), T = y.size(-2);
+    const int64_t* st = starts.numel() ? starts.data_ptr<int64_t>() : nullptr;
+    const int64_t per_seq = st ? y.numel() / S / y.size(0) : 0;
     auto dx = at::empty_like(y);
     at::parallel_for(0, y.numel() / S, grain(S), [&](int64_t begin, int64_t end) {
       kernels::causal_softmax_grad(y.data_ptr<float>(), g.data_ptr<float>(), dx.data_ptr<float>(),
-                                   S, T, begin, end);
+                                   S, T, begin, end, st, per_seq);
     });
-    return {dx};
+    return {dx, at::Tensor()};
   }
 };
 
@@ -190,15 +200,25 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
   return RopeFn::apply(x, cos.contiguous(), sin.contiguous());
 }
 
-at::Tensor causal_softmax(const at::Tensor& scores) {
+at::Tensor causal_softmax(const at::Tensor& scores, const at::Tensor& starts) {
+  TORCH_CHECK(!starts.defined() ||
+                  (scores.dim() == 4 && starts.dim() == 2 && starts.size(0) == scores.size(0) &&
+                   starts.size(1) == scores.size(-2) && scores.size(-1) == scores.size(-2) &&
+                   starts.scalar_type() == at::kLong),
+              "causal_softmax: starts must be int64 [B, T] for scores [B, H, T, T]");
   if (!all_float({&scores})) {
     const int64_t S = scores.size(-1), T = scores.size(-2);
     auto mask = at::full({T, S}, -std::numeric_limits<float>::infinity(),
                          scores.options().dtype(at::kFloat))
                     .triu(S - T + 1);
+    if (starts.defined()) {  // [B, 1, T, S]: -inf where key < start
+      auto keys = at::arange(S, starts.options()).view({1, 1, 1, S});
+      auto before = keys.lt(starts.view({starts.size(0), 1, T, 1}));
+      mask = mask.view({1, 1, T, S}).masked_fill(before, -std::numeric_limits<float>::infinity());
+    }
     return at::softmax(scores.to(at::kFloat) + mask, -1);
   }
-  return CausalSoftmaxFn::apply(scores);
+  return CausalSoftmaxFn::apply(scores, starts.defined() ? starts : at::empty({0}, at::kLong));
 }
 
 at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels, bool mean) {

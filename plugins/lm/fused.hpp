@@ -20,7 +20,9 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 // Softmax over the last dimension of attention scores [..., T, S] with the causal mask built in:
 // query t (of the last T of S positions) sees keys 0 .. S - T + t; the rest get probability 0
 // and are never exponentiated.
-at::Tensor causal_softmax(const at::Tensor& scores);
+// With `starts` (int64 [B, T], scores [B, heads, T, T]), query t of sequence b sees only keys
+// starts[b][t] .. t: several documents packed in one row do not attend to each other.
+at::Tensor causal_softmax(const at::Tensor& scores, const at::Tensor& starts = {});
 
 // Cross-entropy of logits [N, V] against labels [N] (-100: ignored), summed, or averaged over
 // the labels not ignored (NaN when all are). Keeps one number per row for the backward pass

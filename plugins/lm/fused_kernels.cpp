@@ -118,38 +118,50 @@ LLMOPS_KERNEL void rope(const float* in, const float* cos, const float* sin, flo
   }
 }
 
+namespace {
+// The first key query row r sees: 0, or its segment's start.
+inline int64_t first_key(int64_t r, int64_t T, const int64_t* starts, int64_t rows_per_seq) {
+  return starts ? starts[(r / rows_per_seq) * T + r % T] : 0;
+}
+}  // namespace
+
 LLMOPS_KERNEL void causal_softmax(const float* x, float* y, int64_t S, int64_t T, int64_t begin,
-                                  int64_t end) {
+                                  int64_t end, const int64_t* starts, int64_t rows_per_seq) {
   for (int64_t r = begin; r < end; ++r) {
     const float* xr = x + r * S;
     float* yr = y + r * S;
-    const int64_t n = S - T + r % T + 1;  // keys this query sees
-    const float m = row_max(xr, n);
+    const int64_t n = S - T + r % T + 1;  // keys 0 .. n - 1 are before or at this query
+    const int64_t j0 = first_key(r, T, starts, rows_per_seq);
+    const float m = row_max(xr + j0, n - j0);
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < n; ++j) {
+    for (int64_t j = j0; j < n; ++j) {
       yr[j] = vexp(xr[j] - m);
       sum += yr[j];
     }
     const float inv = 1.0f / sum;
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) yr[j] *= inv;
+    for (int64_t j = j0; j < n; ++j) yr[j] *= inv;
+    std::fill(yr, yr + j0, 0.0f);
     std::fill(yr + n, yr + S, 0.0f);
   }
 }
 
 LLMOPS_KERNEL void causal_softmax_grad(const float* y, const float* dy, float* dx, int64_t S,
-                                       int64_t T, int64_t begin, int64_t end) {
+                                       int64_t T, int64_t begin, int64_t end, const int64_t* starts,
+                                       int64_t rows_per_seq) {
   for (int64_t r = begin; r < end; ++r) {
     const float* yr = y + r * S;
     const float* gr = dy + r * S;
     float* dr = dx + r * S;
     const int64_t n = S - T + r % T + 1;
+    const int64_t j0 = first_key(r, T, starts, rows_per_seq);
     float dot = 0;
 #pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < n; ++j) dot += yr[j] * gr[j];
+    for (int64_t j = j0; j < n; ++j) dot += yr[j] * gr[j];
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) dr[j] = yr[j] * (gr[j] - dot);
+    for (int64_t j = j0; j < n; ++j) dr[j] = yr[j] * (gr[j] - dot);
+    std::fill(dr, dr + j0, 0.0f);
     std::fill(dr + n, dr + S, 0.0f);
   }
 }

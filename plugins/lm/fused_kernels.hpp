@@ -20,10 +20,14 @@ void rms_norm_grad(const float* x, const float* w, const float* rstd, const floa
 void rope(const float* in, const float* cos, const float* sin, float* out, int64_t T, int64_t n,
           int64_t D, int64_t C, bool grad, int64_t begin, int64_t end);
 
-// Causal softmax of score rows of S values; row r is query r % T of the last T positions.
-void causal_softmax(const float* x, float* y, int64_t S, int64_t T, int64_t begin, int64_t end);
+// Causal softmax of score rows of S values; row r is query r % T of the last T positions. With
+// `starts` (S == T; [B, T], rows of a sequence b are r / rows_per_seq == b), query t sees keys
+// starts[b][t] .. t only: the keys before get probability 0.
+void causal_softmax(const float* x, float* y, int64_t S, int64_t T, int64_t begin, int64_t end,
+                    const int64_t* starts = nullptr, int64_t rows_per_seq = 0);
 void causal_softmax_grad(const float* y, const float* dy, float* dx, int64_t S, int64_t T,
-                         int64_t begin, int64_t end);
+                         int64_t begin, int64_t end, const int64_t* starts = nullptr,
+                         int64_t rows_per_seq = 0);
 
 // Cross-entropy rows of V logits; rows whose label is negative are skipped (loss 0, gradient 0).
 void cross_entropy(const float* x, const int64_t* labels, float* lse, double* loss, int64_t V,

@@ -166,7 +166,18 @@ void LlamaModel::compute_rope() {
   inv_freq_ = inv;
 }
 
-at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool training) const {
+at::Tensor segment_starts(const at::Tensor& ids, int64_t separator) {
+  const int64_t T = ids.size(1);
+  auto begins = at::zeros_like(ids);
+  if (T > 1) {
+    auto after = ids.slice(1, 0, T - 1).eq(separator);  // position t + 1 starts a document
+    begins.slice(1, 1).copy_(after.to(at::kLong) * at::arange(1, T, ids.options()));
+  }
+  return std::get<0>(begins.cummax(1));
+}
+
+at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool training,
+                               const at::Tensor& starts) const {
   const auto& c = config;
   const int64_t B = ids.size(0), T = ids.size(1);
   const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, D = c.head_dim;
@@ -196,7 +207,8 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, bool train
       k = k.repeat_interleave(nh / nkv, 1);
       v = v.repeat_interleave(nh / nkv, 1);
     }
-    auto probs = fused::causal_softmax(at::matmul(q, k.transpose(2, 3))).to(q.scalar_type());
+    auto probs =
+        fused::causal_softmax(at::matmul(q, k.transpose(2, 3)), starts).to(q.scalar_type());
     auto attn = at::matmul(probs, v).transpose(1, 2).reshape({B, T, nh * D});
     x = x + L.o.forward(attn, training);
     h = rms_norm(x, L.post_norm, c.rms_norm_eps);

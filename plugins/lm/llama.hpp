@@ -78,8 +78,10 @@ class LlamaModel {
               int64_t max_shard_bytes = int64_t{5} << 30) const;
 
   // ids: int64 [B, T]. Returns float32 logits [B, T, vocab]. With a cache, attends to the cached
-  // positions too and appends this call's keys and values.
-  at::Tensor forward(const at::Tensor& ids, KVCache* cache = nullptr, bool training = false) const;
+  // positions too and appends this call's keys and values. With `starts` (no cache; int64 [B, T],
+  // segment_starts()), position t attends only to starts[b][t] .. t: packed documents stay apart.
+  at::Tensor forward(const at::Tensor& ids, KVCache* cache = nullptr, bool training = false,
+                     const at::Tensor& starts = {}) const;
 
   // The model's tensors under their HF names (lm_head.weight omitted when tied).
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const;
@@ -120,6 +122,10 @@ RawTensor from_aten(const at::Tensor& t, DType dtype);
 
 // Next-token cross-entropy, HF style: logits [B, T, V], labels [B, T] (shifted inside; label
 // -100 is ignored), the mean over the targets or (at::Reduction::Sum) their sum.
+// Where each position's document starts when documents are packed in rows, each ending with
+// `separator` (the separator belongs to the document it ends): int64 [B, T].
+at::Tensor segment_starts(const at::Tensor& ids, int64_t separator);
+
 at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels,
                           at::Reduction::Reduction reduction = at::Reduction::Mean);
 // labels [B, T] -> the next token's label at each position: [B, T], the last one -100.

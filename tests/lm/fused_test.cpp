@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "lm/fused.hpp"
+#include "lm/llama.hpp"
 
 using namespace llmops::lm;
 
@@ -101,6 +102,34 @@ TEST_CASE("fused causal softmax matches mask plus softmax, with and without a pa
   }
 }
 
+TEST_CASE("fused causal softmax keeps packed documents apart, forward and backward",
+          "[lm][fused]") {
+  auto g = gen(6);
+  const int64_t B = 2, H = 3, T = 7;
+  // Row 0: documents at 0..2, 3..6; row 1: one document, then one starting at 5.
+  auto ids = at::tensor({1, 1, 9, 1, 1, 1, 9, 1, 1, 1, 1, 9, 1, 1}, at::kLong).view({B, T});
+  auto starts = llmops::lm::segment_starts(ids, 9);
+  CHECK(starts[0].equal(at::tensor({0, 0, 0, 3, 3, 3, 3}, at::kLong)));
+  CHECK(starts[1].equal(at::tensor({0, 0, 0, 0, 0, 5, 5}, at::kLong)));
+  auto keys = at::arange(T, at::kLong).view({1, 1, 1, T});
+  auto mask = at::full({T, T}, -std::numeric_limits<float>::infinity()).triu(1).view({1, 1, T, T});
+  mask =
+      mask.masked_fill(keys.lt(starts.view({B, 1, T, 1})), -std::numeric_limits<float>::infinity());
+  auto x0 = rand({B, H, T, T}, g) * 4, dy = rand({B, H, T, T}, g);
+  auto x1 = x0.clone().requires_grad_(true), x2 = x0.clone().requires_grad_(true);
+  auto y1 = fused::causal_softmax(x1, starts);
+  auto y2 = at::softmax(x2 + mask, -1);
+  CHECK(max_diff(y1, y2) < 1e-6);
+  CHECK(y1.index({0, 1, 4}).slice(0, 0, 3).abs().max().item<float>() == 0);
+  (y1 * dy).sum().backward();
+  (y2 * dy).sum().backward();
+  CHECK(max_diff(x1.grad(), x2.grad()) < 1e-5);
+  // The unfused path (not float32) gives the same probabilities.
+  auto y3 = fused::causal_softmax(x0.to(at::kDouble), starts);
+  CHECK(max_diff(y3.to(at::kFloat), y2.detach()) < 1e-6);
+  CHECK_THROWS(fused::causal_softmax(x0, starts.slice(1, 0, 5)));
+}
+
 TEST_CASE("fused cross-entropy matches ATen's, ignored labels included", "[lm][fused]") {
   auto g = gen(5);
   const int64_t N = 7, V = 50;
@@ -124,4 +153,31 @@ TEST_CASE("fused cross-entropy matches ATen's, ignored labels included", "[lm][f
   labels[0] = V;
   CHECK_THROWS_WITH(fused::cross_entropy(x0, labels, true),
                     Catch::Contains("outside the vocabulary"));
+}
+
+TEST_CASE("a document packed after another gets the logits it gets alone", "[lm][fused]") {
+  LlamaConfig c;
+  c.vocab_size = 40;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.max_position_embeddings = 64;
+  auto model = LlamaModel::init(c, 3);
+  REQUIRE(model.is_ok());
+  at::NoGradGuard no_grad;
+  const int64_t sep = 0;
+  auto first = at::tensor({5, 6, 7, 0}, at::kLong);
+  auto second = at::tensor({8, 9, 5, 6, 11}, at::kLong);
+  auto packed = at::cat({first, second}).view({1, 9});
+  auto alone = model->forward(second.view({1, 5}));
+  auto masked = model->forward(packed, nullptr, false, segment_starts(packed, sep));
+  auto plain = model->forward(packed);
+  // Rotary embeddings are relative, so the shift of positions changes nothing once the first
+  // document is out of view; without the mask the second document sees the first.
+  CHECK(max_diff(masked.slice(1, 4), alone) < 1e-5);
+  CHECK(max_diff(plain.slice(1, 4), alone) > 1e-3);
+  CHECK(max_diff(masked.slice(1, 0, 4), plain.slice(1, 0, 4)) < 1e-6);
 }

@@ -28,6 +28,7 @@ const char kTorchLmParamsSchema[] = R"({"type":"object","additionalProperties":f
 "rope_theta":{"type":"number","default":10000},
 "seq_len":{"type":"integer","minimum":2,"default":256},
 "packing":{"enum":["stream","conversations"],"default":"stream","description":"stream: conversations joined and cut every seq_len; conversations: whole conversations per row, so an answer sees its question"},
+"document_mask":{"type":"boolean","default":true,"description":"packing conversations: each conversation attends only to itself, not to the others in its row"},
 "steps":{"type":"integer","minimum":1,"description":"optimizer updates; default from epochs"},
 "epochs":{"type":"number","exclusiveMinimum":0,"default":1},
 "batch_size":{"type":"integer","minimum":1,"default":8},
@@ -112,6 +113,7 @@ Result<RunOptions> read_options(const StepContext& ctx) {
   if (packing != "stream" && packing != "conversations")
     return Status::invalid("packing must be stream or conversations, got '" + packing + "'");
   o.packing = packing == "conversations" ? Packing::kConversations : Packing::kStream;
+  o.document_mask = ctx.param_bool("document_mask", true);
   if (o.mode == "scratch" && o.seq_len > o.max_seq)
     return Status::invalid("seq_len " + std::to_string(o.seq_len) + " exceeds max_seq " +
                            std::to_string(o.max_seq));

@@ -34,6 +34,7 @@ struct RunOptions {
   int64_t max_seq = 512;
   int64_t seq_len = 256;
   Packing packing = Packing::kStream;
+  bool document_mask = true;  // packing kConversations: attention within each
   double epochs = 1;
   double eval_fraction = 0.05;
   int64_t lora_rank = 8;

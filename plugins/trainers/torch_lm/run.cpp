@@ -174,6 +174,8 @@ Status run_impl(StepContext& ctx) {
     spec.lora = lc;
   }
 
+  if (o.packing == Packing::kConversations && o.document_mask)
+    o.train.segment_token = *tok->token_to_id("<|endoftext|>");
   auto train = pack_conversations(*tok, *convs, o.seq_len, o.packing);
   if (!train) return train.status();
   Result<PackedData> eval = PackedData{};

@@ -29,11 +29,15 @@ at::Tensor rows_tensor(const std::vector<int64_t>& flat, int64_t seq_len,
   return t;
 }
 
-// Summed next-token cross-entropy and the number of targets.
+// Summed next-token cross-entropy and the number of targets; segment_token as TrainOptions.
 std::pair<at::Tensor, int64_t> summed_loss(const lm::LlamaModel& model, const at::Tensor& ids,
-                                           const at::Tensor& labels, bool training) {
+                                           const at::Tensor& labels, bool training,
+                                           int64_t segment_token) {
   const int64_t n = labels.slice(1, 1).ge(0).sum().item<int64_t>();
-  return {lm::causal_lm_loss(model.forward(ids, nullptr, training), labels, at::Reduction::Sum), n};
+  const auto starts = segment_token >= 0 ? lm::segment_starts(ids, segment_token) : at::Tensor();
+  return {
+      lm::causal_lm_loss(model.forward(ids, nullptr, training, starts), labels, at::Reduction::Sum),
+      n};
 }
 
 std::string fmt_duration(double s) {
@@ -75,7 +79,7 @@ std::vector<int64_t> batch_rows(int64_t rows, int64_t batch_size, int64_t micro,
 }
 
 double evaluate_loss(const lm::LlamaModel& model, const PackedData& data, int64_t batch_size,
-                     int64_t max_batches, Collective* collective) {
+                     int64_t max_batches, Collective* collective, int64_t segment_token) {
   at::NoGradGuard no_grad;
   double sum = 0;
   int64_t n = 0;
@@ -85,8 +89,9 @@ double evaluate_loss(const lm::LlamaModel& model, const PackedData& data, int64_
     if (collective && b % collective->world() != collective->rank()) continue;
     std::vector<int64_t> idx;
     for (int64_t r = start; r < std::min(rows, start + batch_size); ++r) idx.push_back(r);
-    auto [loss, count] = summed_loss(model, rows_tensor(data.ids, data.seq_len, idx),
-                                     rows_tensor(data.labels, data.seq_len, idx), false);
+    auto [loss, count] =
+        summed_loss(model, rows_tensor(data.ids, data.seq_len, idx),
+                    rows_tensor(data.labels, data.seq_len, idx), false, segment_token);
     sum += loss.item<double>();
     n += count;
   }
@@ -188,7 +193,7 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
     double loss_value = 0;
     for (auto& [ids, labels] : micro) {
       if (targets == 0) break;
-      auto [loss, n] = summed_loss(model, ids, labels, true);
+      auto [loss, n] = summed_loss(model, ids, labels, true, o.segment_token);
       if (n == 0) continue;
       auto scaled = loss / static_cast<double>(targets);
       scaled.backward();
@@ -224,7 +229,8 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
 
     const bool last = st.step == o.total_steps;
     if (eval && eval->rows() > 0 && o.eval_every > 0 && st.step % o.eval_every == 0 && !last) {
-      const double el = evaluate_loss(model, *eval, o.batch_size, o.eval_batches, dist);
+      const double el =
+          evaluate_loss(model, *eval, o.batch_size, o.eval_batches, dist, o.segment_token);
       st.eval_curve.emplace_back(st.step, el);
       obs.metric("eval_loss", el, st.step);
       obs.log("step " + std::to_string(st.step) + ": eval loss " + std::to_string(el));
@@ -257,7 +263,8 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
     sum += st.loss_curve[i].second;
   res.train_loss = st.loss_curve.empty() ? NAN : sum / static_cast<double>(tail);
   if (eval && eval->rows() > 0) {
-    res.eval_loss = evaluate_loss(model, *eval, o.batch_size, o.eval_batches, dist);
+    res.eval_loss =
+        evaluate_loss(model, *eval, o.batch_size, o.eval_batches, dist, o.segment_token);
     st.eval_curve.emplace_back(st.step, res.eval_loss);
     obs.metric("eval_loss", res.eval_loss, st.step);
     res.best_eval_loss = std::min(st.best_eval, res.eval_loss);

@@ -49,6 +49,9 @@ struct TrainOptions {
   uint64_t seed = 0;
   int threads = 0;  // 0: every core
   bool lora_only = false;
+  // >= 0: rows hold whole documents, each ending with this token, and attention stays inside
+  // each (conversation packing); -1: a row is one stream.
+  int64_t segment_token = -1;
   // Data-parallel training: this rank's process group (collective.hpp); null for one process.
   // Every rank runs the same loop on its share of each global batch (batch_size rows, split in
   // equal parts, so batch_size must be a multiple of the world size); gradients are summed over
@@ -88,8 +91,10 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
 
 // Mean cross-entropy over the target tokens of `data` (max_batches 0: all rows). With a
 // collective, each rank evaluates every world-th batch and the sums are combined.
+// segment_token as TrainOptions.
 double evaluate_loss(const lm::LlamaModel& model, const PackedData& data, int64_t batch_size,
-                     int64_t max_batches = 0, Collective* collective = nullptr);
+                     int64_t max_batches = 0, Collective* collective = nullptr,
+                     int64_t segment_token = -1);
 
 // Rows of the batch for micro-batch `micro` (counted over the whole run): seeded, one permutation
 // per epoch, so any position can be recomputed after a resume.
