@@ -218,7 +218,9 @@ at::Tensor causal_softmax(const at::Tensor& scores, const at::Tensor& starts) {
     }
     return at::softmax(scores.to(at::kFloat) + mask, -1);
   }
-  return CausalSoftmaxFn::apply(scores, starts.defined() ? starts : at::empty({0}, at::kLong));
+  // One shared empty tensor for "no segments": decoding calls this per layer and token.
+  static const at::Tensor kNoStarts = at::empty({0}, at::kLong);
+  return CausalSoftmaxFn::apply(scores, starts.defined() ? starts : kNoStarts);
 }
 
 at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels, bool mean) {

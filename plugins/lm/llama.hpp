@@ -120,12 +120,12 @@ class LlamaModel {
 at::Tensor to_aten(const RawTensor& t, bool as_float32 = false);
 RawTensor from_aten(const at::Tensor& t, DType dtype);
 
-// Next-token cross-entropy, HF style: logits [B, T, V], labels [B, T] (shifted inside; label
-// -100 is ignored), the mean over the targets or (at::Reduction::Sum) their sum.
 // Where each position's document starts when documents are packed in rows, each ending with
 // `separator` (the separator belongs to the document it ends): int64 [B, T].
 at::Tensor segment_starts(const at::Tensor& ids, int64_t separator);
 
+// Next-token cross-entropy, HF style: logits [B, T, V], labels [B, T] (shifted inside; label
+// -100 is ignored), the mean over the targets or (at::Reduction::Sum) their sum.
 at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels,
                           at::Reduction::Reduction reduction = at::Reduction::Mean);
 // labels [B, T] -> the next token's label at each position: [B, T], the last one -100.
