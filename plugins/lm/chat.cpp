@@ -8,20 +8,53 @@ namespace {
 
 using nlohmann::json;
 
-// The assistant's part of a turn: content, then each tool call, then the end marker.
-std::string assistant_body(const ChatMessage& m) {
-  std::string s = m.content;
+// The assistant's part of a turn as pieces whose concatenation is the text: content, then each
+// tool call, then the end marker. A piece marked `value` is the JSON of one argument's value.
+struct Piece {
+  std::string text;
+  bool value = false;
+};
+
+std::vector<Piece> assistant_pieces(const ChatMessage& m) {
+  std::vector<Piece> out{{m.content}};
+  auto add = [&](std::string text, bool value = false) {
+    if (!value && !out.empty() && !out.back().value)
+      out.back().text += text;
+    else
+      out.push_back({std::move(text), value});
+  };
   for (const auto& call : m.tool_calls) {
-    // ordered_json keeps "name" first and the arguments' own key order, as chat templates do.
+    // ordered_json keeps "name" first and the arguments' own key order, as chat templates do;
+    // the pieces are what ordered_json{name, arguments}.dump() writes.
     auto args = nlohmann::ordered_json::parse(call.arguments_json, nullptr, false);
     if (args.is_discarded()) args = call.arguments_json;  // keep malformed arguments verbatim
-    nlohmann::ordered_json j;
-    j["name"] = call.name;
-    j["arguments"] = args;
-    if (!s.empty()) s += "\n";
-    s += "<tool_call>\n" + j.dump() + "\n</tool_call>";
+    if (!m.content.empty() || &call != &m.tool_calls.front()) add("\n");
+    add("<tool_call>\n{\"name\":" + nlohmann::ordered_json(call.name).dump() + ",\"arguments\":");
+    if (args.is_object() && !args.empty()) {
+      const char* sep = "{";
+      for (const auto& [key, value] : args.items()) {
+        // A string's quotes go with the punctuation around them (`":"` is one pre-token).
+        const auto text = value.dump();
+        const size_t q = value.is_string() ? 1 : 0;
+        add(sep + nlohmann::ordered_json(key).dump() + ":" + text.substr(0, q));
+        add(text.substr(q, text.size() - 2 * q), true);
+        if (q) add("\"");
+        sep = ",";
+      }
+      add("}");
+    } else {
+      add(args.dump());
+    }
+    add("}\n</tool_call>");
   }
-  return s + "<|im_end|>";
+  add("<|im_end|>");
+  return out;
+}
+
+std::string assistant_body(const ChatMessage& m) {
+  std::string s;
+  for (const auto& p : assistant_pieces(m)) s += p.text;
+  return s;
 }
 
 }  // namespace
@@ -52,7 +85,22 @@ Result<ChatEncoding> encode_chatml(const Tokenizer& tok, const std::vector<ChatM
       return Status::invalid("only assistant messages may have tool calls");
     add("<|im_start|>" + m.role + "\n", 0);
     if (m.role == "assistant") {
-      add(assistant_body(m), 1);
+      // Argument values get mask 2 when encoding piece by piece gives the same tokens as the
+      // whole text (their edges are pre-token edges: after `":"` and before `","` or `"}`).
+      const auto pieces = assistant_pieces(m);
+      std::vector<int64_t> ids;
+      std::vector<uint8_t> mask;
+      std::string whole;
+      for (const auto& p : pieces) {
+        auto part = tok.encode(p.text, /*add_special_tokens=*/false);
+        ids.insert(ids.end(), part.begin(), part.end());
+        mask.insert(mask.end(), part.size(), p.value ? 2 : 1);
+        whole += p.text;
+      }
+      auto all = tok.encode(whole, /*add_special_tokens=*/false);
+      if (all != ids) mask.assign(all.size(), 1);
+      enc.ids.insert(enc.ids.end(), all.begin(), all.end());
+      enc.loss_mask.insert(enc.loss_mask.end(), mask.begin(), mask.end());
     } else {
       add(m.content + "<|im_end|>", 0);
     }

@@ -28,7 +28,9 @@ struct ChatMessage {
 
 struct ChatEncoding {
   std::vector<int64_t> ids;
-  std::vector<uint8_t> loss_mask;  // 1 where the token is a training target (assistant output)
+  // 1 where the token is a training target (assistant output), 2 where it is also part of a
+  // tool-call argument's value (what a tool call must copy or look up right).
+  std::vector<uint8_t> loss_mask;
 };
 
 // The whole conversation as text; with add_generation_prompt, ends with "<|im_start|>assistant\n".

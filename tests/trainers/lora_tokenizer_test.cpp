@@ -2,6 +2,8 @@
 // its byte-level BPE tokenizer trainer.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "lm/chat.hpp"
 #include "lm/model.hpp"
 #include "lm/safetensors.hpp"
@@ -212,4 +214,37 @@ TEST_CASE("conversation packing keeps each conversation whole and every target o
   int64_t cut_counted = 0;
   for (auto l : cut->labels) cut_counted += l >= 0;
   CHECK(cut_counted == cut->target_tokens);
+}
+
+TEST_CASE("argument-value targets are flagged the same in every packing and survive a save",
+          "[data]") {
+  TempDir tmp;
+  auto [tok, convs] = task_data_and_tokenizer(tmp, 40);
+  int64_t want = 0;
+  for (const auto& c : convs) {
+    auto enc = lm::encode_chatml(tok, c);
+    want += std::count(enc->loss_mask.begin(), enc->loss_mask.end(), 2);
+  }
+  REQUIRE(want > 0);
+  for (auto packing : {tr::Packing::kStream, tr::Packing::kConversations}) {
+    auto p = tr::pack_conversations(tok, convs, 160, packing);
+    REQUIRE(p.is_ok());
+    REQUIRE(p->argument.size() == p->labels.size());
+    int64_t flagged = 0;
+    for (size_t i = 0; i < p->argument.size(); ++i) {
+      if (!p->argument[i]) continue;
+      CHECK(p->labels[i] >= 0);  // only targets are flagged
+      ++flagged;
+    }
+    CHECK(flagged == want);
+    tr::save_packed(tmp.path / "p.bin", *p);
+    auto back = tr::load_packed(tmp.path / "p.bin");
+    REQUIRE(back.is_ok());
+    CHECK(back->ids == p->ids);
+    CHECK(back->labels == p->labels);
+    CHECK(back->argument == p->argument);
+  }
+  // A file cut short is refused, not read as a smaller data set.
+  fs::resize_file(tmp.path / "p.bin", fs::file_size(tmp.path / "p.bin") - 1);
+  CHECK_FALSE(tr::load_packed(tmp.path / "p.bin").is_ok());
 }

@@ -59,6 +59,31 @@ TEST_CASE("gradient accumulation trains like one large batch", "[trainer]") {
     CHECK(loss_a[i].second == Approx(loss_b[i].second).epsilon(1e-4));
 }
 
+TEST_CASE("argument_weight changes the training and not the reported loss", "[trainer]") {
+  TempDir tmp;
+  write_task_data(tmp.path / "d.jsonl", 40);
+  auto weighted = small();
+  weighted["argument_weight"] = 4;
+  auto a = train(tmp.path / "a", tmp.path / "d.jsonl", small());
+  auto b = train(tmp.path / "b", tmp.path / "d.jsonl", weighted);
+  const auto loss_a = a->metric_series("loss"), loss_b = b->metric_series("loss");
+  REQUIRE(loss_a.size() == loss_b.size());
+  // The first update's loss is computed before any update: the same plain cross-entropy.
+  CHECK(loss_a[0].second == Approx(loss_b[0].second).epsilon(1e-6));
+  auto wa = weights(a->outputs.at("model"), "model.embed_tokens.weight");
+  auto wb = weights(b->outputs.at("model"), "model.embed_tokens.weight");
+  REQUIRE(wa.size() == wb.size());
+  double diff = 0;
+  for (size_t i = 0; i < wa.size(); ++i) diff = std::max(diff, double(std::abs(wa[i] - wb[i])));
+  CHECK(diff > 1e-4);
+  weighted["argument_weight"] = -1;
+  FakeContext bad(tmp.path / "c", weighted);
+  bad.add_input("train", tmp.path / "d.jsonl", "dataset");
+  auto st = llmops::trainers::run_torch_lm(bad);
+  CHECK_FALSE(st.is_ok());
+  CHECK_THAT(st.message(), Catch::Contains("argument_weight"));
+}
+
 TEST_CASE("early stopping ends training when eval loss stops improving", "[trainer]") {
   TempDir tmp;
   write_task_data(tmp.path / "d.jsonl", 40);

@@ -62,31 +62,41 @@ namespace {
 // Whole conversations, first-fit decreasing into rows of seq_len (each row starts at a
 // conversation's start, so an answer always sees its question unless the conversation itself is
 // longer than a row: those are cut into rows of their own as the stream is).
-void pack_whole(const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& items,
-                int64_t seq_len, int64_t eot, PackedData& p) {
+struct Item {
+  std::vector<int64_t> ids, labels;
+  std::vector<uint8_t> argument;
+};
+
+void pack_whole(const std::vector<Item>& items, int64_t seq_len, int64_t eot, PackedData& p) {
   std::vector<size_t> order(items.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return items[a].first.size() > items[b].first.size();
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return items[a].ids.size() > items[b].ids.size(); });
   std::vector<std::vector<size_t>> rows;
   std::vector<int64_t> room;
-  auto emit_row = [&](const std::vector<int64_t>& ids, const std::vector<int64_t>& labels) {
-    for (int64_t j = 0; j < seq_len; ++j) {
-      const bool in = j < static_cast<int64_t>(ids.size());
-      p.ids.push_back(in ? ids[j] : eot);
-      p.labels.push_back(in && j > 0 ? labels[j] : -100);
+  // The row holding [begin, end) of each listed item.
+  auto emit_row = [&](const std::vector<size_t>& list, int64_t begin, int64_t end) {
+    int64_t j = 0;
+    for (size_t i : list) {
+      const auto& it = items[i];
+      for (auto k = begin; k < std::min<int64_t>(end, static_cast<int64_t>(it.ids.size()));
+           ++k, ++j) {
+        p.ids.push_back(it.ids[k]);
+        p.labels.push_back(j > 0 ? it.labels[k] : -100);
+        p.argument.push_back(j > 0 ? it.argument[k] : 0);
+      }
+    }
+    for (; j < seq_len; ++j) {
+      p.ids.push_back(eot);
+      p.labels.push_back(-100);
+      p.argument.push_back(0);
     }
   };
   for (size_t i : order) {
-    const auto n = static_cast<int64_t>(items[i].first.size());
+    const auto n = static_cast<int64_t>(items[i].ids.size());
     if (n > seq_len) {  // its own rows, overlapping by one token
-      const auto& [ids, labels] = items[i];
-      for (int64_t start = 0; start + 1 < n; start += seq_len - 1) {
-        const auto end = std::min(n, start + seq_len);
-        emit_row({ids.begin() + start, ids.begin() + end},
-                 {labels.begin() + start, labels.begin() + end});
-      }
+      for (int64_t start = 0; start + 1 < n; start += seq_len - 1)
+        emit_row({i}, start, std::min(n, start + seq_len));
       continue;
     }
     size_t r = 0;
@@ -98,14 +108,7 @@ void pack_whole(const std::vector<std::pair<std::vector<int64_t>, std::vector<in
     rows[r].push_back(i);
     room[r] -= n;
   }
-  for (const auto& row : rows) {
-    std::vector<int64_t> ids, labels;
-    for (size_t i : row) {
-      ids.insert(ids.end(), items[i].first.begin(), items[i].first.end());
-      labels.insert(labels.end(), items[i].second.begin(), items[i].second.end());
-    }
-    emit_row(ids, labels);
-  }
+  for (const auto& row : rows) emit_row(row, 0, seq_len);
 }
 
 }  // namespace
@@ -117,7 +120,8 @@ Result<PackedData> pack_conversations(const lm::Tokenizer& tok,
   auto eot = tok.token_to_id("<|endoftext|>");
   if (!eot) return Status::invalid("the tokenizer has no <|endoftext|> token");
   std::vector<int64_t> ids, labels;
-  std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> items;
+  std::vector<uint8_t> argument;
+  std::vector<Item> items;
   PackedData p;
   p.seq_len = seq_len;
   for (const auto& c : convs) {
@@ -127,13 +131,16 @@ Result<PackedData> pack_conversations(const lm::Tokenizer& tok,
     for (size_t i = 0; i < enc->ids.size(); ++i) {
       ids.push_back(enc->ids[i]);
       labels.push_back(enc->loss_mask[i] ? enc->ids[i] : -100);
+      argument.push_back(enc->loss_mask[i] == 2 ? 1 : 0);
       p.target_tokens += enc->loss_mask[i] ? 1 : 0;
     }
     ids.push_back(*eot);
     labels.push_back(-100);
+    argument.push_back(0);
     if (packing == Packing::kConversations)
-      items.emplace_back(std::vector<int64_t>(ids.begin() + first, ids.end()),
-                         std::vector<int64_t>(labels.begin() + first, labels.end()));
+      items.push_back({{ids.begin() + first, ids.end()},
+                       {labels.begin() + first, labels.end()},
+                       {argument.begin() + first, argument.end()}});
   }
   p.tokens = static_cast<int64_t>(ids.size());
   if (p.target_tokens == 0) return Status::invalid("the data has no assistant tokens to train on");
@@ -148,6 +155,7 @@ Result<PackedData> pack_conversations(const lm::Tokenizer& tok,
       const int64_t k = start + j;
       p.ids.push_back(k < p.tokens ? ids[k] : *eot);
       p.labels.push_back(k < p.tokens && j > 0 ? labels[k] : -100);
+      p.argument.push_back(k < p.tokens && j > 0 ? argument[k] : 0);
     }
   }
   return p;
@@ -185,7 +193,7 @@ void split_eval(std::vector<Conversation>& train, std::vector<Conversation>& eva
 }
 
 namespace {
-constexpr char kPackedMagic[8] = {'L', 'M', 'P', 'A', 'C', 'K', '0', '1'};
+constexpr char kPackedMagic[8] = {'L', 'M', 'P', 'A', 'C', 'K', '0', '2'};
 }
 
 Status save_packed(const fs::path& file, const PackedData& d) {
@@ -198,6 +206,8 @@ Status save_packed(const fs::path& file, const PackedData& d) {
             static_cast<std::streamsize>(d.ids.size() * sizeof(int64_t)));
   out.write(reinterpret_cast<const char*>(d.labels.data()),
             static_cast<std::streamsize>(d.labels.size() * sizeof(int64_t)));
+  out.write(reinterpret_cast<const char*>(d.argument.data()),
+            static_cast<std::streamsize>(d.argument.size()));
   out.close();
   return out ? Status::ok() : Status::internal("cannot write " + file.string());
 }
@@ -211,7 +221,7 @@ Result<PackedData> load_packed(const fs::path& file) {
       head[1] % head[0] != 0)
     return Status::invalid(file.string() + ": not a packed data file");
   std::error_code ec;
-  const auto want = sizeof magic + sizeof head + 2 * static_cast<uintmax_t>(head[1]) * 8;
+  const auto want = sizeof magic + sizeof head + 17 * static_cast<uintmax_t>(head[1]);
   if (fs::file_size(file, ec) != want)
     return Status::invalid(file.string() + ": truncated packed data file");
   PackedData d;
@@ -220,8 +230,10 @@ Result<PackedData> load_packed(const fs::path& file) {
   d.target_tokens = head[3];
   d.ids.resize(static_cast<size_t>(head[1]));
   d.labels.resize(static_cast<size_t>(head[1]));
+  d.argument.resize(static_cast<size_t>(head[1]));
   in.read(reinterpret_cast<char*>(d.ids.data()), static_cast<std::streamsize>(head[1] * 8));
   in.read(reinterpret_cast<char*>(d.labels.data()), static_cast<std::streamsize>(head[1] * 8));
+  in.read(reinterpret_cast<char*>(d.argument.data()), static_cast<std::streamsize>(head[1]));
   if (!in) return Status::invalid(file.string() + ": truncated packed data file");
   return d;
 }

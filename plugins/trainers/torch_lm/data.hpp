@@ -35,8 +35,10 @@ struct PackedData {
   int64_t seq_len = 0;
   std::vector<int64_t> ids;     // rows x seq_len
   std::vector<int64_t> labels;  // rows x seq_len, -100 where not a target
-  int64_t tokens = 0;           // tokens in the stream
-  int64_t target_tokens = 0;    // assistant tokens that count in the loss
+  std::vector<uint8_t>
+      argument;               // rows x seq_len, 1 where the target is in a tool-call argument value
+  int64_t tokens = 0;         // tokens in the stream
+  int64_t target_tokens = 0;  // assistant tokens that count in the loss
   int64_t rows() const { return seq_len ? static_cast<int64_t>(ids.size()) / seq_len : 0; }
 };
 
@@ -50,7 +52,8 @@ Result<PackedData> pack_conversations(const lm::Tokenizer& tokenizer,
                                       int64_t seq_len, Packing packing = Packing::kStream);
 
 // A packed data set as one binary file (magic, seq_len, counts, then ids and labels as
-// little-endian int64), how the launching step hands data to its ranks; load checks the sizes.
+// little-endian int64, then the argument flags as bytes), how the launching step hands data to its
+// ranks; load checks the sizes.
 Status save_packed(const std::filesystem::path& file, const PackedData& data);
 Result<PackedData> load_packed(const std::filesystem::path& file);
 

@@ -183,7 +183,8 @@ json job_to_json(const ModelSpec& spec, const TrainOptions& t, const ModelOutput
             {"threads", t.threads},
             {"lora_only", t.lora_only},
             {"bucket_mb", t.bucket_mb},
-            {"segment_token", t.segment_token}}},
+            {"segment_token", t.segment_token},
+            {"argument_weight", t.argument_weight}}},
           {"outputs",
            {{"adapter", out.adapter_dir.string()},
             {"model", out.model_dir.string()},
@@ -237,6 +238,7 @@ Status job_from_json(const json& j, ModelSpec& spec, TrainOptions& t, ModelOutpu
     t.lora_only = o.at("lora_only");
     t.bucket_mb = o.at("bucket_mb");
     t.segment_token = o.value("segment_token", int64_t{-1});
+    t.argument_weight = o.value("argument_weight", 1.0);
     const auto& w = j.at("outputs");
     out.adapter_dir = w.at("adapter").get<std::string>();
     out.model_dir = w.at("model").get<std::string>();

@@ -33,6 +33,7 @@ const char kTorchLmParamsSchema[] = R"({"type":"object","additionalProperties":f
 "epochs":{"type":"number","exclusiveMinimum":0,"default":1},
 "batch_size":{"type":"integer","minimum":1,"default":8},
 "grad_accum":{"type":"integer","minimum":1,"default":1},
+"argument_weight":{"type":"number","minimum":0,"default":1,"description":"weight in the loss of the tokens of tool-call argument values (what a call must copy from the request), relative to the other assistant tokens"},
 "lr":{"type":"number","exclusiveMinimum":0,"description":"default: 3e-3 scratch, 5e-5 full, 2e-4 lora"},
 "min_lr_ratio":{"type":"number","minimum":0,"maximum":1,"default":0.1},
 "warmup":{"type":"integer","minimum":0,"description":"warmup steps; default 5% of the steps"},
@@ -125,6 +126,7 @@ Result<RunOptions> read_options(const StepContext& ctx) {
   t.grad_accum = ctx.param_int("grad_accum", 1);
   t.lr = ctx.param_double("lr", o.mode == "scratch" ? 3e-3 : o.mode == "full" ? 5e-5 : 2e-4);
   t.min_lr_ratio = ctx.param_double("min_lr_ratio", 0.1);
+  t.argument_weight = ctx.param_double("argument_weight", 1.0);
   o.warmup_given = ctx.has_param("warmup");
   t.warmup_steps = ctx.param_int("warmup", 0);
   t.weight_decay = ctx.param_double("weight_decay", 0.01);
@@ -144,11 +146,12 @@ Result<RunOptions> read_options(const StepContext& ctx) {
   t.seed = static_cast<uint64_t>(ctx.param_int("seed", 0));
   t.threads = static_cast<int>(ctx.param_int("threads", 0));
   t.lora_only = o.mode == "lora";
-  if (t.batch_size < 1 || t.grad_accum < 1 || t.lr <= 0 || o.epochs <= 0 || t.threads < 0 ||
-      t.checkpoint_every < 0 || t.patience < 0 || !(o.eval_fraction >= 0 && o.eval_fraction <= 0.5))
+  if (t.batch_size < 1 || t.grad_accum < 1 || t.lr <= 0 || !(t.argument_weight >= 0) ||
+      o.epochs <= 0 || t.threads < 0 || t.checkpoint_every < 0 || t.patience < 0 ||
+      !(o.eval_fraction >= 0 && o.eval_fraction <= 0.5))
     return Status::invalid(
         "batch_size, grad_accum, lr and epochs must be positive; threads, "
-        "checkpoint_every and patience not negative; eval_fraction in [0, 0.5]");
+        "checkpoint_every, patience and argument_weight not negative; eval_fraction in [0, 0.5]");
 
   if (has_lora) {
     auto j = nlohmann::json::parse(ctx.param_json("lora"), nullptr, false);

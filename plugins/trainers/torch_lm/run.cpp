@@ -1,6 +1,7 @@
 // trainer/torch-lm's step; see run.hpp.
 #include "trainers/torch_lm/run.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -188,10 +189,12 @@ Status run_impl(StepContext& ctx) {
                                           static_cast<double>(per_step))));
   finish_defaults(o);
   const double unigram = unigram_loss(*train, eval->rows() ? *eval : *train, cfg.vocab_size);
+  const auto in_arguments = std::count(train->argument.begin(), train->argument.end(), 1);
   ctx.info("packed " + std::to_string(train->tokens) + " tokens (" +
-           std::to_string(train->target_tokens) + " assistant) into " +
-           std::to_string(train->rows()) + " rows of " + std::to_string(o.seq_len) + "; " +
-           std::to_string(o.train.total_steps) + " steps; unigram loss " + std::to_string(unigram));
+           std::to_string(train->target_tokens) + " assistant, " + std::to_string(in_arguments) +
+           " of them in tool-call argument values) into " + std::to_string(train->rows()) +
+           " rows of " + std::to_string(o.seq_len) + "; " + std::to_string(o.train.total_steps) +
+           " steps; unigram loss " + std::to_string(unigram));
 
   o.train.fingerprint = fingerprint(ctx);
   o.train.checkpoint_dir = o.checkpoint_dir.empty()

@@ -20,24 +20,38 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-at::Tensor rows_tensor(const std::vector<int64_t>& flat, int64_t seq_len,
+template <typename T>
+at::Tensor rows_tensor(const std::vector<T>& flat, int64_t seq_len,
                        const std::vector<int64_t>& rows) {
-  auto t = at::empty({static_cast<int64_t>(rows.size()), seq_len}, at::kLong);
-  auto* out = t.data_ptr<int64_t>();
+  auto t =
+      at::empty({static_cast<int64_t>(rows.size()), seq_len}, at::CppTypeToScalarType<T>::value);
+  auto* out = t.template data_ptr<T>();
   for (size_t r = 0; r < rows.size(); ++r)
     std::copy_n(flat.data() + rows[r] * seq_len, seq_len, out + r * seq_len);
   return t;
 }
 
 // Summed next-token cross-entropy and the number of targets; segment_token as TrainOptions.
-std::pair<at::Tensor, int64_t> summed_loss(const lm::LlamaModel& model, const at::Tensor& ids,
-                                           const at::Tensor& labels, bool training,
-                                           int64_t segment_token) {
+// With argument labels (the labels of argument-value targets, -100 elsewhere) and a weight w,
+// `weighted` adds (w - 1) times their summed cross-entropy, so those targets count w times.
+struct SummedLoss {
+  at::Tensor loss, weighted;
+  int64_t n = 0;
+};
+
+SummedLoss summed_loss(const lm::LlamaModel& model, const at::Tensor& ids, const at::Tensor& labels,
+                       bool training, int64_t segment_token, const at::Tensor& argument_labels = {},
+                       double argument_weight = 1) {
   const int64_t n = labels.slice(1, 1).ge(0).sum().item<int64_t>();
   const auto starts = segment_token >= 0 ? lm::segment_starts(ids, segment_token) : at::Tensor();
-  return {
-      lm::causal_lm_loss(model.forward(ids, nullptr, training, starts), labels, at::Reduction::Sum),
-      n};
+  const auto logits = model.forward(ids, nullptr, training, starts);
+  auto loss = lm::causal_lm_loss(logits, labels, at::Reduction::Sum);
+  auto weighted = loss;
+  if (argument_labels.defined() && argument_weight != 1 &&
+      argument_labels.slice(1, 1).ge(0).any().item<bool>())
+    weighted = loss + (argument_weight - 1) *
+                          lm::causal_lm_loss(logits, argument_labels, at::Reduction::Sum);
+  return {loss, weighted, n};
 }
 
 std::string fmt_duration(double s) {
@@ -89,11 +103,11 @@ double evaluate_loss(const lm::LlamaModel& model, const PackedData& data, int64_
     if (collective && b % collective->world() != collective->rank()) continue;
     std::vector<int64_t> idx;
     for (int64_t r = start; r < std::min(rows, start + batch_size); ++r) idx.push_back(r);
-    auto [loss, count] =
+    const auto part =
         summed_loss(model, rows_tensor(data.ids, data.seq_len, idx),
                     rows_tensor(data.labels, data.seq_len, idx), false, segment_token);
-    sum += loss.item<double>();
-    n += count;
+    sum += part.loss.item<double>();
+    n += part.n;
   }
   if (collective) {
     std::vector<at::Tensor> t{at::tensor({sum, static_cast<double>(n)}, at::kDouble)};
@@ -176,7 +190,10 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
     // accumulation weighs every token alike.
     // With several ranks each takes its equal slice of every micro-batch but divides by the
     // whole batch's target count, so the summed gradients are one process's.
-    std::vector<std::pair<at::Tensor, at::Tensor>> micro;
+    struct Micro {
+      at::Tensor ids, labels, argument_labels;
+    };
+    std::vector<Micro> micro;
     int64_t targets = 0;
     for (int64_t m = 0; m < o.grad_accum; ++m) {
       auto rows = batch_rows(train.rows(), o.batch_size, st.step * o.grad_accum + m, o.seed);
@@ -188,16 +205,19 @@ Result<TrainResult> train_model(lm::LlamaModel& model, const PackedData& train,
       }
       auto labels = rows_tensor(train.labels, T, rows);
       if (world == 1) targets += labels.slice(1, 1).ge(0).sum().item<int64_t>();
-      micro.emplace_back(rows_tensor(train.ids, T, rows), labels);
+      at::Tensor argument_labels;
+      if (o.argument_weight != 1 && train.argument.size() == train.labels.size())
+        argument_labels = labels.masked_fill(rows_tensor(train.argument, T, rows).eq(0), -100);
+      micro.push_back({rows_tensor(train.ids, T, rows), labels, argument_labels});
     }
     double loss_value = 0;
-    for (auto& [ids, labels] : micro) {
+    for (auto& m : micro) {
       if (targets == 0) break;
-      auto [loss, n] = summed_loss(model, ids, labels, true, o.segment_token);
+      auto [loss, weighted, n] = summed_loss(model, m.ids, m.labels, true, o.segment_token,
+                                             m.argument_labels, o.argument_weight);
       if (n == 0) continue;
-      auto scaled = loss / static_cast<double>(targets);
-      scaled.backward();
-      loss_value += scaled.item<double>();
+      (weighted / static_cast<double>(targets)).backward();
+      loss_value += loss.item<double>() / static_cast<double>(targets);
     }
     if (dist) {
       const auto c0 = Clock::now();

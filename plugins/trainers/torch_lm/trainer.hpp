@@ -52,6 +52,9 @@ struct TrainOptions {
   // >= 0: rows hold whole documents, each ending with this token, and attention stays inside
   // each (conversation packing); -1: a row is one stream.
   int64_t segment_token = -1;
+  // The loss weight of targets inside tool-call argument values (PackedData::argument) relative
+  // to the other targets; 1 weighs every target alike. The reported loss stays unweighted.
+  double argument_weight = 1;
   // Data-parallel training: this rank's process group (collective.hpp); null for one process.
   // Every rank runs the same loop on its share of each global batch (batch_size rows, split in
   // equal parts, so batch_size must be a multiple of the world size); gradients are summed over
