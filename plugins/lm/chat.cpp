@@ -9,7 +9,8 @@ namespace {
 using nlohmann::json;
 
 // The assistant's part of a turn as pieces whose concatenation is the text: content, then each
-// tool call, then the end marker. A piece marked `value` is the JSON of one argument's value.
+// tool call, then the end marker. A piece marked `value` is one argument's value as JSON (a
+// string's without its quotes).
 struct Piece {
   std::string text;
   bool value = false;
