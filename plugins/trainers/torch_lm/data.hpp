@@ -33,8 +33,8 @@ Result<std::vector<Conversation>> read_conversations(const std::filesystem::path
 
 struct PackedData {
   int64_t seq_len = 0;
-  std::vector<int64_t> ids;     // rows x seq_len
-  std::vector<int64_t> labels;  // rows x seq_len, -100 where not a target
+  std::vector<int64_t> ids;       // rows x seq_len
+  std::vector<int64_t> labels;    // rows x seq_len, -100 where not a target
   std::vector<uint8_t> argument;  // rows x seq_len, 1 where the target is in an argument value
   int64_t tokens = 0;             // tokens in the stream
   int64_t target_tokens = 0;      // assistant tokens that count in the loss
